@@ -1,0 +1,409 @@
+//! Configuration: a YAML file (every key optional, unknown keys refused), then `PROMPTLOG_*` environment
+//! overrides, then validation. Defaults live in the named constants below and nowhere else; the
+//! documented file `collector-config/promptlog.yaml` is checked against them by a test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default OTLP/gRPC listen address.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
+/// Default OTLP/HTTP listen address.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "0.0.0.0:4318";
+/// Largest accepted request body, after decompression (the OTLP spec recommends 64 MiB).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Attribute values longer than this are truncated (and the client told so in `partial_success`).
+pub const DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024 * 1024;
+/// Default ClickHouse HTTP endpoint.
+pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
+/// Default database holding every promptlog table.
+pub const DEFAULT_DATABASE: &str = "promptlog";
+/// Default ClickHouse user.
+pub const DEFAULT_USER: &str = "default";
+/// Rows older than this many days are dropped by ClickHouse TTL; 0 keeps everything.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// Per-insert timeout.
+pub const DEFAULT_INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A batch is written once it holds this many rows ...
+pub const DEFAULT_BATCH_MAX_ROWS: usize = 10_000;
+/// ... or once its oldest row has waited this long.
+pub const DEFAULT_BATCH_MAX_DELAY: Duration = Duration::from_secs(1);
+/// Decoded requests buffered between the receivers and the batcher.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
+/// How long a receiver waits for queue space before answering UNAVAILABLE / 503.
+pub const DEFAULT_ENQUEUE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a span and the log records carrying its content wait for each other.
+pub const DEFAULT_JOIN_WINDOW: Duration = Duration::from_secs(10);
+/// Most LLM calls (and orphan content records) held for joining at once.
+pub const DEFAULT_MAX_PENDING_JOINS: usize = 100_000;
+/// Default directory for the spool and dead letters.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Default `tracing` filter.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// OTLP listeners.
+    pub receivers: ReceiverConfig,
+    /// Where rows are written.
+    pub clickhouse: ClickHouseConfig,
+    /// Batching, queueing and the span/log join.
+    pub pipeline: PipelineConfig,
+    /// Directory for promptlog's own files (env `PROMPTLOG_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Process log output.
+    pub log: LogConfig,
+}
+
+/// OTLP receivers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiverConfig {
+    /// OTLP/gRPC address (env `PROMPTLOG_OTLP_GRPC_ENDPOINT`).
+    pub grpc_endpoint: String,
+    /// OTLP/HTTP address, also serving `/health` (env `PROMPTLOG_OTLP_HTTP_ENDPOINT`).
+    pub http_endpoint: String,
+    /// Cap on a request body after decompression; larger gets 413 / RESOURCE_EXHAUSTED.
+    pub max_request_bytes: usize,
+    /// Longer attribute values are truncated with a `…[truncated N bytes]` marker.
+    pub max_attribute_value_bytes: usize,
+}
+
+/// ClickHouse connection and table options.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP(S) endpoint (env `PROMPTLOG_CLICKHOUSE_URL`).
+    pub url: String,
+    /// Database for all tables, created if missing (env `PROMPTLOG_CLICKHOUSE_DATABASE`).
+    pub database: String,
+    /// User (env `PROMPTLOG_CLICKHOUSE_USER`).
+    pub user: String,
+    /// Password (env `PROMPTLOG_CLICKHOUSE_PASSWORD`).
+    pub password: String,
+    /// Days of data kept (TTL); 0 keeps everything (env `PROMPTLOG_RETENTION_DAYS`).
+    pub retention_days: u32,
+    /// Timeout of one insert attempt.
+    #[serde(with = "humantime_serde")]
+    pub insert_timeout: Duration,
+}
+
+/// Pipeline tuning.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Rows per insert at most.
+    pub batch_max_rows: usize,
+    /// Longest a row waits before its batch is written.
+    #[serde(with = "humantime_serde")]
+    pub batch_max_delay: Duration,
+    /// Requests buffered between receivers and the batcher.
+    pub queue_capacity: usize,
+    /// Wait for queue space before refusing with UNAVAILABLE / 503 + Retry-After.
+    #[serde(with = "humantime_serde")]
+    pub enqueue_timeout: Duration,
+    /// How long spans and content log records wait for each other (env `PROMPTLOG_JOIN_WINDOW`).
+    #[serde(with = "humantime_serde")]
+    pub join_window: Duration,
+    /// Most calls and orphan content records held for joining; beyond it the oldest are released.
+    pub max_pending_joins: usize,
+}
+
+/// Process logging.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter such as `info` or `promptlog=debug` (env `PROMPTLOG_LOG`).
+    pub level: String,
+    /// `text` or `json` (env `PROMPTLOG_LOG_FORMAT`).
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            grpc_endpoint: DEFAULT_GRPC_ENDPOINT.into(),
+            http_endpoint: DEFAULT_HTTP_ENDPOINT.into(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_attribute_value_bytes: DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES,
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_CLICKHOUSE_URL.into(),
+            database: DEFAULT_DATABASE.into(),
+            user: DEFAULT_USER.into(),
+            password: String::new(),
+            retention_days: DEFAULT_RETENTION_DAYS,
+            insert_timeout: DEFAULT_INSERT_TIMEOUT,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_rows: DEFAULT_BATCH_MAX_ROWS,
+            batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            enqueue_timeout: DEFAULT_ENQUEUE_TIMEOUT,
+            join_window: DEFAULT_JOIN_WINDOW,
+            max_pending_joins: DEFAULT_MAX_PENDING_JOINS,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: DEFAULT_LOG_LEVEL.into(), format: LogFormat::Text }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            receivers: ReceiverConfig::default(),
+            clickhouse: ClickHouseConfig::default(),
+            pipeline: PipelineConfig::default(),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Why a configuration was refused. Every message names the file, key or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file is not valid YAML for this schema (unknown key, wrong type, ...).
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: serde_yaml_ng::Error },
+    /// An environment override could not be parsed.
+    #[error("invalid value {value:?} in environment variable {var}: {reason}")]
+    Env { var: &'static str, value: String, reason: String },
+    /// A value parsed but is not usable.
+    #[error("invalid config value {key} = {value:?}: {reason}")]
+    Invalid { key: &'static str, value: String, reason: String },
+}
+
+/// One supported environment override: the variable and how it applies to the config.
+struct EnvOverride {
+    var: &'static str,
+    apply: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+/// Every `PROMPTLOG_*` variable the collector reads, in one table.
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_URL", apply: |c, v| set_string(&mut c.clickhouse.url, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_DATABASE", apply: |c, v| set_string(&mut c.clickhouse.database, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
+    EnvOverride { var: "PROMPTLOG_RETENTION_DAYS", apply: |c, v| set_parsed(&mut c.clickhouse.retention_days, v) },
+    EnvOverride { var: "PROMPTLOG_OTLP_GRPC_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.grpc_endpoint, v) },
+    EnvOverride { var: "PROMPTLOG_OTLP_HTTP_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.http_endpoint, v) },
+    EnvOverride { var: "PROMPTLOG_MAX_REQUEST_BYTES", apply: |c, v| set_parsed(&mut c.receivers.max_request_bytes, v) },
+    EnvOverride { var: "PROMPTLOG_DATA_DIR", apply: |c, v| set_parsed(&mut c.data_dir, v) },
+    EnvOverride { var: "PROMPTLOG_JOIN_WINDOW", apply: |c, v| set_duration(&mut c.pipeline.join_window, v) },
+    EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
+    EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
+    EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
+    EnvOverride {
+        var: "PROMPTLOG_LOG_FORMAT",
+        apply: |c, v| {
+            c.log.format = match v {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err("expected `text` or `json`".into()),
+            };
+            Ok(())
+        },
+    },
+];
+
+fn set_string(field: &mut String, value: &str) -> Result<(), String> {
+    *field = value.to_owned();
+    Ok(())
+}
+
+fn set_parsed<T: std::str::FromStr>(field: &mut T, value: &str) -> Result<(), String>
+where
+    T::Err: std::fmt::Display,
+{
+    *field = value.trim().parse().map_err(|e: T::Err| e.to_string())?;
+    Ok(())
+}
+
+fn set_duration(field: &mut Duration, value: &str) -> Result<(), String> {
+    *field = humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (expected e.g. `10s`, `500ms`)"))?;
+    Ok(())
+}
+
+/// Names of the variables `Config::load` reads, for documentation and warnings.
+pub fn env_variable_names() -> impl Iterator<Item = &'static str> {
+    ENV_OVERRIDES.iter().map(|o| o.var)
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`), applies the process environment and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|var| std::env::var(var).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a YAML file; every key is optional, unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_yaml(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
+    }
+
+    /// Parses YAML text (an empty document gives the defaults).
+    pub fn from_yaml(text: &str) -> Result<Config, serde_yaml_ng::Error> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml_ng::from_str(text)
+    }
+
+    /// Applies every set `PROMPTLOG_*` override, failing on the first unparsable value.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for o in ENV_OVERRIDES {
+            if let Some(value) = lookup(o.var) {
+                (o.apply)(self, &value).map_err(|reason| ConfigError::Env { var: o.var, value, reason })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, value: &dyn std::fmt::Display, reason: &str| ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            reason: reason.to_owned(),
+        };
+        for (key, addr) in [
+            ("receivers.grpc_endpoint", &self.receivers.grpc_endpoint),
+            ("receivers.http_endpoint", &self.receivers.http_endpoint),
+        ] {
+            addr.parse::<SocketAddr>().map_err(|_| invalid(key, addr, "expected host:port, e.g. 0.0.0.0:4317"))?;
+        }
+        let url = &self.clickhouse.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("clickhouse.url", url, "expected an http:// or https:// URL"));
+        }
+        let db = &self.clickhouse.database;
+        if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid("clickhouse.database", db, "expected letters, digits and underscores"));
+        }
+        let positive = [
+            ("receivers.max_request_bytes", self.receivers.max_request_bytes),
+            ("receivers.max_attribute_value_bytes", self.receivers.max_attribute_value_bytes),
+            ("pipeline.batch_max_rows", self.pipeline.batch_max_rows),
+            ("pipeline.queue_capacity", self.pipeline.queue_capacity),
+            ("pipeline.max_pending_joins", self.pipeline.max_pending_joins),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, &value, "must be greater than 0"));
+            }
+        }
+        if self.pipeline.batch_max_delay.is_zero() {
+            return Err(invalid("pipeline.batch_max_delay", &"0s", "must be greater than 0"));
+        }
+        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            return Err(invalid("log.level", &self.log.level, "not a valid tracing filter"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |var| pairs.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn shipped_config_file_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("collector-config/promptlog.yaml");
+        let shipped = Config::from_file(&path).unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_refused_and_named() {
+        let err = Config::from_yaml("clickhouse:\n  urll: http://x\n").unwrap_err().to_string();
+        assert!(err.contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_apply() {
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("PROMPTLOG_CLICKHOUSE_URL", "http://ch:8123"),
+            ("PROMPTLOG_JOIN_WINDOW", "3s"),
+            ("PROMPTLOG_OTLP_GRPC_ENDPOINT", "127.0.0.1:1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.clickhouse.url, "http://ch:8123");
+        assert_eq!(c.pipeline.join_window, Duration::from_secs(3));
+        assert_eq!(c.receivers.grpc_endpoint, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn bad_env_values_fail_loudly_naming_the_variable() {
+        for (var, value) in [
+            ("PROMPTLOG_JOIN_WINDOW", "ten seconds"),
+            ("PROMPTLOG_RETENTION_DAYS", "-1"),
+            ("PROMPTLOG_LOG_FORMAT", "xml"),
+        ] {
+            let err = Config::default().apply_env(env(&[(var, value)])).unwrap_err().to_string();
+            assert!(err.contains(var) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let cases: [(fn(&mut Config), &str); 4] = [
+            (|c| c.receivers.grpc_endpoint = "nope".into(), "receivers.grpc_endpoint"),
+            (|c| c.clickhouse.url = "tcp://x".into(), "clickhouse.url"),
+            (|c| c.clickhouse.database = "a;drop".into(), "clickhouse.database"),
+            (|c| c.pipeline.batch_max_rows = 0, "pipeline.batch_max_rows"),
+        ];
+        for (mutate, key) in cases {
+            let mut c = Config::default();
+            mutate(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The `promptlog` binary: parse the command line, load config, hand off to the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use promptlog::config::{Config, LogFormat};
+use promptlog::storage::clickhouse::{Store, schema};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "promptlog", version, about = "Log every LLM call your apps make, from OpenTelemetry to ClickHouse")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive OTLP and write to ClickHouse (applies migrations first).
+    Serve(ConfigArg),
+    /// Apply ClickHouse migrations and exit.
+    Migrate(ConfigArg),
+    /// Validate the configuration (file + environment) and print it.
+    CheckConfig(ConfigArg),
+    /// Send sample LLM calls, in every supported encoding, to a running collector.
+    Demo {
+        /// OTLP/gRPC endpoint of the collector.
+        #[arg(long, default_value = "http://127.0.0.1:4317")]
+        endpoint: String,
+        /// Rounds of calls to send (each round sends one call per encoding).
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+    },
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// YAML config file (see collector-config/promptlog.yaml); environment overrides apply on top.
+    #[arg(long, env = "PROMPTLOG_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(arg) => {
+            let config = load(&arg)?;
+            let listeners = promptlog::Listeners::bind(&config).await.context("cannot bind the OTLP listeners")?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            promptlog::serve(config, listeners, shutdown).await?;
+        }
+        Command::Migrate(arg) => {
+            let config = load(&arg)?;
+            let applied = schema::migrate(&Store::new(&config.clickhouse)).await?;
+            println!("applied {} migration(s): {applied:?}", applied.len());
+        }
+        Command::CheckConfig(arg) => {
+            let config = Config::load(arg.config.as_deref())?;
+            println!("configuration is valid:\n{config:#?}");
+        }
+        Command::Demo { endpoint, rounds } => {
+            init_tracing("info", LogFormat::Text);
+            let sent = promptlog::demo::send(&endpoint, rounds).await?;
+            println!("sent {sent} demo LLM calls to {endpoint}");
+        }
+    }
+    Ok(())
+}
+
+fn load(arg: &ConfigArg) -> anyhow::Result<Config> {
+    let config = Config::load(arg.config.as_deref())?;
+    init_tracing(&config.log.level, config.log.format);
+    Ok(config)
+}
+
+fn init_tracing(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::new(level);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("Shutdown signal received.");
+    token.cancel();
+}

@@ -1,0 +1,157 @@
+//! The convention-independent part of an `llm_calls` row: ids, times, status, identity, maps, and the
+//! vocabulary every convention normaliser maps into (operations, providers, conventions).
+
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use super::attrs::{Attrs, hex_id};
+use super::messages::Content;
+use super::raw::{ResourceCtx, status_code_name};
+use crate::rows::{AttrMap, LlmCallRow};
+
+/// Which encoding an LLM call came from (the `Convention` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convention {
+    /// OTel GenAI ≥ v1.37 with content in span attributes.
+    OtelGenAiAttributes,
+    /// OTel GenAI ≥ v1.37 with content in a `gen_ai.client.inference.operation.details` log record.
+    OtelGenAiDetailsEvent,
+    /// OTel GenAI v1.28–1.36 per-message log records (`gen_ai.user.message`, `gen_ai.choice`, ...).
+    OtelGenAiMessageEvents,
+    /// OTel GenAI v1.26–1.27 span events `gen_ai.content.prompt` / `gen_ai.content.completion`.
+    OtelGenAiSpanEvents,
+    /// OTel GenAI attributes with no content captured.
+    OtelGenAi,
+}
+
+impl Convention {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Convention::OtelGenAiAttributes => "otel_genai_attributes",
+            Convention::OtelGenAiDetailsEvent => "otel_genai_details_event",
+            Convention::OtelGenAiMessageEvents => "otel_genai_message_events",
+            Convention::OtelGenAiSpanEvents => "otel_genai_span_events",
+            Convention::OtelGenAi => "otel_genai",
+        }
+    }
+}
+
+/// An `llm_calls` row still being assembled: content is rendered into the row only once it is final,
+/// because log records may add to it after the span arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizedCall {
+    /// Every column except the content ones.
+    pub row: LlmCallRow,
+    /// Prompt, completion, system instructions and tools gathered so far.
+    pub content: Content,
+    /// Whether content may still arrive in log records (an inference call seen without content).
+    pub awaits_content: bool,
+}
+
+impl NormalizedCall {
+    /// Renders the content columns and returns the finished row.
+    pub fn finish(mut self) -> LlmCallRow {
+        self.content.render_into(&mut self.row);
+        self.row
+    }
+
+    /// Merges content from log records and records the convention it came from.
+    pub fn add_log_content(&mut self, content: Content, convention: Convention) {
+        if self.content.is_empty() && !content.is_empty() {
+            self.row.convention = convention.as_str().to_owned();
+        }
+        self.content.merge_missing(content);
+    }
+}
+
+/// Operations that produce prompt/completion content (others never wait for log records).
+pub fn is_inference(operation: &str) -> bool {
+    matches!(operation, "chat" | "text_completion" | "generate_content" | "completion")
+}
+
+/// Maps the many spellings of a provider to the current `gen_ai.provider.name` registry value.
+pub fn normalize_provider(raw: &str) -> String {
+    let lower = raw.trim().to_ascii_lowercase();
+    let mapped = match lower.as_str() {
+        "az.ai.openai" | "azure" | "azure_openai" | "azure.openai" | "azureopenai" => "azure.ai.openai",
+        "az.ai.inference" | "azure_ai_inference" => "azure.ai.inference",
+        "xai" | "x.ai" => "x_ai",
+        "vertex_ai" | "vertexai" | "google_vertex" | "vertex" => "gcp.vertex_ai",
+        "gemini" | "google" | "google_genai" => "gcp.gemini",
+        "mistralai" | "mistral" => "mistral_ai",
+        "aws" | "amazon" | "bedrock" | "aws_bedrock" => "aws.bedrock",
+        "watsonx" | "ibm" | "ibm.watson.ai" => "ibm.watsonx.ai",
+        _ => return lower,
+    };
+    mapped.to_owned()
+}
+
+/// Builds the common columns of a call from a validated span.
+pub fn base_row(span: &Span, res: &ResourceCtx, scope: Option<&InstrumentationScope>, span_attributes: &AttrMap) -> LlmCallRow {
+    let a = Attrs(&span.attributes);
+    let mut row = LlmCallRow {
+        timestamp: span.start_time_unix_nano as i64,
+        duration: span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano),
+        trace_id: hex_id(&span.trace_id),
+        span_id: hex_id(&span.span_id),
+        parent_span_id: hex_id(&span.parent_span_id),
+        span_name: span.name.clone(),
+        service_name: res.service_name.clone(),
+        environment: res.environment.clone(),
+        scope_name: scope.map(|s| s.name.clone()).unwrap_or_default(),
+        status_code: status_code_name(span).to_owned(),
+        error_message: span.status.as_ref().map(|s| s.message.clone()).unwrap_or_default(),
+        span_attributes: span_attributes.clone(),
+        resource_attributes: res.attributes.clone(),
+        ..LlmCallRow::default()
+    };
+    if row.environment.is_empty() {
+        row.environment = a.str("deployment.environment.name").or_else(|| a.str("deployment.environment")).unwrap_or_default();
+    }
+    if let Some(error_type) = a.str("error.type") {
+        row.error_type = error_type;
+        // The conventions require status Error alongside error.type; some SDKs set only the attribute.
+        row.status_code = "Error".to_owned();
+    }
+    if row.error_message.is_empty() && row.status_code == "Error" {
+        row.error_message = exception_message(span).unwrap_or_default();
+    }
+    row.session_id = a.str("gen_ai.conversation.id").or_else(|| a.str("session.id")).unwrap_or_default();
+    row.user_id = a.str("user.id").or_else(|| a.str("enduser.id")).unwrap_or_default();
+    row
+}
+
+/// `exception.message` (or `exception.type`) of the span's last `exception` event.
+fn exception_message(span: &Span) -> Option<String> {
+    span.events.iter().rev().filter(|e| e.name == "exception").find_map(|e| {
+        let a = Attrs(&e.attributes);
+        a.str("exception.message").or_else(|| a.str("exception.type"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_aliases_map_to_registry_values() {
+        let cases = [
+            ("openai", "openai"),
+            ("OpenAI", "openai"),
+            ("az.ai.openai", "azure.ai.openai"),
+            ("Azure", "azure.ai.openai"),
+            ("az.ai.inference", "azure.ai.inference"),
+            ("xai", "x_ai"),
+            ("vertex_ai", "gcp.vertex_ai"),
+            ("gemini", "gcp.gemini"),
+            ("MistralAI", "mistral_ai"),
+            ("AWS", "aws.bedrock"),
+            ("Anthropic", "anthropic"),
+            ("gcp.vertex_ai", "gcp.vertex_ai"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_provider(raw), want, "{raw}");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Joins LLM calls with content that arrives in log records, whichever comes first.
+//!
+//! Synchronous and clock-free (the caller passes `now`). Rules:
+//! - a call that carries content, or can never get any, is released at once;
+//! - a call awaiting content is held until its content is complete (input and output) or until the
+//!   join window passes, then released with whatever it has;
+//! - content for a span not seen yet is held for the join window; if its span arrives in time the
+//!   two are merged, otherwise the content is dropped here (it is still stored in `otel_logs`).
+//!
+//! At most `max_pending` calls plus fragments are held; beyond that the oldest are released early,
+//! so memory stays bounded whatever clients send.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::normalize::{Content, ContentFragment, Convention, NormalizedCall};
+use crate::rows::LlmCallRow;
+
+type Key = (String, String);
+
+enum Pending {
+    Call(Box<NormalizedCall>),
+    Content(Content, Convention),
+}
+
+/// The join state.
+pub struct Joiner {
+    window: Duration,
+    max_pending: usize,
+    pending: HashMap<Key, (Instant, Pending)>,
+    /// Insertion order with deadlines, for expiry; stale entries are skipped lazily.
+    order: VecDeque<(Instant, Key)>,
+    /// Calls released by the last operation, waiting to be taken.
+    ready: Vec<LlmCallRow>,
+}
+
+impl Joiner {
+    /// A joiner holding calls and content for at most `window`, and at most `max_pending` of them.
+    pub fn new(window: Duration, max_pending: usize) -> Self {
+        Self {
+            window,
+            max_pending: max_pending.max(1),
+            pending: HashMap::new(),
+            order: VecDeque::new(),
+            ready: Vec::new(),
+        }
+    }
+
+    /// Accepts a call from a span.
+    pub fn add_call(&mut self, mut call: NormalizedCall, now: Instant) {
+        let key = (call.row.trace_id.clone(), call.row.span_id.clone());
+        match self.pending.remove(&key) {
+            Some((_, Pending::Content(content, convention))) => {
+                call.add_log_content(content, convention);
+                self.release_or_hold(key, call, now);
+            }
+            // The same span id twice: release the first as is, keep the newer one.
+            Some((_, Pending::Call(old))) => {
+                self.ready.push(old.finish());
+                self.release_or_hold(key, call, now);
+            }
+            None => self.release_or_hold(key, call, now),
+        }
+    }
+
+    fn release_or_hold(&mut self, key: Key, call: NormalizedCall, now: Instant) {
+        if !call.awaits_content || call.content.is_complete() {
+            self.ready.push(call.finish());
+        } else {
+            self.hold(key, Pending::Call(Box::new(call)), now);
+        }
+    }
+
+    /// Accepts content from a log record.
+    pub fn add_content(&mut self, fragment: ContentFragment, now: Instant) {
+        let key = (fragment.trace_id, fragment.span_id);
+        match self.pending.get_mut(&key) {
+            Some((_, Pending::Call(call))) => {
+                if call.content.is_empty() && !fragment.content.is_empty() {
+                    call.row.convention = fragment.convention.as_str().to_owned();
+                }
+                append(&mut call.content, fragment.content);
+                if call.content.is_complete() {
+                    if let Some((_, Pending::Call(call))) = self.pending.remove(&key) {
+                        self.ready.push(call.finish());
+                    }
+                }
+            }
+            Some((_, Pending::Content(content, _))) => append(content, fragment.content),
+            None => self.hold(key, Pending::Content(fragment.content, fragment.convention), now),
+        }
+    }
+
+    fn hold(&mut self, key: Key, pending: Pending, now: Instant) {
+        let deadline = now + self.window;
+        self.order.push_back((deadline, key.clone()));
+        self.pending.insert(key, (deadline, pending));
+        while self.pending.len() > self.max_pending {
+            let Some((deadline, key)) = self.order.pop_front() else { break };
+            self.expire(deadline, key);
+        }
+    }
+
+    /// Releases everything whose window has passed.
+    pub fn tick(&mut self, now: Instant) {
+        while let Some((deadline, _)) = self.order.front() {
+            if *deadline > now {
+                break;
+            }
+            let (deadline, key) = self.order.pop_front().expect("front exists");
+            self.expire(deadline, key);
+        }
+    }
+
+    /// Releases the entry for `key` if it is still the one queued at `deadline`.
+    fn expire(&mut self, deadline: Instant, key: Key) {
+        if self.pending.get(&key).is_some_and(|(d, _)| *d == deadline) {
+            if let Some((_, Pending::Call(call))) = self.pending.remove(&key) {
+                self.ready.push(call.finish());
+            }
+        }
+    }
+
+    /// Releases every held call (shutdown).
+    pub fn drain(&mut self) {
+        for (_, (_, pending)) in self.pending.drain() {
+            if let Pending::Call(call) = pending {
+                self.ready.push(call.finish());
+            }
+        }
+        self.order.clear();
+    }
+
+    /// Takes the calls released so far.
+    pub fn take_ready(&mut self) -> Vec<LlmCallRow> {
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Calls and fragments currently held.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// Adds one log record's content to what a span already gathered from earlier records.
+fn append(into: &mut Content, from: Content) {
+    if into.system.is_none() {
+        into.system = from.system;
+    }
+    if into.tools.is_none() {
+        into.tools = from.tools;
+    }
+    into.input.extend(from.input);
+    into.output.extend(from.output);
+}
+
+#[cfg(test)]
+mod tests;

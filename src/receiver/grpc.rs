@@ -1,0 +1,123 @@
+//! OTLP/gRPC: `TraceService`, `LogsService` and `MetricsService` (metrics are accepted and answered;
+//! they are not stored yet). gzip and zstd request compression are accepted.
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::net::TcpListener;
+use tokio_stream_shim::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+
+use super::{ReceiveError, Receiver, Outcome, RETRY_AFTER};
+
+impl From<ReceiveError> for Status {
+    fn from(e: ReceiveError) -> Self {
+        match e {
+            ReceiveError::Decode { .. } | ReceiveError::ContentType(_) | ReceiveError::ContentEncoding(_) => {
+                Status::invalid_argument(e.to_string())
+            }
+            ReceiveError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+            ReceiveError::Unavailable(_) => {
+                Status::unavailable(format!("{e}; retry after {} s", RETRY_AFTER.as_secs()))
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let outcome = self.traces(request.into_inner()).await?;
+        let partial_success = partial(&outcome).then(|| ExportTracePartialSuccess {
+            rejected_spans: outcome.rejected as i64,
+            error_message: outcome.message,
+        });
+        Ok(Response::new(ExportTraceServiceResponse { partial_success }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Receiver {
+    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let outcome = self.logs(request.into_inner()).await?;
+        let partial_success = partial(&outcome).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: outcome.rejected as i64,
+            error_message: outcome.message,
+        });
+        Ok(Response::new(ExportLogsServiceResponse { partial_success }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Receiver {
+    async fn export(&self, _request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
+/// Whether the response needs a `partial_success` (rejections, or warnings such as truncation).
+fn partial(outcome: &Outcome) -> bool {
+    outcome.rejected > 0 || !outcome.message.is_empty()
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
+pub async fn serve(listener: TcpListener, receiver: Receiver, shutdown: CancellationToken) -> Result<(), tonic::transport::Error> {
+    let limit = receiver.max_request_bytes;
+    macro_rules! service {
+        ($server:ident) => {
+            $server::new(receiver.clone())
+                .max_decoding_message_size(limit)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+        };
+    }
+    tonic::transport::Server::builder()
+        .add_service(service!(TraceServiceServer))
+        .add_service(service!(LogsServiceServer))
+        .add_service(service!(MetricsServiceServer))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await
+}
+
+/// A `Stream` of accepted connections, as tonic wants (tokio-stream's wrapper, inlined to avoid
+/// a dependency for twenty lines).
+mod tokio_stream_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub struct TcpListenerStream(TcpListener);
+
+    impl TcpListenerStream {
+        pub fn new(listener: TcpListener) -> Self {
+            Self(listener)
+        }
+    }
+
+    impl futures::Stream for TcpListenerStream {
+        type Item = std::io::Result<TcpStream>;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            match self.0.poll_accept(cx) {
+                Poll::Ready(Ok((stream, _))) => {
+                    // OTLP requests are small and latency-sensitive.
+                    let _ = stream.set_nodelay(true);
+                    Poll::Ready(Some(Ok(stream)))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+}

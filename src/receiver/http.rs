@@ -1,0 +1,216 @@
+//! OTLP/HTTP: `POST /v1/traces|logs|metrics` in protobuf or JSON, optionally gzip-compressed, and
+//! `GET /health`. Bodies are capped before and after decompression; errors are `google.rpc.Status`
+//! in the request's encoding, as the OTLP spec asks.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::{Outcome, RETRY_AFTER, ReceiveError, Receiver, blocking};
+use crate::telemetry::{Stats, Table};
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+struct AppState {
+    receiver: Receiver,
+    stats: Arc<Stats>,
+}
+
+/// Request body encodings OTLP/HTTP allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// `google.rpc.Status`, the body of every OTLP/HTTP error response.
+#[derive(Clone, PartialEq, Message, Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// Builds the router (exposed for tests that want to drive it without a socket).
+pub fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(traces))
+        .route("/v1/logs", post(logs))
+        .route("/v1/metrics", post(metrics))
+        .route("/health", get(health))
+        .with_state(AppState { receiver, stats })
+}
+
+/// Serves OTLP/HTTP on `listener` until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(listener: TcpListener, receiver: Receiver, stats: Arc<Stats>, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(receiver, stats)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let encoding = match request_encoding(&headers) {
+        Ok(e) => e,
+        Err(e) => return error_response(e, Encoding::Protobuf),
+    };
+    let result = async {
+        let req: ExportTraceServiceRequest = decode(&headers, body, encoding, s.receiver.max_request_bytes, "traces").await?;
+        s.receiver.traces(req).await
+    }
+    .await;
+    respond(result, encoding, |o| ExportTraceServiceResponse {
+        partial_success: partial(o).then(|| ExportTracePartialSuccess { rejected_spans: o.rejected as i64, error_message: o.message.clone() }),
+    })
+}
+
+async fn logs(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let encoding = match request_encoding(&headers) {
+        Ok(e) => e,
+        Err(e) => return error_response(e, Encoding::Protobuf),
+    };
+    let result = async {
+        let req: ExportLogsServiceRequest = decode(&headers, body, encoding, s.receiver.max_request_bytes, "logs").await?;
+        s.receiver.logs(req).await
+    }
+    .await;
+    respond(result, encoding, |o| ExportLogsServiceResponse {
+        partial_success: partial(o).then(|| ExportLogsPartialSuccess { rejected_log_records: o.rejected as i64, error_message: o.message.clone() }),
+    })
+}
+
+async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let encoding = match request_encoding(&headers) {
+        Ok(e) => e,
+        Err(e) => return error_response(e, Encoding::Protobuf),
+    };
+    // Metrics are validated and acknowledged; storing them comes later.
+    let result = decode::<ExportMetricsServiceRequest>(&headers, body, encoding, s.receiver.max_request_bytes, "metrics")
+        .await
+        .map(|_| Outcome::default());
+    respond(result, encoding, |_| ExportMetricsServiceResponse { partial_success: None })
+}
+
+fn partial(outcome: &Outcome) -> bool {
+    outcome.rejected > 0 || !outcome.message.is_empty()
+}
+
+/// Health: 200 while the pipeline runs; `degraded` when ClickHouse is failing.
+async fn health(State(s): State<AppState>) -> Response {
+    let up = s.stats.clickhouse_up();
+    let tables: serde_json::Map<String, serde_json::Value> = Table::ALL
+        .iter()
+        .map(|t| (t.name().to_owned(), serde_json::to_value(s.stats.snapshot(*t)).unwrap_or_default()))
+        .collect();
+    let body = serde_json::json!({
+        "status": if up { "ok" } else { "degraded" },
+        "clickhouse": if up { "up" } else { "down" },
+        "refused_busy": s.stats.refused_busy.load(std::sync::atomic::Ordering::Relaxed),
+        "tables": tables,
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ReceiveError> {
+    let raw = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        _ => Err(ReceiveError::ContentType(raw.to_owned())),
+    }
+}
+
+/// Reads, decompresses and decodes the body; the CPU-heavy part runs on a blocking thread.
+async fn decode<T>(headers: &HeaderMap, body: Body, encoding: Encoding, limit: usize, what: &'static str) -> Result<T, ReceiveError>
+where
+    T: Message + Default + DeserializeOwned + Send + 'static,
+{
+    let gzip = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::trim) {
+        None | Some("") | Some("identity") => false,
+        Some(e) if e.eq_ignore_ascii_case("gzip") => true,
+        Some(other) => return Err(ReceiveError::ContentEncoding(other.to_owned())),
+    };
+    let raw = read_capped(body, limit).await?;
+    blocking(move || {
+        let bytes = if gzip { gunzip_capped(&raw, limit)? } else { raw };
+        match encoding {
+            Encoding::Protobuf => T::decode(bytes.as_slice()).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
+            Encoding::Json => serde_json::from_slice(&bytes).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
+        }
+    })
+    .await
+}
+
+/// Collects the body, refusing as soon as it passes `limit` bytes.
+async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, ReceiveError> {
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ReceiveError::Decode { what: "request body", detail: e.to_string() })?;
+        if out.len() + chunk.len() > limit {
+            return Err(ReceiveError::TooLarge { limit });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Inflates gzip, refusing output beyond `limit` bytes (a gzip bomb stops at the cap).
+fn gunzip_capped(data: &[u8], limit: usize) -> Result<Vec<u8>, ReceiveError> {
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(data).take(limit as u64 + 1);
+    decoder.read_to_end(&mut out).map_err(|e| ReceiveError::Decode { what: "gzip body", detail: e.to_string() })?;
+    if out.len() > limit {
+        return Err(ReceiveError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+fn respond<R: Message + Serialize>(result: Result<Outcome, ReceiveError>, encoding: Encoding, build: impl FnOnce(&Outcome) -> R) -> Response {
+    match result {
+        Ok(outcome) => encode(StatusCode::OK, &build(&outcome), encoding),
+        Err(e) => error_response(e, encoding),
+    }
+}
+
+fn error_response(e: ReceiveError, encoding: Encoding) -> Response {
+    let (status, code) = match &e {
+        ReceiveError::Decode { .. } => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
+        ReceiveError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted),
+        ReceiveError::ContentType(_) | ReceiveError::ContentEncoding(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument)
+        }
+        ReceiveError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+    };
+    let mut response = encode(status, &RpcStatus { code: code as i32, message: e.to_string() }, encoding);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+    }
+    response
+}
+
+fn encode<M: Message + Serialize>(status: StatusCode, message: &M, encoding: Encoding) -> Response {
+    let (content_type, body) = match encoding {
+        Encoding::Protobuf => ("application/x-protobuf", message.encode_to_vec()),
+        Encoding::Json => ("application/json", serde_json::to_vec(message).unwrap_or_default()),
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}

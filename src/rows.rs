@@ -1,0 +1,156 @@
+//! Typed rows, one struct per ClickHouse table.
+//!
+//! These structs are the single source of truth for each table's column list: the writer inserts them
+//! with `clickhouse::Row`, whose column names come from the field names below, and a test checks that
+//! the migrations create exactly these columns in this order.
+
+use clickhouse::Row;
+use serde::Serialize;
+
+/// A ClickHouse `Map(LowCardinality(String), String)`, kept as an ordered list of pairs: it preserves
+/// the order the client sent and costs no hashing on the hot path.
+pub type AttrMap = Vec<(String, String)>;
+
+/// One span in `otel_traces` (OpenTelemetry Collector ClickHouse exporter layout).
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SpanRow {
+    /// Span start, nanoseconds since the Unix epoch (`DateTime64(9)`).
+    pub timestamp: i64,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    pub trace_state: String,
+    pub span_name: String,
+    pub span_kind: String,
+    pub service_name: String,
+    pub resource_attributes: AttrMap,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub span_attributes: AttrMap,
+    /// End minus start, nanoseconds.
+    pub duration: u64,
+    pub status_code: String,
+    pub status_message: String,
+    #[serde(rename = "Events.Timestamp")]
+    pub events_timestamp: Vec<i64>,
+    #[serde(rename = "Events.Name")]
+    pub events_name: Vec<String>,
+    #[serde(rename = "Events.Attributes")]
+    pub events_attributes: Vec<AttrMap>,
+    #[serde(rename = "Links.TraceId")]
+    pub links_trace_id: Vec<String>,
+    #[serde(rename = "Links.SpanId")]
+    pub links_span_id: Vec<String>,
+    #[serde(rename = "Links.TraceState")]
+    pub links_trace_state: Vec<String>,
+    #[serde(rename = "Links.Attributes")]
+    pub links_attributes: Vec<AttrMap>,
+}
+
+/// One log record in `otel_logs`.
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogRow {
+    /// Record time, or the observed time when the record has none (ns since the epoch).
+    pub timestamp: i64,
+    pub trace_id: String,
+    pub span_id: String,
+    pub trace_flags: u8,
+    pub severity_text: String,
+    pub severity_number: u8,
+    pub service_name: String,
+    /// The body: a string as is, anything structured as JSON.
+    pub body: String,
+    pub resource_schema_url: String,
+    pub resource_attributes: AttrMap,
+    pub scope_schema_url: String,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub scope_attributes: AttrMap,
+    pub log_attributes: AttrMap,
+    /// `LogRecord.event_name`, or the `event.name` attribute when the field is empty.
+    pub event_name: String,
+}
+
+/// One LLM operation in `llm_calls`, whatever convention it arrived in.
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LlmCallRow {
+    /// Span start, ns since the epoch.
+    pub timestamp: i64,
+    /// Span duration, ns.
+    pub duration: u64,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    pub span_name: String,
+    pub service_name: String,
+    /// `deployment.environment.name` (or the older `deployment.environment`).
+    pub environment: String,
+    pub scope_name: String,
+    /// `gen_ai.operation.name` or its equivalent: chat, text_completion, embeddings, execute_tool, ...
+    pub operation: String,
+    /// Provider in the current registry spelling (`openai`, `azure.ai.openai`, `aws.bedrock`, ...).
+    pub provider: String,
+    pub request_model: String,
+    pub response_model: String,
+    /// Every request setting under its short name (`temperature`, `max_tokens`, `seed`, ...).
+    pub request_params: AttrMap,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub cache_write_input_tokens: u64,
+    pub reasoning_output_tokens: u64,
+    pub cost_usd: Option<f64>,
+    /// True for outer spans (agent, workflow, SDK wrapper) whose usage repeats their inner calls';
+    /// sum tokens and cost over `NOT IsRollup` rows.
+    pub is_rollup: bool,
+    pub finish_reasons: Vec<String>,
+    pub response_id: String,
+    /// `Ok`, `Error` or `Unset`.
+    pub status_code: String,
+    pub error_type: String,
+    pub error_message: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub tags: Vec<String>,
+    pub metadata: AttrMap,
+    /// JSON array of parts (OTel `gen_ai.system_instructions` shape), or empty.
+    pub system_instructions: String,
+    /// JSON array of OTel chat messages (role + parts), or empty.
+    pub input_messages: String,
+    /// JSON array of OTel output messages (role + parts + finish_reason), or empty.
+    pub output_messages: String,
+    /// JSON array of tool definitions, or empty.
+    pub tool_definitions: String,
+    /// Text parts of the non-system input messages, joined with newlines.
+    pub input_text: String,
+    /// Text parts of the output messages, joined with newlines.
+    pub output_text: String,
+    /// Seconds from request to first streamed token, when reported.
+    pub time_to_first_token: Option<f64>,
+    /// Which encoding the call came from (see `normalize::Convention`).
+    pub convention: String,
+    pub span_attributes: AttrMap,
+    pub resource_attributes: AttrMap,
+}
+
+/// One self-telemetry row in `collector_stats`.
+#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CollectorStatsRow {
+    /// Milliseconds since the epoch (`DateTime64(3)`).
+    pub timestamp: i64,
+    pub instance: String,
+    pub signal: String,
+    pub received: u64,
+    pub written: u64,
+    pub rejected: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub queue_depth: u64,
+    pub spool_bytes: u64,
+    pub batch_latency_ms: f64,
+}

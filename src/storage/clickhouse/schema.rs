@@ -1,0 +1,108 @@
+//! Versioned, idempotent migrations. Each is a SQL file in `migrations/`, applied once, in order, and
+//! recorded in `<db>.schema_migrations`. `{db}` is replaced by the database, `{ttl}` / `{ttl_start}` by
+//! the retention clause. Retention is re-applied on every run, so changing it in the config takes
+//! effect at the next start.
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+
+/// One schema change.
+pub struct Migration {
+    /// Increasing version number.
+    pub version: u32,
+    /// Short name (also the file name).
+    pub name: &'static str,
+    /// The statement, with placeholders.
+    pub sql: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration { version: $version, name: $name, sql: include_str!(concat!("migrations/", $name, ".sql")) }
+    };
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_otel_traces"),
+    migration!(2, "0002_otel_traces_trace_id_ts"),
+    migration!(3, "0003_otel_traces_trace_id_ts_mv"),
+    migration!(4, "0004_otel_logs"),
+    migration!(5, "0005_llm_calls"),
+    migration!(6, "0006_collector_stats"),
+];
+
+/// Tables with a retention TTL, and the column expression it applies to.
+const TTL_TABLES: &[(&str, &str)] = &[
+    ("otel_traces", "toDateTime(Timestamp)"),
+    ("otel_traces_trace_id_ts", "toDateTime(Start)"),
+    ("otel_logs", "toDateTime(Timestamp)"),
+    ("llm_calls", "toDateTime(Timestamp)"),
+    ("collector_stats", "toDateTime(Timestamp)"),
+];
+
+/// ClickHouse's BAD_ARGUMENTS: `REMOVE TTL` on a table that has none.
+const BAD_ARGUMENTS: u32 = 36;
+
+#[derive(Row, Serialize, Deserialize)]
+struct AppliedRow {
+    #[serde(rename = "Version")]
+    version: u32,
+}
+
+fn ttl_clause(expr: &str, days: u32) -> String {
+    if days == 0 { String::new() } else { format!("TTL {expr} + toIntervalDay({days})") }
+}
+
+/// Renders a migration's SQL for `db` with `retention_days`.
+pub fn render(sql: &str, db: &str, retention_days: u32) -> String {
+    sql.replace("{db}", &format!("`{db}`"))
+        .replace("{ttl_start}", &ttl_clause("toDateTime(Start)", retention_days))
+        .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))
+}
+
+/// Applies every pending migration and the configured retention; returns the versions applied now.
+pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
+    let db = store.database();
+    let admin = Store { client: store.client().clone().with_database("default"), ..store.clone() };
+    admin.execute(&format!("CREATE DATABASE IF NOT EXISTS `{db}`")).await?;
+    admin
+        .execute(&format!(
+            "CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations (Version UInt32, Name String, \
+             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version"
+        ))
+        .await?;
+    let applied: Vec<AppliedRow> =
+        admin.client().query(&format!("SELECT Version FROM `{db}`.schema_migrations FINAL")).fetch_all().await?;
+    let mut now_applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|a| a.version == m.version)) {
+        let wrap = |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
+        admin.execute(&render(m.sql, db, store.retention_days())).await.map_err(wrap)?;
+        admin
+            .execute(&format!("INSERT INTO `{db}`.schema_migrations (Version, Name) VALUES ({}, '{}')", m.version, m.name))
+            .await
+            .map_err(wrap)?;
+        tracing::info!(version = m.version, name = m.name, "Applied migration.");
+        now_applied.push(m.version);
+    }
+    apply_retention(&admin, db, store.retention_days()).await?;
+    Ok(now_applied)
+}
+
+/// Sets (or removes) each table's TTL without rewriting existing parts.
+async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), StoreError> {
+    for (table, expr) in TTL_TABLES {
+        let sql = if days == 0 {
+            format!("ALTER TABLE `{db}`.`{table}` REMOVE TTL")
+        } else {
+            format!("ALTER TABLE `{db}`.`{table}` MODIFY TTL {} SETTINGS materialize_ttl_after_modify = 0", ttl_clause(expr, days).trim_start_matches("TTL "))
+        };
+        match admin.execute(&sql).await {
+            Err(StoreError::ClickHouse { code: Some(BAD_ARGUMENTS), .. }) if days == 0 => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Where rows end up. Only ClickHouse today.
+
+pub mod clickhouse;
