@@ -277,8 +277,8 @@ impl Config {
 
     /// Parses a YAML file; every key is optional, unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_yaml(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
     }
 
@@ -393,7 +393,8 @@ mod tests {
 
     #[test]
     fn validation_names_the_key() {
-        let cases: [(fn(&mut Config), &str); 4] = [
+        type Mutation = fn(&mut Config);
+        let cases: [(Mutation, &str); 4] = [
             (|c| c.receivers.grpc_endpoint = "nope".into(), "receivers.grpc_endpoint"),
             (|c| c.clickhouse.url = "tcp://x".into(), "clickhouse.url"),
             (|c| c.clickhouse.database = "a;drop".into(), "clickhouse.database"),

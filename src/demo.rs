@@ -46,14 +46,16 @@ pub fn json_to_any(json: &serde_json::Value) -> Value {
     match json {
         J::Null => Value::StringValue(String::new()),
         J::Bool(b) => Value::BoolValue(*b),
-        J::Number(n) => n.as_i64().map(Value::IntValue).unwrap_or_else(|| Value::DoubleValue(n.as_f64().unwrap_or(0.0))),
+        J::Number(n) => {
+            n.as_i64().map(Value::IntValue).unwrap_or_else(|| Value::DoubleValue(n.as_f64().unwrap_or(0.0)))
+        }
         J::String(s) => Value::StringValue(s.clone()),
         J::Array(items) => Value::ArrayValue(ArrayValue {
             values: items.iter().map(|v| AnyValue { value: Some(json_to_any(v)) }).collect(),
         }),
-        J::Object(map) => Value::KvlistValue(KeyValueList {
-            values: map.iter().map(|(k, v)| kv_value(k, json_to_any(v))).collect(),
-        }),
+        J::Object(map) => {
+            Value::KvlistValue(KeyValueList { values: map.iter().map(|(k, v)| kv_value(k, json_to_any(v))).collect() })
+        }
     }
 }
 
@@ -159,7 +161,10 @@ pub fn round(i: u32) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
     // v1.37+: content as JSON-string span attributes.
     let mut a = chat_attrs("openai", "gpt-4o", 42, 12);
     a.push(kv("gen_ai.system_instructions", r#"[{"type":"text","content":"You are a terse assistant."}]"#));
-    a.push(kv("gen_ai.input.messages", r#"[{"role":"user","parts":[{"type":"text","content":"What is OpenTelemetry?"}]}]"#));
+    a.push(kv(
+        "gen_ai.input.messages",
+        r#"[{"role":"user","parts":[{"type":"text","content":"What is OpenTelemetry?"}]}]"#,
+    ));
     a.push(kv("gen_ai.output.messages", r#"[{"role":"assistant","parts":[{"type":"text","content":"A standard for telemetry."}],"finish_reason":"stop"}]"#));
     a.push(kv("gen_ai.conversation.id", session.clone()));
     a.push(kv("user.id", user));
@@ -170,10 +175,15 @@ pub fn round(i: u32) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
     let s = span("chat claude-sonnet-4", now - 2_500_000_000, 1200, chat_attrs("anthropic", "claude-sonnet-4", 80, 30));
     let input = serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": "Summarise this ticket."}]}]);
     let output = serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": "Customer cannot log in."}], "finish_reason": "stop"}]);
-    logs.push(span_log(&s, "gen_ai.client.inference.operation.details", vec![
-        kv_value("gen_ai.input.messages", json_to_any(&input)),
-        kv_value("gen_ai.output.messages", json_to_any(&output)),
-    ], None));
+    logs.push(span_log(
+        &s,
+        "gen_ai.client.inference.operation.details",
+        vec![
+            kv_value("gen_ai.input.messages", json_to_any(&input)),
+            kv_value("gen_ai.output.messages", json_to_any(&output)),
+        ],
+        None,
+    ));
     spans.push(s);
 
     // v1.28–1.36: per-message log records.
@@ -181,9 +191,24 @@ pub fn round(i: u32) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
     a[1] = kv("gen_ai.system", "openai");
     let s = span("chat gpt-4o-mini", now - 2_000_000_000, 400, a);
     let body = |j: serde_json::Value| Some(json_to_any(&j));
-    logs.push(span_log(&s, "gen_ai.system.message", vec![kv("gen_ai.system", "openai")], body(serde_json::json!({"content": "Answer in French."}))));
-    logs.push(span_log(&s, "gen_ai.user.message", vec![kv("gen_ai.system", "openai")], body(serde_json::json!({"content": "Hello!"}))));
-    logs.push(span_log(&s, "gen_ai.choice", vec![kv("gen_ai.system", "openai")], body(serde_json::json!({"index": 0, "finish_reason": "stop", "message": {"content": "Bonjour !"}}))));
+    logs.push(span_log(
+        &s,
+        "gen_ai.system.message",
+        vec![kv("gen_ai.system", "openai")],
+        body(serde_json::json!({"content": "Answer in French."})),
+    ));
+    logs.push(span_log(
+        &s,
+        "gen_ai.user.message",
+        vec![kv("gen_ai.system", "openai")],
+        body(serde_json::json!({"content": "Hello!"})),
+    ));
+    logs.push(span_log(
+        &s,
+        "gen_ai.choice",
+        vec![kv("gen_ai.system", "openai")],
+        body(serde_json::json!({"index": 0, "finish_reason": "stop", "message": {"content": "Bonjour !"}})),
+    ));
     spans.push(s);
 
     // v1.26–1.27: content span events.
@@ -192,7 +217,12 @@ pub fn round(i: u32) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
         ("gen_ai.content.prompt", "gen_ai.prompt", r#"[{"role":"user","content":"Ping?"}]"#),
         ("gen_ai.content.completion", "gen_ai.completion", r#"[{"role":"assistant","content":"Pong."}]"#),
     ] {
-        s.events.push(Event { time_unix_nano: s.start_time_unix_nano, name: name.into(), attributes: vec![kv(key, text)], ..Event::default() });
+        s.events.push(Event {
+            time_unix_nano: s.start_time_unix_nano,
+            name: name.into(),
+            attributes: vec![kv(key, text)],
+            ..Event::default()
+        });
     }
     spans.push(s);
 
@@ -204,15 +234,20 @@ pub fn round(i: u32) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
     spans.push(s);
 
     // Embeddings and a non-LLM span.
-    spans.push(span("embeddings text-embedding-3-small", now - 800_000_000, 60, vec![
-        kv("gen_ai.operation.name", "embeddings"),
-        kv("gen_ai.provider.name", "openai"),
-        kv("gen_ai.request.model", "text-embedding-3-small"),
-        kv_i64("gen_ai.usage.input_tokens", 9),
-    ]));
+    spans.push(span(
+        "embeddings text-embedding-3-small",
+        now - 800_000_000,
+        60,
+        vec![
+            kv("gen_ai.operation.name", "embeddings"),
+            kv("gen_ai.provider.name", "openai"),
+            kv("gen_ai.request.model", "text-embedding-3-small"),
+            kv_i64("gen_ai.usage.input_tokens", 9),
+        ],
+    ));
     spans.push(span("GET /api/tickets", now - 3_100_000_000, 3200, vec![kv("http.request.method", "GET")]));
 
-    let res = resource(if i % 2 == 0 { "support-bot" } else { "search-api" }, "demo");
+    let res = resource(if i.is_multiple_of(2) { "support-bot" } else { "search-api" }, "demo");
     (traces_request(res.clone(), spans), logs_request(res, logs))
 }
 

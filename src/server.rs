@@ -49,7 +49,16 @@ pub enum ServeError {
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
     let stats = Stats::new();
     let store = Store::new(&config.clickhouse);
-    let migrations = tokio::spawn(migrate_until_done(store.clone(), stats.clone(), shutdown.clone()));
+    // Migrate before listening so tables exist once clients see the collector up; if ClickHouse is
+    // down, start anyway (degraded) and keep trying in the background.
+    let migrations = match schema::migrate(&store).await {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "ClickHouse is not ready; starting degraded and retrying migrations.");
+            stats.set_clickhouse_up(false);
+            Some(tokio::spawn(migrate_until_done(store.clone(), stats.clone(), shutdown.clone())))
+        }
+    };
     let (ingest, pipeline) = pipeline::start(&config.pipeline, store, stats.clone(), config.data_dir.clone());
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
     let receiver = Receiver::new(ingest, limits, config.receivers.max_request_bytes);
@@ -65,7 +74,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     shutdown.cancel();
     tracing::info!("Receivers stopped; flushing the pipeline.");
     pipeline.shutdown(SHUTDOWN_DEADLINE).await;
-    migrations.abort();
+    if let Some(migrations) = migrations {
+        migrations.abort();
+    }
     grpc.expect("gRPC server task panicked")?;
     http.expect("HTTP server task panicked")?;
     tracing::info!("promptlog stopped.");
@@ -79,7 +90,11 @@ async fn migrate_until_done(store: Store, stats: Arc<Stats>, shutdown: Cancellat
     loop {
         attempt += 1;
         match schema::migrate(&store).await {
-            Ok(_) => return,
+            Ok(_) => {
+                stats.set_clickhouse_up(true);
+                tracing::info!("Migrations applied; ClickHouse is back.");
+                return;
+            }
             Err(e) => {
                 stats.set_clickhouse_up(false);
                 let delay = retry::backoff(attempt, 1.0);

@@ -56,7 +56,9 @@ impl<'a> Attrs<'a> {
     /// The value of `key` as a list of strings: a string array, a JSON-array string, or one string.
     pub fn str_list(&self, key: &str) -> Option<Vec<String>> {
         match self.get(key)? {
-            Value::ArrayValue(a) => Some(a.values.iter().filter_map(|v| v.value.as_ref()).map(value_to_string).collect()),
+            Value::ArrayValue(a) => {
+                Some(a.values.iter().filter_map(|v| v.value.as_ref()).map(value_to_string).collect())
+            }
             Value::StringValue(s) => match serde_json::from_str::<Vec<Json>>(s) {
                 Ok(items) => Some(items.iter().map(json_scalar_to_string).collect()),
                 Err(_) => Some(vec![s.clone()]),
@@ -127,10 +129,10 @@ fn any_to_json(value: &AnyValue, depth: usize) -> Json {
 pub fn value_to_json_parsing_strings(value: &Value) -> Json {
     if let Value::StringValue(s) = value {
         let t = s.trim_start();
-        if t.starts_with('[') || t.starts_with('{') {
-            if let Ok(parsed) = serde_json::from_str(s) {
-                return parsed;
-            }
+        if (t.starts_with('[') || t.starts_with('{'))
+            && let Ok(parsed) = serde_json::from_str(s)
+        {
+            return parsed;
         }
     }
     value_to_json(value, 0)
@@ -219,10 +221,7 @@ mod tests {
                 }),
                 r#"["stop"]"#,
             ),
-            (
-                Value::KvlistValue(KeyValueList { values: vec![kv("a", Value::IntValue(1))] }),
-                r#"{"a":1}"#,
-            ),
+            (Value::KvlistValue(KeyValueList { values: vec![kv("a", Value::IntValue(1))] }), r#"{"a":1}"#),
         ];
         for (value, want) in cases {
             assert_eq!(value_to_string(&value), want);

@@ -88,7 +88,12 @@ pub fn normalize_provider(raw: &str) -> String {
 }
 
 /// Builds the common columns of a call from a validated span.
-pub fn base_row(span: &Span, res: &ResourceCtx, scope: Option<&InstrumentationScope>, span_attributes: &AttrMap) -> LlmCallRow {
+pub fn base_row(
+    span: &Span,
+    res: &ResourceCtx,
+    scope: Option<&InstrumentationScope>,
+    span_attributes: &AttrMap,
+) -> LlmCallRow {
     let a = Attrs(&span.attributes);
     let mut row = LlmCallRow {
         timestamp: span.start_time_unix_nano as i64,
@@ -107,7 +112,8 @@ pub fn base_row(span: &Span, res: &ResourceCtx, scope: Option<&InstrumentationSc
         ..LlmCallRow::default()
     };
     if row.environment.is_empty() {
-        row.environment = a.str("deployment.environment.name").or_else(|| a.str("deployment.environment")).unwrap_or_default();
+        row.environment =
+            a.str("deployment.environment.name").or_else(|| a.str("deployment.environment")).unwrap_or_default();
     }
     if let Some(error_type) = a.str("error.type") {
         row.error_type = error_type;

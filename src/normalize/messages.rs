@@ -248,7 +248,10 @@ mod tests {
     #[test]
     fn openai_style_messages_become_otel_parts() {
         let cases = [
-            (json!({"role": "user", "content": "hi"}), json!({"role": "user", "parts": [{"type": "text", "content": "hi"}]})),
+            (
+                json!({"role": "user", "content": "hi"}),
+                json!({"role": "user", "parts": [{"type": "text", "content": "hi"}]}),
+            ),
             (
                 json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
                 json!({"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}]}),

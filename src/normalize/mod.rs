@@ -166,15 +166,16 @@ pub fn normalize_logs(req: &ExportLogsServiceRequest, limits: Limits, now_ns: i6
                     continue;
                 }
                 let row = raw::log_row(log, &res, scope, &sl.schema_url, now_ns, max, &mut truncated);
-                if !row.trace_id.is_empty() && !row.span_id.is_empty() {
-                    if let Some((content, convention)) = otel_genai::log_content(log, &row.event_name) {
-                        out.fragments.push(ContentFragment {
-                            trace_id: row.trace_id.clone(),
-                            span_id: row.span_id.clone(),
-                            content,
-                            convention,
-                        });
-                    }
+                if !row.trace_id.is_empty()
+                    && !row.span_id.is_empty()
+                    && let Some((content, convention)) = otel_genai::log_content(log, &row.event_name)
+                {
+                    out.fragments.push(ContentFragment {
+                        trace_id: row.trace_id.clone(),
+                        span_id: row.span_id.clone(),
+                        content,
+                        convention,
+                    });
                 }
                 out.logs.push(row);
             }

@@ -112,10 +112,10 @@ pub fn span_content(span: &Span, a: Attrs<'_>) -> Option<(Content, Convention)> 
 
 /// A bare string completion is the assistant speaking, not the user.
 fn as_assistant(mut message: Json) -> Json {
-    if let Some(obj) = message.as_object_mut() {
-        if obj.get("role").and_then(Json::as_str) == Some("user") {
-            obj.insert("role".into(), Json::String("assistant".into()));
-        }
+    if let Some(obj) = message.as_object_mut()
+        && obj.get("role").and_then(Json::as_str) == Some("user")
+    {
+        obj.insert("role".into(), Json::String("assistant".into()));
     }
     message
 }

@@ -56,7 +56,10 @@ impl ResourceCtx {
         *truncated += to_attr_map(attrs, max_value, &mut attributes);
         ResourceCtx {
             service_name: a.str("service.name").unwrap_or_else(|| UNKNOWN_SERVICE.to_owned()),
-            environment: a.str("deployment.environment.name").or_else(|| a.str("deployment.environment")).unwrap_or_default(),
+            environment: a
+                .str("deployment.environment.name")
+                .or_else(|| a.str("deployment.environment"))
+                .unwrap_or_default(),
             attributes,
             schema_url: schema_url.to_owned(),
         }
@@ -112,7 +115,13 @@ pub fn status_code_name(span: &Span) -> &'static str {
 }
 
 /// Builds the `otel_traces` row of a validated span.
-pub fn span_row(span: &Span, res: &ResourceCtx, scope: Option<&InstrumentationScope>, max_value: usize, truncated: &mut usize) -> SpanRow {
+pub fn span_row(
+    span: &Span,
+    res: &ResourceCtx,
+    scope: Option<&InstrumentationScope>,
+    max_value: usize,
+    truncated: &mut usize,
+) -> SpanRow {
     let mut row = SpanRow {
         timestamp: span.start_time_unix_nano as i64,
         trace_id: hex_id(&span.trace_id),
@@ -229,7 +238,8 @@ mod tests {
 
     #[test]
     fn span_validation_table() {
-        let cases: Vec<(fn(&mut Span), Option<RecordError>)> = vec![
+        type Mutation = fn(&mut Span);
+        let cases: Vec<(Mutation, Option<RecordError>)> = vec![
             (|_| {}, None),
             (|s| s.trace_id = vec![1; 15], Some(RecordError::TraceId(15))),
             (|s| s.trace_id = vec![0; 16], Some(RecordError::TraceId(16))),

@@ -1,1 +1,279 @@
+//! Table-driven tests of the official-convention normaliser, built with the demo OTLP builders.
+
 use super::*;
+use crate::demo::{
+    json_to_any, kv, kv_f64, kv_i64, kv_strs, kv_value, logs_request, resource, span, span_log, traces_request,
+};
+use opentelemetry_proto::tonic::trace::v1::Status;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde_json::json;
+
+const LIMITS: Limits = Limits { max_attribute_value_bytes: 1 << 20 };
+const START: u64 = 1_700_000_000_000_000_000;
+
+fn calls_of(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> TracesBatch {
+    normalize_traces(&traces_request(resource("svc", "prod"), spans), LIMITS)
+}
+
+fn one_call(attrs: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>) -> NormalizedCall {
+    let mut batch = calls_of(vec![span("chat m", START, 1500, attrs)]);
+    assert_eq!(batch.calls.len(), 1, "expected one LLM call");
+    batch.calls.remove(0)
+}
+
+fn param<'a>(row: &'a crate::rows::LlmCallRow, key: &str) -> Option<&'a str> {
+    row.request_params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn attribute_table() {
+    // (attributes, check) pairs: each row is one convention detail.
+    type Check = fn(&crate::rows::LlmCallRow);
+    let cases: Vec<(Vec<_>, Check)> = vec![
+        (
+            vec![
+                kv("gen_ai.operation.name", "chat"),
+                kv("gen_ai.provider.name", "openai"),
+                kv("gen_ai.request.model", "gpt-4o"),
+            ],
+            |r| {
+                assert_eq!(
+                    (r.operation.as_str(), r.provider.as_str(), r.request_model.as_str()),
+                    ("chat", "openai", "gpt-4o")
+                );
+                assert_eq!((r.service_name.as_str(), r.environment.as_str()), ("svc", "prod"));
+                assert_eq!(r.duration, 1_500_000_000);
+                assert_eq!(r.timestamp, START as i64);
+            },
+        ),
+        (vec![kv("gen_ai.operation.name", "chat"), kv("gen_ai.system", "az.ai.openai")], |r| {
+            assert_eq!(r.provider, "azure.ai.openai")
+        }),
+        (
+            vec![
+                kv("gen_ai.operation.name", "chat"),
+                kv_f64("gen_ai.request.temperature", 0.7),
+                kv_i64("gen_ai.request.max_tokens", 100),
+                kv_f64("gen_ai.request.top_p", 0.9),
+                kv_i64("gen_ai.openai.request.seed", 42),
+                kv_strs("gen_ai.request.stop_sequences", &["END"]),
+                kv_i64("gen_ai.request.choice.count", 2),
+                kv("gen_ai.request.model", "not-a-param"),
+            ],
+            |r| {
+                assert_eq!(param(r, "temperature"), Some("0.7"));
+                assert_eq!(param(r, "max_tokens"), Some("100"));
+                assert_eq!(param(r, "top_p"), Some("0.9"));
+                assert_eq!(param(r, "seed"), Some("42"));
+                assert_eq!(param(r, "stop_sequences"), Some(r#"["END"]"#));
+                assert_eq!(param(r, "choice_count"), Some("2"));
+                assert_eq!(param(r, "model"), None);
+            },
+        ),
+        (
+            vec![
+                kv("gen_ai.operation.name", "chat"),
+                kv_i64("gen_ai.usage.input_tokens", 100),
+                kv_i64("gen_ai.usage.output_tokens", 20),
+                kv_i64("gen_ai.usage.cache_read.input_tokens", 60),
+                kv_i64("gen_ai.usage.cache_creation.input_tokens", 5),
+                kv_i64("gen_ai.usage.reasoning.output_tokens", 7),
+            ],
+            |r| {
+                assert_eq!((r.input_tokens, r.output_tokens, r.total_tokens), (100, 20, 120));
+                assert_eq!(
+                    (r.cache_read_input_tokens, r.cache_write_input_tokens, r.reasoning_output_tokens),
+                    (60, 5, 7)
+                );
+            },
+        ),
+        (
+            // Pre-1.30 names and the in-flight cache_write rename.
+            vec![
+                kv("gen_ai.operation.name", "chat"),
+                kv_i64("gen_ai.usage.prompt_tokens", 11),
+                kv_i64("gen_ai.usage.completion_tokens", 3),
+                kv_i64("gen_ai.usage.cache_write.input_tokens", 4),
+            ],
+            |r| {
+                assert_eq!(
+                    (r.input_tokens, r.output_tokens, r.total_tokens, r.cache_write_input_tokens),
+                    (11, 3, 14, 4)
+                )
+            },
+        ),
+        (
+            vec![
+                kv("gen_ai.operation.name", "chat"),
+                kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
+                kv("gen_ai.response.id", "chatcmpl-1"),
+                kv_strs("gen_ai.response.finish_reasons", &["stop", "length"]),
+                kv_f64("gen_ai.response.time_to_first_chunk", 0.25),
+                kv("gen_ai.conversation.id", "conv-9"),
+                kv("user.id", "u-1"),
+            ],
+            |r| {
+                assert_eq!((r.response_model.as_str(), r.response_id.as_str()), ("gpt-4o-2024-08-06", "chatcmpl-1"));
+                assert_eq!(r.finish_reasons, vec!["stop", "length"]);
+                assert_eq!(r.time_to_first_token, Some(0.25));
+                assert_eq!((r.session_id.as_str(), r.user_id.as_str()), ("conv-9", "u-1"));
+            },
+        ),
+        (
+            // Finish reasons as a JSON string (Logfire) and identity from session.id / enduser.id.
+            vec![
+                kv("gen_ai.operation.name", "chat"),
+                kv("gen_ai.response.finish_reasons", r#"["stop"]"#),
+                kv("session.id", "s-2"),
+                kv("enduser.id", "e-2"),
+            ],
+            |r| {
+                assert_eq!(r.finish_reasons, vec!["stop"]);
+                assert_eq!((r.session_id.as_str(), r.user_id.as_str()), ("s-2", "e-2"));
+            },
+        ),
+        (vec![kv("gen_ai.operation.name", "chat"), kv("error.type", "RateLimitError")], |r| {
+            assert_eq!((r.status_code.as_str(), r.error_type.as_str()), ("Error", "RateLimitError"))
+        }),
+        (vec![kv("gen_ai.operation.name", "embeddings"), kv_i64("gen_ai.usage.input_tokens", 9)], |r| {
+            assert_eq!((r.operation.as_str(), r.input_tokens, r.output_tokens), ("embeddings", 9, 0))
+        }),
+    ];
+    for (attrs, check) in cases {
+        check(&one_call(attrs).finish());
+    }
+}
+
+#[test]
+fn non_llm_spans_and_unrelated_gen_ai_keys_make_no_call() {
+    let batch = calls_of(vec![
+        span("GET /", START, 10, vec![kv("http.request.method", "GET")]),
+        span("x", START, 10, vec![kv("gen_ai.agent.name", "a")]),
+    ]);
+    assert_eq!(batch.spans.len(), 2);
+    assert!(batch.calls.is_empty());
+}
+
+#[test]
+fn error_message_comes_from_status_or_exception_event() {
+    let mut s = span("chat m", START, 10, vec![kv("gen_ai.operation.name", "chat")]);
+    s.status = Some(Status { code: StatusCode::Error as i32, message: String::new() });
+    s.events.push(Event {
+        name: "exception".into(),
+        attributes: vec![kv("exception.message", "quota exceeded")],
+        ..Event::default()
+    });
+    let row = calls_of(vec![s]).calls.remove(0).finish();
+    assert_eq!((row.status_code.as_str(), row.error_message.as_str()), ("Error", "quota exceeded"));
+}
+
+/// Each content encoding on the span itself, as (attributes, events) → expected rendering.
+#[test]
+fn span_content_encodings() {
+    let input = json!([{"role": "system", "parts": [{"type": "text", "content": "sys"}]}, {"role": "user", "parts": [{"type": "text", "content": "hi"}]}]);
+    let output =
+        json!([{"role": "assistant", "parts": [{"type": "text", "content": "hello"}], "finish_reason": "stop"}]);
+    let base = || vec![kv("gen_ai.operation.name", "chat")];
+    let mut json_strings = base();
+    json_strings.push(kv("gen_ai.input.messages", input.to_string()));
+    json_strings.push(kv("gen_ai.output.messages", output.to_string()));
+    let mut structured = base();
+    structured.push(kv_value("gen_ai.input.messages", json_to_any(&input)));
+    structured.push(kv_value("gen_ai.output.messages", json_to_any(&output)));
+    for attrs in [json_strings, structured] {
+        let call = one_call(attrs);
+        assert!(!call.awaits_content);
+        let row = call.finish();
+        assert_eq!(row.convention, "otel_genai_attributes");
+        assert_eq!((row.input_text.as_str(), row.output_text.as_str()), ("hi", "hello"));
+        assert_eq!(row.system_instructions, r#"[{"content":"sys","type":"text"}]"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&row.output_messages).unwrap(), output);
+        assert_eq!(row.finish_reasons, vec!["stop"]);
+    }
+    // v1.26–1.27 span events with OpenAI-shaped JSON.
+    let mut s = span("chat m", START, 10, base());
+    for (name, key, text) in [
+        ("gen_ai.content.prompt", "gen_ai.prompt", r#"[{"role":"user","content":"q"}]"#),
+        ("gen_ai.content.completion", "gen_ai.completion", r#"[{"role":"assistant","content":"a"}]"#),
+    ] {
+        s.events.push(Event { name: name.into(), attributes: vec![kv(key, text)], ..Event::default() });
+    }
+    let row = calls_of(vec![s]).calls.remove(0).finish();
+    assert_eq!(
+        (row.convention.as_str(), row.input_text.as_str(), row.output_text.as_str()),
+        ("otel_genai_span_events", "q", "a")
+    );
+}
+
+#[test]
+fn inference_without_content_awaits_logs_but_embeddings_do_not() {
+    assert!(one_call(vec![kv("gen_ai.operation.name", "chat")]).awaits_content);
+    assert!(!one_call(vec![kv("gen_ai.operation.name", "embeddings")]).awaits_content);
+}
+
+#[test]
+fn log_records_become_fragments() {
+    let s = span("chat m", START, 10, vec![]);
+    let body = |j: serde_json::Value| Some(json_to_any(&j));
+    let mut by_attr = span_log(&s, "", vec![kv("event.name", "gen_ai.user.message")], body(json!({"content": "hi"})));
+    by_attr.event_name.clear();
+    let records = vec![
+        span_log(&s, "gen_ai.system.message", vec![], body(json!({"content": "sys"}))),
+        by_attr,
+        span_log(
+            &s,
+            "gen_ai.choice",
+            vec![],
+            body(json!({"index": 0, "finish_reason": "stop", "message": {"content": "yo"}})),
+        ),
+        span_log(
+            &s,
+            "gen_ai.client.inference.operation.details",
+            vec![kv_value(
+                "gen_ai.input.messages",
+                json_to_any(&json!([{"role": "user", "parts": [{"type": "text", "content": "d"}]}])),
+            )],
+            None,
+        ),
+        span_log(&s, "some.other.event", vec![], body(json!({"content": "ignored"}))),
+    ];
+    let batch = normalize_logs(&logs_request(resource("svc", ""), records), LIMITS, 1);
+    assert_eq!(batch.logs.len(), 5, "every record is kept in otel_logs");
+    assert_eq!(batch.logs[1].event_name, "gen_ai.user.message");
+    let conventions: Vec<_> = batch.fragments.iter().map(|f| f.convention).collect();
+    assert_eq!(
+        conventions,
+        vec![
+            Convention::OtelGenAiMessageEvents,
+            Convention::OtelGenAiMessageEvents,
+            Convention::OtelGenAiMessageEvents,
+            Convention::OtelGenAiDetailsEvent,
+        ]
+    );
+    assert_eq!(batch.fragments[2].content.output[0]["finish_reason"], "stop");
+    assert_eq!(batch.fragments[0].span_id, const_hex::encode(&s.span_id));
+}
+
+#[test]
+fn invalid_records_are_reported_and_valid_ones_kept() {
+    let good = span("chat m", START, 10, vec![kv("gen_ai.operation.name", "chat")]);
+    let mut bad = span("bad", START, 10, vec![]);
+    bad.end_time_unix_nano = START - 1;
+    let batch = calls_of(vec![good, bad]);
+    assert_eq!((batch.spans.len(), batch.calls.len(), batch.report.rejected), (1, 1, 1));
+    let message = batch.report.message("spans", 10);
+    assert!(message.contains("1 spans rejected") && message.contains("before start_time_unix_nano"), "{message}");
+}
+
+#[test]
+fn long_values_are_truncated_and_reported() {
+    let limits = Limits { max_attribute_value_bytes: 8 };
+    let batch = normalize_traces(
+        &traces_request(resource("svc", ""), vec![span("s", START, 1, vec![kv("k", "0123456789abc")])]),
+        limits,
+    );
+    assert_eq!(batch.report.truncated, 1);
+    assert_eq!(batch.spans[0].span_attributes[0].1, "01234567…[truncated 5 bytes]");
+    assert!(batch.report.message("spans", 8).contains("truncated"));
+}

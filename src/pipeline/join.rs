@@ -80,10 +80,10 @@ impl Joiner {
                     call.row.convention = fragment.convention.as_str().to_owned();
                 }
                 append(&mut call.content, fragment.content);
-                if call.content.is_complete() {
-                    if let Some((_, Pending::Call(call))) = self.pending.remove(&key) {
-                        self.ready.push(call.finish());
-                    }
+                if call.content.is_complete()
+                    && let Some((_, Pending::Call(call))) = self.pending.remove(&key)
+                {
+                    self.ready.push(call.finish());
                 }
             }
             Some((_, Pending::Content(content, _))) => append(content, fragment.content),
@@ -114,10 +114,10 @@ impl Joiner {
 
     /// Releases the entry for `key` if it is still the one queued at `deadline`.
     fn expire(&mut self, deadline: Instant, key: Key) {
-        if self.pending.get(&key).is_some_and(|(d, _)| *d == deadline) {
-            if let Some((_, Pending::Call(call))) = self.pending.remove(&key) {
-                self.ready.push(call.finish());
-            }
+        if self.pending.get(&key).is_some_and(|(d, _)| *d == deadline)
+            && let Some((_, Pending::Call(call))) = self.pending.remove(&key)
+        {
+            self.ready.push(call.finish());
         }
     }
 

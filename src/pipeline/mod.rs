@@ -118,7 +118,12 @@ impl PipelineHandle {
 }
 
 /// Starts the batch loop and the writers.
-pub fn start(cfg: &PipelineConfig, store: Store, stats: Arc<Stats>, data_dir: std::path::PathBuf) -> (Ingest, PipelineHandle) {
+pub fn start(
+    cfg: &PipelineConfig,
+    store: Store,
+    stats: Arc<Stats>,
+    data_dir: std::path::PathBuf,
+) -> (Ingest, PipelineHandle) {
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let (tx, rx) = mpsc::channel(cfg.queue_capacity);

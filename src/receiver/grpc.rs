@@ -5,7 +5,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsS
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -17,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use super::{ReceiveError, Receiver, Outcome, RETRY_AFTER};
+use super::{Outcome, RETRY_AFTER, ReceiveError, Receiver};
 
 impl From<ReceiveError> for Status {
     fn from(e: ReceiveError) -> Self {
@@ -35,9 +37,12 @@ impl From<ReceiveError> for Status {
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
-    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let outcome = self.traces(request.into_inner()).await?;
-        let partial_success = partial(&outcome).then(|| ExportTracePartialSuccess {
+        let partial_success = partial(&outcome).then_some(ExportTracePartialSuccess {
             rejected_spans: outcome.rejected as i64,
             error_message: outcome.message,
         });
@@ -47,9 +52,12 @@ impl TraceService for Receiver {
 
 #[tonic::async_trait]
 impl LogsService for Receiver {
-    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let outcome = self.logs(request.into_inner()).await?;
-        let partial_success = partial(&outcome).then(|| ExportLogsPartialSuccess {
+        let partial_success = partial(&outcome).then_some(ExportLogsPartialSuccess {
             rejected_log_records: outcome.rejected as i64,
             error_message: outcome.message,
         });
@@ -59,7 +67,10 @@ impl LogsService for Receiver {
 
 #[tonic::async_trait]
 impl MetricsService for Receiver {
-    async fn export(&self, _request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+    async fn export(
+        &self,
+        _request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
     }
 }
@@ -70,7 +81,11 @@ fn partial(outcome: &Outcome) -> bool {
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
-pub async fn serve(listener: TcpListener, receiver: Receiver, shutdown: CancellationToken) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    receiver: Receiver,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let limit = receiver.max_request_bytes;
     macro_rules! service {
         ($server:ident) => {

@@ -62,7 +62,12 @@ pub fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
 }
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` is cancelled, then finishes in-flight requests.
-pub async fn serve(listener: TcpListener, receiver: Receiver, stats: Arc<Stats>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    receiver: Receiver,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     axum::serve(listener, router(receiver, stats)).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
@@ -72,12 +77,14 @@ async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     let result = async {
-        let req: ExportTraceServiceRequest = decode(&headers, body, encoding, s.receiver.max_request_bytes, "traces").await?;
+        let req: ExportTraceServiceRequest =
+            decode(&headers, body, encoding, s.receiver.max_request_bytes, "traces").await?;
         s.receiver.traces(req).await
     }
     .await;
     respond(result, encoding, |o| ExportTraceServiceResponse {
-        partial_success: partial(o).then(|| ExportTracePartialSuccess { rejected_spans: o.rejected as i64, error_message: o.message.clone() }),
+        partial_success: partial(o)
+            .then(|| ExportTracePartialSuccess { rejected_spans: o.rejected as i64, error_message: o.message.clone() }),
     })
 }
 
@@ -87,12 +94,16 @@ async fn logs(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     let result = async {
-        let req: ExportLogsServiceRequest = decode(&headers, body, encoding, s.receiver.max_request_bytes, "logs").await?;
+        let req: ExportLogsServiceRequest =
+            decode(&headers, body, encoding, s.receiver.max_request_bytes, "logs").await?;
         s.receiver.logs(req).await
     }
     .await;
     respond(result, encoding, |o| ExportLogsServiceResponse {
-        partial_success: partial(o).then(|| ExportLogsPartialSuccess { rejected_log_records: o.rejected as i64, error_message: o.message.clone() }),
+        partial_success: partial(o).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: o.rejected as i64,
+            error_message: o.message.clone(),
+        }),
     })
 }
 
@@ -102,9 +113,10 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> R
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     // Metrics are validated and acknowledged; storing them comes later.
-    let result = decode::<ExportMetricsServiceRequest>(&headers, body, encoding, s.receiver.max_request_bytes, "metrics")
-        .await
-        .map(|_| Outcome::default());
+    let result =
+        decode::<ExportMetricsServiceRequest>(&headers, body, encoding, s.receiver.max_request_bytes, "metrics")
+            .await
+            .map(|_| Outcome::default());
     respond(result, encoding, |_| ExportMetricsServiceResponse { partial_success: None })
 }
 
@@ -139,7 +151,13 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ReceiveError> {
 }
 
 /// Reads, decompresses and decodes the body; the CPU-heavy part runs on a blocking thread.
-async fn decode<T>(headers: &HeaderMap, body: Body, encoding: Encoding, limit: usize, what: &'static str) -> Result<T, ReceiveError>
+async fn decode<T>(
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+    limit: usize,
+    what: &'static str,
+) -> Result<T, ReceiveError>
 where
     T: Message + Default + DeserializeOwned + Send + 'static,
 {
@@ -152,8 +170,12 @@ where
     blocking(move || {
         let bytes = if gzip { gunzip_capped(&raw, limit)? } else { raw };
         match encoding {
-            Encoding::Protobuf => T::decode(bytes.as_slice()).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
-            Encoding::Json => serde_json::from_slice(&bytes).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
+            Encoding::Protobuf => {
+                T::decode(bytes.as_slice()).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() })
+            }
+            Encoding::Json => {
+                serde_json::from_slice(&bytes).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() })
+            }
         }
     })
     .await
@@ -184,7 +206,11 @@ fn gunzip_capped(data: &[u8], limit: usize) -> Result<Vec<u8>, ReceiveError> {
     Ok(out)
 }
 
-fn respond<R: Message + Serialize>(result: Result<Outcome, ReceiveError>, encoding: Encoding, build: impl FnOnce(&Outcome) -> R) -> Response {
+fn respond<R: Message + Serialize>(
+    result: Result<Outcome, ReceiveError>,
+    encoding: Encoding,
+    build: impl FnOnce(&Outcome) -> R,
+) -> Response {
     match result {
         Ok(outcome) => encode(StatusCode::OK, &build(&outcome), encoding),
         Err(e) => error_response(e, encoding),

@@ -1,1 +1,131 @@
+//! The join in every arrival order, driven by explicit instants (no runtime, no sleeping).
+
 use super::*;
+use crate::normalize::messages::text_message;
+use crate::rows::LlmCallRow;
+
+const WINDOW: Duration = Duration::from_secs(10);
+
+fn call(span: &str, awaits: bool, content: Content) -> NormalizedCall {
+    let row = LlmCallRow {
+        trace_id: "t".into(),
+        span_id: span.into(),
+        operation: "chat".into(),
+        convention: "otel_genai".into(),
+        ..LlmCallRow::default()
+    };
+    NormalizedCall { row, content, awaits_content: awaits }
+}
+
+fn input(text: &str) -> Content {
+    Content { input: vec![text_message("user", text)], ..Content::default() }
+}
+
+fn output(text: &str) -> Content {
+    Content { output: vec![text_message("assistant", text)], ..Content::default() }
+}
+
+fn fragment(span: &str, content: Content) -> ContentFragment {
+    ContentFragment {
+        trace_id: "t".into(),
+        span_id: span.into(),
+        content,
+        convention: Convention::OtelGenAiMessageEvents,
+    }
+}
+
+/// One step of a scenario, at `at` seconds.
+enum Step {
+    Call(&'static str, bool),
+    Frag(&'static str, Content),
+    Tick,
+}
+
+#[test]
+fn arrival_orders() {
+    use Step::*;
+    let t0 = Instant::now();
+    // (steps with times, expected (span, input_text, output_text, convention) of released rows)
+    type Released = (&'static str, &'static str, &'static str, &'static str);
+    type Case = (Vec<(u64, Step)>, Vec<Released>);
+    let cases: Vec<Case> = vec![
+        // Span first, then input and output logs: released once complete, not before.
+        (
+            vec![(0, Call("a", true)), (1, Frag("a", input("q"))), (1, Tick), (2, Frag("a", output("r")))],
+            vec![("a", "q", "r", "otel_genai_message_events")],
+        ),
+        // Logs first, then the span: merged at once.
+        (
+            vec![(0, Frag("a", input("q"))), (0, Frag("a", output("r"))), (3, Call("a", true))],
+            vec![("a", "q", "r", "otel_genai_message_events")],
+        ),
+        // Span with no logs ever: released when the window passes, without content.
+        (vec![(0, Call("a", true)), (9, Tick)], vec![]),
+        (vec![(0, Call("a", true)), (10, Tick)], vec![("a", "", "", "otel_genai")]),
+        // Only half the content arrives: released at the window with what it has.
+        (
+            vec![(0, Call("a", true)), (1, Frag("a", input("q"))), (10, Tick)],
+            vec![("a", "q", "", "otel_genai_message_events")],
+        ),
+        // Content older than the window is dropped; the span then waits on its own.
+        (vec![(0, Frag("a", input("q"))), (11, Tick), (12, Call("a", false))], vec![("a", "", "", "otel_genai")]),
+        // A call that does not await content is released immediately, and logs for it later are ignored.
+        (vec![(0, Call("a", false)), (1, Frag("a", input("late")))], vec![("a", "", "", "otel_genai")]),
+        // Interleaved spans do not mix.
+        (
+            vec![
+                (0, Call("a", true)),
+                (0, Call("b", true)),
+                (1, Frag("b", input("qb"))),
+                (1, Frag("a", input("qa"))),
+                (1, Frag("a", output("ra"))),
+                (1, Frag("b", output("rb"))),
+            ],
+            vec![("a", "qa", "ra", "otel_genai_message_events"), ("b", "qb", "rb", "otel_genai_message_events")],
+        ),
+    ];
+    for (i, (steps, want)) in cases.into_iter().enumerate() {
+        let mut j = Joiner::new(WINDOW, 100);
+        for (at, step) in steps {
+            let now = t0 + Duration::from_secs(at);
+            match step {
+                Call(span, awaits) => j.add_call(call(span, awaits, Content::default()), now),
+                Frag(span, content) => j.add_content(fragment(span, content), now),
+                Tick => j.tick(now),
+            }
+        }
+        let mut got: Vec<_> =
+            j.take_ready().into_iter().map(|r| (r.span_id, r.input_text, r.output_text, r.convention)).collect();
+        got.sort();
+        let want: Vec<_> =
+            want.into_iter().map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())).collect();
+        assert_eq!(got, want, "case {i}");
+    }
+}
+
+#[test]
+fn span_content_wins_over_log_content() {
+    let mut j = Joiner::new(WINDOW, 100);
+    let now = Instant::now();
+    j.add_content(fragment("a", input("from log")), now);
+    let mut c = call("a", false, input("from span"));
+    c.row.convention = "otel_genai_attributes".into();
+    j.add_call(c, now);
+    let rows = j.take_ready();
+    assert_eq!((rows[0].input_text.as_str(), rows[0].convention.as_str()), ("from span", "otel_genai_attributes"));
+}
+
+#[test]
+fn memory_is_bounded_by_releasing_the_oldest() {
+    let mut j = Joiner::new(WINDOW, 3);
+    let now = Instant::now();
+    for span in ["a", "b", "c", "d", "e"] {
+        j.add_call(call(span, true, Content::default()), now);
+    }
+    assert_eq!(j.pending(), 3);
+    let released: Vec<_> = j.take_ready().into_iter().map(|r| r.span_id).collect();
+    assert_eq!(released, vec!["a", "b"]);
+    j.drain();
+    assert_eq!(j.take_ready().len(), 3);
+    assert_eq!(j.pending(), 0);
+}

@@ -46,6 +46,7 @@ pub struct Store {
     client: Client,
     database: String,
     retention_days: u32,
+    insert_timeout: std::time::Duration,
 }
 
 impl Store {
@@ -56,7 +57,12 @@ impl Store {
             .with_user(cfg.user.clone())
             .with_password(cfg.password.clone())
             .with_database(cfg.database.clone());
-        Store { client, database: cfg.database.clone(), retention_days: cfg.retention_days }
+        Store {
+            client,
+            database: cfg.database.clone(),
+            retention_days: cfg.retention_days,
+            insert_timeout: cfg.insert_timeout,
+        }
     }
 
     /// The database holding promptlog's tables.
@@ -83,7 +89,12 @@ impl Store {
     where
         T: RowWrite + for<'a> Row<Value<'a> = T>,
     {
-        let mut insert = self.client.insert::<T>(table).await?.with_setting("insert_deduplication_token", dedup_token);
+        let mut insert = self
+            .client
+            .insert::<T>(table)
+            .await?
+            .with_timeouts(Some(self.insert_timeout), Some(self.insert_timeout))
+            .with_setting("insert_deduplication_token", dedup_token);
         for row in rows {
             insert.write(row).await?;
         }

@@ -22,9 +22,10 @@ pub fn classify(code: Option<u32>) -> Retry {
     let Some(code) = code else { return Retry::Retryable };
     match code {
         // Data or schema errors: the same rows will always fail.
-        6 | 16 | 17 | 20 | 26 | 27 | 32 | 33 | 38 | 41 | 42 | 44 | 47 | 49 | 53 | 62 | 69 | 70 | 72 | 73
-        | 76 | 111 | 117 | 130 | 131 | 167 | 190 | 191 | 349 | 352 | 386 | 394 | 395 | 489 | 492 | 497
-        | 516 | 1001 => Retry::Permanent,
+        6 | 16 | 17 | 20 | 26 | 27 | 32 | 33 | 38 | 41 | 42 | 44 | 47 | 49 | 53 | 62 | 69 | 70 | 72 | 73 | 76 | 111
+        | 117 | 130 | 131 | 167 | 190 | 191 | 349 | 352 | 386 | 394 | 395 | 489 | 492 | 497 | 516 | 1001 => {
+            Retry::Permanent
+        }
         // Unknown table/database can be fixed by running migrations; keep retrying (and alerting).
         // TOO_MANY_PARTS (252), MEMORY_LIMIT_EXCEEDED (241), TIMEOUT_EXCEEDED (159), NETWORK (210),
         // TOO_MANY_SIMULTANEOUS_QUERIES (202), READONLY (164) and anything unknown are transient.

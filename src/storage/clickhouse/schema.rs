@@ -81,7 +81,10 @@ pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
         let wrap = |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
         admin.execute(&render(m.sql, db, store.retention_days())).await.map_err(wrap)?;
         admin
-            .execute(&format!("INSERT INTO `{db}`.schema_migrations (Version, Name) VALUES ({}, '{}')", m.version, m.name))
+            .execute(&format!(
+                "INSERT INTO `{db}`.schema_migrations (Version, Name) VALUES ({}, '{}')",
+                m.version, m.name
+            ))
             .await
             .map_err(wrap)?;
         tracing::info!(version = m.version, name = m.name, "Applied migration.");
@@ -97,7 +100,10 @@ async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), Store
         let sql = if days == 0 {
             format!("ALTER TABLE `{db}`.`{table}` REMOVE TTL")
         } else {
-            format!("ALTER TABLE `{db}`.`{table}` MODIFY TTL {} SETTINGS materialize_ttl_after_modify = 0", ttl_clause(expr, days).trim_start_matches("TTL "))
+            format!(
+                "ALTER TABLE `{db}`.`{table}` MODIFY TTL {} SETTINGS materialize_ttl_after_modify = 0",
+                ttl_clause(expr, days).trim_start_matches("TTL ")
+            )
         };
         match admin.execute(&sql).await {
             Err(StoreError::ClickHouse { code: Some(BAD_ARGUMENTS), .. }) if days == 0 => {}
