@@ -22,6 +22,18 @@ pub enum Convention {
     OtelGenAiSpanEvents,
     /// OTel GenAI attributes with no content captured.
     OtelGenAi,
+    /// OpenInference (Arize Phoenix).
+    OpenInference,
+    /// OpenLLMetry (Traceloop).
+    OpenLlmetry,
+    /// OpenLIT.
+    OpenLit,
+    /// Logfire / Pydantic AI.
+    Logfire,
+    /// Vercel AI SDK ≤ v6 `ai.*` spans.
+    VercelAi,
+    /// Langfuse SDK `langfuse.*` attributes.
+    Langfuse,
 }
 
 impl Convention {
@@ -33,6 +45,12 @@ impl Convention {
             Convention::OtelGenAiMessageEvents => "otel_genai_message_events",
             Convention::OtelGenAiSpanEvents => "otel_genai_span_events",
             Convention::OtelGenAi => "otel_genai",
+            Convention::OpenInference => "openinference",
+            Convention::OpenLlmetry => "openllmetry",
+            Convention::OpenLit => "openlit",
+            Convention::Logfire => "logfire",
+            Convention::VercelAi => "vercel_ai",
+            Convention::Langfuse => "langfuse",
         }
     }
 }
@@ -63,6 +81,20 @@ impl NormalizedCall {
         }
         self.content.merge_missing(content);
     }
+}
+
+/// Sets `field` from `value` unless an earlier (higher-precedence) source already set it.
+pub fn fill_if_empty(field: &mut String, value: Option<String>) {
+    if field.is_empty()
+        && let Some(v) = value
+    {
+        *field = v;
+    }
+}
+
+/// Operations whose spans wrap other calls and repeat their usage (summed only via leaf calls).
+pub fn is_rollup(operation: &str) -> bool {
+    matches!(operation, "invoke_agent" | "invoke_workflow" | "agent_step" | "create_agent")
 }
 
 /// Operations that produce prompt/completion content (others never wait for log records).
@@ -123,8 +155,6 @@ pub fn base_row(
     if row.error_message.is_empty() && row.status_code == "Error" {
         row.error_message = exception_message(span).unwrap_or_default();
     }
-    row.session_id = a.str("gen_ai.conversation.id").or_else(|| a.str("session.id")).unwrap_or_default();
-    row.user_id = a.str("user.id").or_else(|| a.str("enduser.id")).unwrap_or_default();
     row
 }
 

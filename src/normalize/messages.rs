@@ -121,6 +121,20 @@ pub fn messages_from_json(value: Json) -> Vec<Json> {
     }
 }
 
+/// Any value as messages: lists of messages are converted, anything else becomes one text
+/// message with `role` (tool inputs, retriever queries, framework payloads).
+pub fn any_as_messages(value: Json, role: &str) -> Vec<Json> {
+    let is_messages = |items: &[Json]| items.iter().all(|m| m.get("role").is_some() || m.get("parts").is_some());
+    match value {
+        Json::Array(items) if !items.is_empty() && is_messages(&items) => messages_from_json(Json::Array(items)),
+        Json::Object(m) if m.contains_key("role") => messages_from_json(Json::Object(m)),
+        Json::Null => Vec::new(),
+        Json::String(s) if s.is_empty() => Vec::new(),
+        Json::String(s) => vec![text_message(role, &s)],
+        other => vec![text_message(role, &other.to_string())],
+    }
+}
+
 /// A message with one text part.
 pub fn text_message(role: &str, text: &str) -> Json {
     json!({"role": role, "parts": [{"type": "text", "content": text}]})

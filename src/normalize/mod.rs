@@ -9,9 +9,18 @@
 
 pub mod attrs;
 pub mod call;
+mod detect;
+pub mod flat;
+mod identity;
+mod langfuse;
+mod logfire;
 pub mod messages;
+mod openinference;
+mod openllmetry;
+mod openlit;
 pub mod otel_genai;
 pub mod raw;
+mod vercel;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -131,6 +140,10 @@ pub fn normalize_traces(req: &ExportTraceServiceRequest, limits: Limits) -> Trac
 }
 
 /// Builds the LLM call of a validated span, if it is one in a known convention.
+///
+/// Precedence: the official OTel GenAI attributes are read first; the span's own convention
+/// (detected from what it carries, see `detect.rs`) then fills what they left empty; Langfuse keys
+/// and identity (session, user, tags, metadata) are read last, in their own precedence order.
 pub fn llm_call_from_span(
     span: &Span,
     res: &ResourceCtx,
@@ -138,13 +151,29 @@ pub fn llm_call_from_span(
     span_attributes: &AttrMap,
 ) -> Option<NormalizedCall> {
     let a = Attrs(&span.attributes);
-    if !otel_genai::is_genai_span(a) {
+    if logfire::is_placeholder(span, a) {
         return None;
     }
+    let family = detect::family(a, scope)?;
     let mut row = call::base_row(span, res, scope, span_attributes);
     otel_genai::fill_row(&mut row, a);
-    let (content, convention) =
+    let (mut content, otel_convention) =
         otel_genai::span_content(span, a).unwrap_or((Content::default(), Convention::OtelGenAi));
+    match family {
+        Convention::OpenInference => openinference::fill(&mut row, &mut content, span, a),
+        Convention::OpenLlmetry => openllmetry::fill(&mut row, &mut content, span, a),
+        Convention::OpenLit => openlit::fill(&mut row, a),
+        Convention::Logfire => logfire::fill(&mut row, &mut content, a),
+        Convention::VercelAi => vercel::fill(&mut row, &mut content, a),
+        _ => {}
+    }
+    langfuse::fill(&mut row, &mut content, span, a);
+    identity::fill(&mut row, a);
+    if row.operation.is_empty() {
+        row.operation = "chat".to_owned();
+    }
+    row.is_rollup |= call::is_rollup(&row.operation);
+    let convention = if family == Convention::OtelGenAi { otel_convention } else { family };
     row.convention = convention.as_str().to_owned();
     let awaits_content = content.is_empty() && call::is_inference(&row.operation);
     Some(NormalizedCall { row, content, awaits_content })

@@ -32,7 +32,7 @@ const RENAMED_PARAMS: &[(&str, &str)] = &[
 
 /// Fills every non-content column the official conventions define.
 pub fn fill_row(row: &mut LlmCallRow, a: Attrs<'_>) {
-    row.operation = a.str("gen_ai.operation.name").unwrap_or_else(|| "chat".to_owned());
+    row.operation = a.str("gen_ai.operation.name").unwrap_or_default();
     row.provider = a
         .str("gen_ai.provider.name")
         .or_else(|| a.str("gen_ai.system"))

@@ -1,0 +1,109 @@
+//! OpenLLMetry (Traceloop): ≥ 0.55 is mostly the official attributes plus `gen_ai.is_streaming`,
+//! `gen_ai.user`, `gen_ai.usage.total_tokens`; ≤ 0.54 used `llm.request.type`, flat
+//! `gen_ai.prompt.{i}.*` / `gen_ai.completion.{i}.*`, `llm.request.functions.{i}.*` and `llm.*`
+//! settings. Identity comes from `traceloop.association.properties.*` (see `identity.rs`).
+
+use opentelemetry_proto::tonic::trace::v1::Span;
+use serde_json::{Value as Json, json};
+
+use super::attrs::{Attrs, value_to_string};
+use super::call::fill_if_empty;
+use super::flat::unflatten;
+use super::messages::{Content, to_otel_message};
+use crate::rows::LlmCallRow;
+
+/// `llm.request.type` → operation.
+pub fn operation(request_type: &str) -> &'static str {
+    match request_type {
+        "completion" => "text_completion",
+        "embedding" => "embeddings",
+        "rerank" => "rerank",
+        _ => "chat",
+    }
+}
+
+/// Older setting names → short names.
+const LEGACY_PARAMS: &[(&str, &str)] = &[
+    ("llm.frequency_penalty", "frequency_penalty"),
+    ("llm.presence_penalty", "presence_penalty"),
+    ("llm.top_k", "top_k"),
+    ("llm.chat.stop_sequences", "stop_sequences"),
+    ("gen_ai.is_streaming", "stream"),
+    ("llm.is_streaming", "stream"),
+    ("gen_ai.user", "user"),
+    ("llm.user", "user"),
+    ("gen_ai.request.reasoning_effort", "reasoning_effort"),
+];
+
+/// Fills the row and content from OpenLLMetry attributes.
+pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'_>) {
+    if let Some(t) = a.str_ref("llm.request.type") {
+        fill_if_empty(&mut row.operation, Some(operation(t).to_owned()));
+    }
+    for (key, short) in LEGACY_PARAMS {
+        if let Some(v) = a.get(key)
+            && !row.request_params.iter().any(|(k, _)| k == short)
+        {
+            row.request_params.push(((*short).to_owned(), value_to_string(v)));
+        }
+    }
+    if row.reasoning_output_tokens == 0 {
+        row.reasoning_output_tokens = a.u64("llm.usage.reasoning_tokens").unwrap_or(0);
+    }
+    if let Some(total) = a.u64("llm.usage.total_tokens") {
+        row.total_tokens = total;
+    }
+    if row.finish_reasons.is_empty()
+        && let Some(Json::Array(completions)) = unflatten(a.0, "gen_ai.completion")
+    {
+        row.finish_reasons = completions.iter().filter_map(|c| c.get("finish_reason")?.as_str().map(str::to_owned)).collect();
+    }
+    if row.time_to_first_token.is_none() {
+        row.time_to_first_token = first_chunk_delay(span);
+    }
+    fill_content(content, a);
+}
+
+fn fill_content(content: &mut Content, a: Attrs<'_>) {
+    if content.input.is_empty()
+        && let Some(Json::Array(prompts)) = unflatten(a.0, "gen_ai.prompt")
+    {
+        content.input = prompts.into_iter().map(to_otel_message).collect();
+    }
+    if content.output.is_empty()
+        && let Some(Json::Array(completions)) = unflatten(a.0, "gen_ai.completion")
+    {
+        content.output = completions
+            .into_iter()
+            .map(|mut c| {
+                if let Some(obj) = c.as_object_mut() {
+                    obj.entry("role").or_insert_with(|| json!("assistant"));
+                }
+                to_otel_message(c)
+            })
+            .collect();
+    }
+    if content.tools.is_none() {
+        let defs = unflatten(a.0, "llm.request.functions").or_else(|| unflatten(a.0, "gen_ai.tool.definitions"));
+        if let Some(Json::Array(defs)) = defs {
+            let defs = defs.into_iter().map(|mut d| {
+                if let Some(obj) = d.as_object_mut() {
+                    obj.entry("type").or_insert_with(|| json!("function"));
+                    if let Some(Json::String(p)) = obj.get("parameters") {
+                        let parsed = serde_json::from_str(p).unwrap_or(Json::String(p.clone()));
+                        obj.insert("parameters".into(), parsed);
+                    }
+                }
+                d
+            });
+            content.tools = Some(Json::Array(defs.collect()));
+        }
+    }
+}
+
+/// Streaming: the first `*.content.completion.chunk` span event marks the first token.
+fn first_chunk_delay(span: &Span) -> Option<f64> {
+    let event = span.events.iter().find(|e| e.name.ends_with("content.completion.chunk"))?;
+    let delta = event.time_unix_nano.checked_sub(span.start_time_unix_nano)?;
+    Some(delta as f64 / 1e9)
+}

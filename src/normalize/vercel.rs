@@ -1,0 +1,160 @@
+//! Vercel AI SDK ≤ v6 (`ai.*` spans). The outer `ai.generateText` / `ai.streamText` / `ai.embed…`
+//! spans repeat the usage of their inner `.doGenerate` / `.doStream` / `.doEmbed` provider calls, so
+//! they are marked `IsRollup`. v7 emits the official conventions and needs nothing here.
+
+use serde_json::{Value as Json, json};
+
+use super::attrs::{Attrs, value_to_string};
+use super::call::{fill_if_empty, normalize_provider};
+use super::messages::{Content, any_as_messages, messages_from_json, text_message};
+use crate::rows::LlmCallRow;
+
+/// `ai.operationId` → (operation, is_rollup); `None` when it is not an AI SDK operation.
+pub fn operation(operation_id: &str) -> Option<(&'static str, bool)> {
+    let (base, inner) = match operation_id.split_once(".do") {
+        Some((base, _)) => (base, true),
+        None => (operation_id, false),
+    };
+    let op = match base {
+        "ai.generateText" | "ai.streamText" | "ai.generateObject" | "ai.streamObject" => "chat",
+        "ai.embed" | "ai.embedMany" => "embeddings",
+        "ai.toolCall" => return Some(("execute_tool", false)),
+        _ => return None,
+    };
+    Some((op, !inner))
+}
+
+/// Fills the row and content from `ai.*` attributes.
+pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
+    if let Some((op, rollup)) = a.str_ref("ai.operationId").and_then(operation) {
+        fill_if_empty(&mut row.operation, Some(op.to_owned()));
+        row.is_rollup |= rollup;
+    }
+    fill_if_empty(&mut row.request_model, a.str("ai.model.id"));
+    fill_if_empty(&mut row.response_model, a.str("ai.response.model"));
+    let provider = a.str_ref("ai.model.provider").map(|p| normalize_provider(p.split('.').next().unwrap_or(p)));
+    fill_if_empty(&mut row.provider, provider);
+    fill_if_empty(&mut row.response_id, a.str("ai.response.id"));
+    if row.finish_reasons.is_empty()
+        && let Some(reason) = a.str("ai.response.finishReason")
+    {
+        row.finish_reasons = vec![reason];
+    }
+    for kv in a.0 {
+        if let Some(setting) = kv.key.strip_prefix("ai.settings.")
+            && !setting.contains('.')
+            && let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref())
+        {
+            let short = match setting {
+                "maxTokens" | "maxOutputTokens" => "max_tokens".to_owned(),
+                "stopSequences" => "stop_sequences".to_owned(),
+                other => snake_case(other),
+            };
+            if !row.request_params.iter().any(|(k, _)| *k == short) {
+                row.request_params.push((short, value_to_string(v)));
+            }
+        }
+    }
+    fill_usage(row, a);
+    if row.time_to_first_token.is_none() {
+        row.time_to_first_token =
+            a.f64("ai.response.msToFirstChunk").or_else(|| a.f64("ai.stream.msToFirstChunk")).map(|ms| ms / 1000.0);
+    }
+    fill_content(content, a);
+}
+
+fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
+    let first = |keys: &[&str]| keys.iter().find_map(|k| a.u64(k));
+    let set = |field: &mut u64, v: Option<u64>| {
+        if *field == 0 {
+            *field = v.unwrap_or(0);
+        }
+    };
+    set(&mut row.input_tokens, first(&["ai.usage.inputTokens", "ai.usage.promptTokens"]));
+    set(&mut row.output_tokens, first(&["ai.usage.outputTokens", "ai.usage.completionTokens"]));
+    set(&mut row.reasoning_output_tokens, first(&["ai.usage.reasoningTokens"]));
+    set(&mut row.cache_read_input_tokens, first(&["ai.usage.cachedInputTokens"]));
+    set(&mut row.cache_write_input_tokens, first(&["ai.usage.inputTokenDetails.cacheWriteTokens"]));
+    if row.total_tokens == 0 {
+        row.total_tokens = first(&["ai.usage.totalTokens"]).unwrap_or(row.input_tokens + row.output_tokens);
+    }
+}
+
+fn fill_content(content: &mut Content, a: Attrs<'_>) {
+    if content.input.is_empty() {
+        if let Some(messages) = a.json("ai.prompt.messages") {
+            content.input = messages_from_json(messages);
+        } else if let Some(prompt) = a.json("ai.prompt") {
+            // Outer spans: {system?, prompt?, messages?}.
+            if let Some(system) = prompt.get("system").and_then(Json::as_str) {
+                content.input.push(text_message("system", system));
+            }
+            match (prompt.get("messages"), prompt.get("prompt")) {
+                (Some(messages), _) => content.input.extend(messages_from_json(messages.clone())),
+                (None, Some(p)) => content.input.extend(any_as_messages(p.clone(), "user")),
+                (None, None) => {}
+            }
+        } else if let Some(args) = a.json("ai.toolCall.args") {
+            content.input = any_as_messages(args, "user");
+        }
+    }
+    if content.output.is_empty() {
+        let mut parts = Vec::new();
+        if let Some(text) = a.str("ai.response.text").or_else(|| a.str("ai.response.object")) {
+            parts.push(json!({"type": "text", "content": text}));
+        }
+        if let Some(Json::Array(calls)) = a.json("ai.response.toolCalls") {
+            for c in calls {
+                let args = c.get("args").or_else(|| c.get("input")).cloned().unwrap_or(Json::Null);
+                let args = match args {
+                    Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
+                    other => other,
+                };
+                parts.push(json!({"type": "tool_call", "id": c.get("toolCallId"), "name": c.get("toolName"), "arguments": args}));
+            }
+        }
+        if let Some(result) = a.json("ai.toolCall.result") {
+            content.output = any_as_messages(result, "tool");
+        } else if !parts.is_empty() {
+            content.output = vec![json!({"role": "assistant", "parts": parts})];
+        }
+    }
+    if content.tools.is_none()
+        && let Some(Json::Array(tools)) = a.json("ai.prompt.tools")
+    {
+        let tools = tools.into_iter().map(|t| match t {
+            Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
+            other => other,
+        });
+        content.tools = Some(Json::Array(tools.collect()));
+    }
+}
+
+fn snake_case(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids() {
+        assert_eq!(operation("ai.generateText"), Some(("chat", true)));
+        assert_eq!(operation("ai.generateText.doGenerate"), Some(("chat", false)));
+        assert_eq!(operation("ai.streamText.doStream"), Some(("chat", false)));
+        assert_eq!(operation("ai.embedMany.doEmbed"), Some(("embeddings", false)));
+        assert_eq!(operation("ai.toolCall"), Some(("execute_tool", false)));
+        assert_eq!(operation("other"), None);
+        assert_eq!(snake_case("topP"), "top_p");
+    }
+}
