@@ -1,0 +1,457 @@
+//! Grafana assets (grafana/**, compose.yaml): provisioning consistency, and every dashboard query,
+//! variable query and alert rule run against a real ClickHouse holding data sent through the collector.
+//! Grafana itself is not started: the templating, plugin macros and alert expressions it would apply
+//! are emulated in `grafana_support`.
+
+mod common;
+mod grafana_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use grafana_support::alerting::{self, Labels};
+use grafana_support::{
+    DATASOURCE_UID, FieldKind, QueryCtx, VarValue, Vars, dashboards, json_f64, json_str, read_yaml,
+    render_dashboard_sql, seed,
+};
+use serde_json::{Map, Value as Json};
+use serde_yaml_ng::Value as Yaml;
+
+const RULE_FILES: &[&str] = &["provisioning/alerting/rules-llm.yaml", "provisioning/alerting/rules-collector.yaml"];
+
+/// The panel each rule links to (dashboardUid/panelId), by title.
+const RULE_PANELS: &[(&str, &str)] = &[
+    ("promptlog-error-rate", "Error rate by model"),
+    ("promptlog-p95-latency", "p95 latency by model"),
+    ("promptlog-service-silent", "Calls/s by service"),
+    ("promptlog-cost-per-hour", "Cost (USD/hour) by service"),
+    ("promptlog-ttft-regression", "Time to first token p50 / p95 by model"),
+    ("promptlog-collector-dead-letters", "Rejected / retried / dead-lettered per second"),
+    ("promptlog-collector-stale", "Instances"),
+];
+
+fn rules() -> Vec<(Yaml, Yaml)> {
+    let mut out = Vec::new();
+    for file in RULE_FILES {
+        let doc = read_yaml(file);
+        for group in doc["groups"].as_sequence().expect("groups") {
+            for rule in group["rules"].as_sequence().expect("rules") {
+                out.push((group.clone(), rule.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn panels(dash: &Json) -> Vec<&Json> {
+    dash["panels"].as_array().unwrap().iter().filter(|p| p["type"] != "row").collect()
+}
+
+/// Every `"datasource"` object anywhere in a JSON document.
+fn datasource_refs<'a>(v: &'a Json, out: &mut Vec<&'a Json>) {
+    match v {
+        Json::Object(m) => {
+            if let Some(ds) = m.get("datasource") {
+                out.push(ds);
+            }
+            m.values().for_each(|x| datasource_refs(x, out));
+        }
+        Json::Array(a) => a.iter().for_each(|x| datasource_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// `${VAR}` references in the values of a provisioning file (comments skipped).
+fn env_refs(text: &str) -> BTreeSet<String> {
+    let values = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    values.split("${").skip(1).filter_map(|s| s.split_once('}')).map(|(name, _)| name.to_owned()).collect()
+}
+
+#[test]
+fn provisioning_files_are_consistent() {
+    // Datasource: fixed uid, plugin, OTel trace/log tables, thresholds as custom settings.
+    let ds_doc = read_yaml("provisioning/datasources/clickhouse.yaml");
+    let ds = &ds_doc["datasources"][0];
+    assert_eq!(ds["uid"].as_str(), Some(DATASOURCE_UID));
+    assert_eq!(ds["type"].as_str(), Some("grafana-clickhouse-datasource"));
+    let jd = &ds["jsonData"];
+    assert_eq!(jd["traces"]["defaultTable"].as_str(), Some("otel_traces"));
+    assert_eq!(jd["traces"]["durationUnit"].as_str(), Some("nanoseconds"));
+    assert_eq!(jd["traces"]["traceTimestampTableSuffix"].as_str(), Some("_trace_id_ts"));
+    assert_eq!(jd["traces"]["otelEnabled"].as_bool(), Some(true));
+    assert_eq!(jd["logs"]["defaultTable"].as_str(), Some("otel_logs"));
+    let mut custom = BTreeSet::new();
+    for s in jd["customSettings"].as_sequence().unwrap() {
+        let (name, value) = (s["setting"].as_str().unwrap(), s["value"].as_str());
+        assert!(name.starts_with("SQL_promptlog_"), "{name}: custom settings need the SQL_ prefix");
+        assert!(value.is_some_and(|v| v.starts_with("${")), "{name}: the plugin needs a string value from the env");
+        custom.insert(name.to_owned());
+    }
+
+    // Dashboards: unique uids, datasource refs, unique panel ids, links to existing dashboards.
+    let dashes = dashboards();
+    assert_eq!(dashes.len(), 5, "five dashboards");
+    let uids: BTreeSet<_> = dashes.iter().map(|(_, d)| d["uid"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(uids.len(), dashes.len(), "dashboard uids must be unique");
+    let mut panel_ids = BTreeMap::new();
+    for (file, d) in &dashes {
+        assert_eq!(d["time"]["from"], "now-6h", "{file}: default time range");
+        let mut refs = Vec::new();
+        datasource_refs(d, &mut refs);
+        for r in refs {
+            let ok = r["uid"] == DATASOURCE_UID || r["uid"] == "-- Grafana --";
+            assert!(ok, "{file}: datasource reference {r} is not {DATASOURCE_UID}");
+        }
+        let vars: BTreeSet<_> =
+            d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+        for v in ["service", "environment", "model", "user"] {
+            assert!(vars.contains(v), "{file}: variable {v} missing");
+        }
+        let ids: Vec<i64> = panels(d).iter().map(|p| p["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len(), "{file}: duplicate panel ids");
+        let titles: BTreeMap<i64, String> =
+            panels(d).iter().map(|p| (p["id"].as_i64().unwrap(), p["title"].as_str().unwrap().to_owned())).collect();
+        panel_ids.insert(d["uid"].as_str().unwrap().to_owned(), titles);
+        let text = d.to_string();
+        for link in text.split("/d/").skip(1) {
+            let uid = link.split('/').next().unwrap();
+            assert!(uids.contains(uid), "{file}: link to unknown dashboard {uid}");
+        }
+    }
+
+    // Dashboard provider.
+    let prov = read_yaml("provisioning/dashboards/promptlog.yaml");
+    assert_eq!(prov["providers"][0]["folder"].as_str(), Some("promptlog"));
+    assert_eq!(prov["providers"][0]["options"]["path"].as_str(), Some("/var/lib/grafana/dashboards"));
+
+    // Rules: uids, folders, intervals, refIds, datasource uids, labels, annotations, settings used.
+    let mut rule_uids = BTreeSet::new();
+    let mut used_settings = BTreeSet::new();
+    for (group, rule) in rules() {
+        let uid = rule["uid"].as_str().unwrap().to_owned();
+        assert!(rule_uids.insert(uid.clone()), "duplicate rule uid {uid}");
+        assert_eq!(group["folder"].as_str(), Some("promptlog"), "{uid}: folder");
+        assert_eq!(group["interval"].as_str(), Some("1m"), "{uid}: group interval");
+        assert!(rule["for"].as_str().is_some(), "{uid}: `for` missing");
+        for k in ["severity", "team"] {
+            assert!(rule["labels"][k].as_str().is_some_and(|s| !s.is_empty()), "{uid}: label {k}");
+        }
+        for k in ["summary", "description", "runbook"] {
+            assert!(rule["annotations"][k].as_str().is_some_and(|s| !s.is_empty()), "{uid}: annotation {k}");
+        }
+        let data = rule["data"].as_sequence().unwrap();
+        let refids: BTreeSet<_> = data.iter().map(|q| q["refId"].as_str().unwrap()).collect();
+        assert!(refids.contains(rule["condition"].as_str().unwrap()), "{uid}: condition names no refId");
+        for q in data {
+            let ds = q["datasourceUid"].as_str().unwrap();
+            assert!(ds == DATASOURCE_UID || ds == "__expr__", "{uid}: datasource {ds}");
+            if ds == DATASOURCE_UID {
+                assert_eq!(q["model"]["format"].as_i64(), Some(1), "{uid}: alert queries use Table format");
+                let sql = q["model"]["rawSql"].as_str().unwrap();
+                assert!(!sql.contains("${"), "{uid}: ${{..}} is not interpolated in rule models");
+                for part in sql.split("getSettingOrDefault('").skip(1) {
+                    used_settings.insert(part.split('\'').next().unwrap().to_owned());
+                }
+            } else {
+                let e = q["model"]["expression"].as_str().unwrap();
+                let named: Vec<String> = if q["model"]["type"] == "math" {
+                    e.split('$')
+                        .skip(1)
+                        .map(|r| r.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
+                        .collect()
+                } else {
+                    vec![e.to_owned()]
+                };
+                for name in named {
+                    assert!(refids.contains(name.as_str()), "{uid}: expression {e:?} refers to unknown {name}");
+                }
+            }
+        }
+        let (dash, panel) = (rule["dashboardUid"].as_str().unwrap(), rule["panelId"].as_i64().unwrap());
+        let title = panel_ids
+            .get(dash)
+            .and_then(|ids| ids.get(&panel))
+            .unwrap_or_else(|| panic!("{uid}: no panel {dash}/{panel}"));
+        let expected = RULE_PANELS.iter().find(|(u, _)| *u == uid).map(|(_, t)| *t);
+        assert_eq!(Some(title.as_str()), expected, "{uid}: links to the wrong panel");
+    }
+    assert_eq!(used_settings, custom, "settings read by rules vs. settings the datasource sends");
+
+    // Contact points and the notification policy.
+    let cps = read_yaml("provisioning/alerting/contact-points.yaml");
+    let mut receivers = BTreeSet::new();
+    let mut receiver_uids = BTreeSet::new();
+    for cp in cps["contactPoints"].as_sequence().unwrap() {
+        receivers.insert(cp["name"].as_str().unwrap().to_owned());
+        for r in cp["receivers"].as_sequence().unwrap() {
+            assert!(receiver_uids.insert(r["uid"].as_str().unwrap().to_owned()), "duplicate contact point uid");
+        }
+    }
+    let pol = read_yaml("provisioning/alerting/policies.yaml");
+    let root = &pol["policies"][0];
+    let mut names = vec![root["receiver"].as_str().unwrap()];
+    let routes = root["routes"].as_sequence().unwrap();
+    names.extend(routes.iter().map(|r| r["receiver"].as_str().unwrap()));
+    for n in names {
+        assert!(receivers.contains(n), "policy routes to unknown contact point {n}");
+    }
+    let severities: BTreeSet<_> = routes.iter().map(|r| r["object_matchers"][0][2].as_str().unwrap()).collect();
+    let rule_severities: BTreeSet<_> =
+        rules().iter().map(|(_, r)| r["labels"]["severity"].as_str().unwrap().to_owned()).collect();
+    assert!(rule_severities.iter().all(|s| severities.contains(s.as_str())), "every severity is routed");
+}
+
+#[test]
+fn compose_file_is_valid() {
+    let root = common::repo_root();
+    let text = std::fs::read_to_string(root.join("compose.yaml")).unwrap();
+    let mut doc: Yaml = serde_yaml_ng::from_str(&text).expect("compose.yaml parses");
+    doc.apply_merge().expect("compose.yaml merge keys");
+    let services = doc["services"].as_mapping().unwrap();
+    for name in ["clickhouse", "grafana", "collector"] {
+        let svc = &doc["services"][name];
+        assert!(svc.is_mapping(), "service {name}");
+        assert!(svc["healthcheck"]["test"].is_sequence(), "{name}: healthcheck");
+    }
+    assert!(doc["services"]["clickhouse"]["image"].as_str().unwrap().starts_with("clickhouse/clickhouse-server:2"));
+    assert!(doc["services"]["grafana"]["image"].as_str().unwrap().starts_with("grafana/grafana:"));
+    assert_eq!(doc["services"]["collector"]["build"].as_str(), Some("."));
+    let env = &doc["services"]["grafana"]["environment"];
+    assert!(env["GF_INSTALL_PLUGINS"].as_str().unwrap().contains("grafana-clickhouse-datasource"));
+    assert_eq!(
+        doc["services"]["collector"]["environment"]["PROMPTLOG_CLICKHOUSE_URL"].as_str(),
+        Some("http://clickhouse:8123")
+    );
+    for (_, svc) in services {
+        for v in svc["volumes"].as_sequence().into_iter().flatten() {
+            let spec = v.as_str().unwrap();
+            let src = spec.split(':').next().unwrap();
+            if src.starts_with("./") || src.starts_with('/') {
+                assert!(root.join(src).exists(), "compose mounts {src}, which is not in the repo");
+                assert!(spec.ends_with(":ro"), "{spec}: configuration is mounted read-only");
+            }
+        }
+    }
+    // Every ${VAR} the provisioning files read is given to the Grafana container (with a default).
+    let readme = std::fs::read_to_string(root.join("grafana/README.md")).unwrap();
+    for file in ["provisioning/datasources/clickhouse.yaml", "provisioning/alerting/contact-points.yaml"] {
+        for var in env_refs(&std::fs::read_to_string(grafana_support::grafana_dir().join(file)).unwrap()) {
+            let val = env[var.as_str()].as_str().unwrap_or_else(|| panic!("grafana env lacks {var} ({file})"));
+            assert!(val.contains(":-") || !val.contains("${"), "{var} has no default in compose.yaml");
+            assert!(readme.contains(&var), "grafana/README.md does not document {var}");
+        }
+    }
+}
+
+/// Options of every query/custom variable, computed in order as Grafana does.
+async fn resolve_variables(stack: &common::Stack, dash: &Json, vars: &mut Vars, now: i64, problems: &mut Vec<String>) {
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap().to_owned();
+        let opts: Vec<String> = match v["type"].as_str().unwrap() {
+            "query" => {
+                let sql =
+                    render_dashboard_sql(v["query"].as_str().unwrap(), vars, QueryCtx::last(6 * 3600, now, 60_000));
+                let rows = stack.query_json(&sql).await;
+                rows.iter().map(|r| json_str(r.values().next().unwrap())).collect()
+            }
+            "custom" => v["query"].as_str().unwrap().split(',').map(|s| s.trim().to_owned()).collect(),
+            _ => continue,
+        };
+        if opts.is_empty() {
+            problems.push(format!("{} variable {name}: no options", dash["uid"]));
+        }
+        vars.options.insert(name, opts);
+    }
+}
+
+/// Runs every panel query of `dash` with `values`; returns the rows of each panel by title.
+async fn run_dashboard(
+    stack: &common::Stack,
+    dash: &Json,
+    values: &BTreeMap<&str, VarValue>,
+    require_rows: bool,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, Vec<Map<String, Json>>> {
+    let now = grafana_support::now_ms();
+    let uid = dash["uid"].as_str().unwrap();
+    let mut vars = Vars::default();
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        let name = v["name"].as_str().unwrap();
+        let default = if v["includeAll"] == true { VarValue::All } else { VarValue::Single(String::new()) };
+        vars.values.insert(name.to_owned(), values.get(name).cloned().unwrap_or(default));
+    }
+    resolve_variables(stack, dash, &mut vars, now, problems).await;
+    let mut out = BTreeMap::new();
+    for p in panels(dash) {
+        let (kind, title) = (p["type"].as_str().unwrap(), p["title"].as_str().unwrap());
+        let at = format!("{uid} / {title}");
+        for t in p["targets"].as_array().unwrap() {
+            let ctx = QueryCtx::for_panel(6 * 3600, now, p["maxDataPoints"].as_i64().unwrap_or(1000), 1);
+            let sql = render_dashboard_sql(t["rawSql"].as_str().unwrap(), &vars, ctx);
+            let cols = grafana_support::columns(stack, &sql).await;
+            let count = |k| cols.iter().filter(|(_, c)| *c == k).count();
+            let shape_ok = match kind {
+                "timeseries" => count(FieldKind::Time) == 1 && count(FieldKind::Number) >= 1 && t["format"] == 0,
+                "stat" => count(FieldKind::Number) >= 1 && t["format"] == 1,
+                "piechart" => count(FieldKind::String) == 1 && count(FieldKind::Number) >= 1,
+                "table" => !cols.is_empty() && t["format"] == 1,
+                other => panic!("{at}: panel type {other} not checked"),
+            };
+            if !shape_ok {
+                problems.push(format!("{at}: columns {cols:?} do not fit a {kind} panel"));
+            }
+            let overrides = p["fieldConfig"]["overrides"].as_array().unwrap();
+            for o in overrides {
+                let col = o["matcher"]["options"].as_str().unwrap();
+                if !cols.iter().any(|(c, _)| c == col) {
+                    problems.push(format!("{at}: override for missing column {col}"));
+                }
+            }
+            for linked in ["traceID", "session"] {
+                let has_link = overrides.iter().any(|o| {
+                    o["matcher"]["options"] == linked
+                        && o["properties"].as_array().unwrap().iter().any(|p| p["id"] == "links")
+                });
+                if cols.iter().any(|(c, _)| c == linked) && !has_link {
+                    problems.push(format!("{at}: column {linked} has no data link"));
+                }
+            }
+            let rows = stack.query_json(&sql).await;
+            if require_rows && rows.is_empty() {
+                problems.push(format!("{at}: no rows on seeded data"));
+            }
+            if kind == "stat" && rows.len() != 1 {
+                problems.push(format!("{at}: a stat query returned {} rows", rows.len()));
+            }
+            if let Some((tcol, _)) = cols.iter().find(|(_, k)| kind == "timeseries" && *k == FieldKind::Time) {
+                let times: Vec<String> = rows.iter().map(|r| json_str(&r[tcol])).collect();
+                if times.windows(2).any(|w| w[0] > w[1]) {
+                    problems.push(format!("{at}: time column not ascending"));
+                }
+            }
+            if out.insert(title.to_owned(), rows).is_some() {
+                problems.push(format!("{at}: duplicate panel title"));
+            }
+        }
+    }
+    out
+}
+
+fn fires_for(state: &Option<Vec<(Labels, bool)>>, key: &str, value: &str) -> bool {
+    state.iter().flatten().any(|(l, firing)| *firing && l.get(key).map(String::as_str) == Some(value))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_alerts_on_seeded_data() {
+    let stack = common::Stack::start().await;
+    let calls = seed::scenario();
+    for body in seed::requests(&calls, 200) {
+        let (status, _, resp) = stack.post_otlp("/v1/traces", "application/x-protobuf", body, false).await;
+        assert_eq!(status, 200, "collector refused the seed: {}", String::from_utf8_lossy(&resp));
+    }
+    seed::collector_stats(&stack).await;
+    stack.wait_for_count("llm_calls", calls.len() as u64).await;
+
+    // Alerts first: their windows are minutes wide and the seed ages while the dashboards run.
+    let expect: &[(&str, &str, &str, &[&str])] = &[
+        ("promptlog-error-rate", "service", "svc-errors", &["svc-healthy", "svc-few", "svc-slow", "chat-api"]),
+        ("promptlog-p95-latency", "service", "svc-slow", &["svc-healthy", "svc-errors", "chat-api"]),
+        ("promptlog-service-silent", "service", "svc-gone", &["svc-healthy", "svc-rare", "chat-api", "svc-burn"]),
+        ("promptlog-cost-per-hour", "environment", "burn", &["prod", "staging"]),
+        ("promptlog-ttft-regression", "service", "svc-ttft", &["svc-healthy", "chat-api"]),
+        ("promptlog-collector-dead-letters", "instance", "grafana-test-a", &["grafana-test-b", "grafana-test-c"]),
+        ("promptlog-collector-stale", "instance", "grafana-test-c", &["grafana-test-a", "grafana-test-b"]),
+    ];
+    let all_rules = rules();
+    assert_eq!(all_rules.len(), expect.len(), "every rule has a firing and a quiet case here");
+    let none = BTreeMap::new();
+    for (uid, key, hot, quiet) in expect {
+        let rule = &all_rules.iter().find(|(_, r)| r["uid"].as_str() == Some(uid)).expect(uid).1;
+        let state = alerting::evaluate_rule(&stack, rule, &none).await;
+        println!("{uid}: {state:?}");
+        assert!(fires_for(&state, key, hot), "{uid} should fire for {key}={hot}: {state:?}");
+        for q in *quiet {
+            assert!(!fires_for(&state, key, q), "{uid} should stay quiet for {key}={q}: {state:?}");
+        }
+    }
+    // Thresholds come from the datasource's custom settings: raising them silences the rules.
+    let overrides: &[(&str, &str, &str, &str, &str)] = &[
+        ("promptlog-error-rate", "SQL_promptlog_error_rate_max", "0.6", "service", "svc-errors"),
+        ("promptlog-error-rate", "SQL_promptlog_min_calls", "40", "service", "svc-errors"),
+        ("promptlog-p95-latency", "SQL_promptlog_p95_latency_ms_max", "60000", "service", "svc-slow"),
+        ("promptlog-cost-per-hour", "SQL_promptlog_cost_per_hour_usd_max", "50", "environment", "burn"),
+        ("promptlog-ttft-regression", "SQL_promptlog_ttft_regression_ratio_max", "8", "service", "svc-ttft"),
+        ("promptlog-service-silent", "SQL_promptlog_silence_min_calls", "30", "service", "svc-gone"),
+    ];
+    for (uid, setting, value, key, hot) in overrides {
+        let rule = &all_rules.iter().find(|(_, r)| r["uid"].as_str() == Some(uid)).unwrap().1;
+        let state = alerting::evaluate_rule(&stack, rule, &BTreeMap::from([(*setting, *value)])).await;
+        assert!(!fires_for(&state, key, hot), "{uid} with {setting}={value} should not fire: {state:?}");
+    }
+    // Lowering the budget below the background spend makes prod fire too.
+    let rule = &all_rules.iter().find(|(_, r)| r["uid"] == "promptlog-cost-per-hour").unwrap().1;
+    let state =
+        alerting::evaluate_rule(&stack, rule, &BTreeMap::from([("SQL_promptlog_cost_per_hour_usd_max", "0.0001")]))
+            .await;
+    assert!(fires_for(&state, "environment", "prod"), "a tiny budget fires for prod: {state:?}");
+
+    // Dashboards: every panel and variable with All selected must return rows of the right shape.
+    let mut problems = Vec::new();
+    let all = BTreeMap::from([("session", VarValue::Single("sess-3".into()))]);
+    let mut results = BTreeMap::new();
+    for (_, dash) in dashboards() {
+        let rows = run_dashboard(&stack, &dash, &all, true, &mut problems).await;
+        results.insert(dash["uid"].as_str().unwrap().to_owned(), rows);
+    }
+    // ... and with concrete selections (single and multi values, search text with a quote).
+    let m = |v: &[&str]| VarValue::Multi(v.iter().map(|s| s.to_string()).collect());
+    let picked = BTreeMap::from([
+        ("service", m(&["chat-api"])),
+        ("environment", m(&["prod"])),
+        ("model", m(&["gpt-4o", "claude-sonnet-4"])),
+        ("user", m(&["user-1", "user-4"])),
+        ("status", m(&["Ok", "Error"])),
+        ("signal", m(&["llm_calls"])),
+        ("search", VarValue::Single("what's new".into())),
+        ("session", VarValue::Single("sess-3".into())),
+    ]);
+    for (_, dash) in dashboards() {
+        run_dashboard(&stack, &dash, &picked, false, &mut problems).await;
+    }
+    assert!(problems.is_empty(), "dashboard problems:\n{}", problems.join("\n"));
+    let ran: usize = results.values().map(BTreeMap::len).sum();
+    let total: usize = dashboards().iter().map(|(_, d)| panels(d).len()).sum();
+    assert_eq!(ran, total, "every panel ran");
+    println!("{ran} panel queries ran with rows, twice (All and concrete selections)");
+
+    // Prompt explorer search is case-insensitive over prompt and completion.
+    let explorer = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-prompts").unwrap().1;
+    let search = |s: &str| BTreeMap::from([("search", VarValue::Single(s.into()))]);
+    let hits = run_dashboard(&stack, &explorer, &search("PURPLE Elephant"), false, &mut problems).await;
+    assert_eq!(hits["Calls"].len(), 6, "six prompts mention the purple elephant");
+    let hits = run_dashboard(&stack, &explorer, &search("answer 17."), false, &mut problems).await;
+    assert_eq!(hits["Calls"].len(), 1, "completion text is searched too");
+
+    // Session: every call of sess-3, in order, numbered from 1.
+    let conv = &results["promptlog-session"]["Conversation"];
+    assert_eq!(conv.len(), 24, "sess-3 has 24 calls");
+    let turns: Vec<f64> = conv.iter().map(|r| json_f64(&r["turn"]).unwrap()).collect();
+    assert_eq!(turns, (1..=24).map(f64::from).collect::<Vec<_>>());
+
+    let session = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-session").unwrap().1;
+    let empty = run_dashboard(&stack, &session, &BTreeMap::new(), false, &mut problems).await;
+    assert!(empty["Conversation"].is_empty(), "no session selected: no conversation, not every session-less call");
+
+    // The trace link opens a query that finds the call's spans in otel_traces.
+    let overview = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-overview").unwrap().1;
+    let link = overview.to_string();
+    let url = link.split("\"url\":\"/explore?").nth(1).unwrap().split('"').next().unwrap();
+    let panes = grafana_support::percent_decode(url.split("panes=").nth(1).unwrap());
+    let panes: Json = serde_json::from_str(&panes).unwrap();
+    let trace_sql = panes["trace"]["queries"][0]["rawSql"].as_str().unwrap();
+    let trace_id = json_str(&results["promptlog-overview"]["Slowest calls"][0]["traceID"]);
+    let spans = stack.query_json(&trace_sql.replace("${__value.raw}", &trace_id)).await;
+    assert_eq!(spans.len(), 1, "the seeded call is one span");
+    for col in ["traceID", "spanID", "parentSpanID", "serviceName", "operationName", "startTime", "duration", "tags"] {
+        assert!(spans[0].contains_key(col), "trace query lacks {col}");
+    }
+}
