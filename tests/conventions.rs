@@ -28,6 +28,8 @@ pub struct Carries {
     pub embeddings_span: bool,
     /// Request parameters and prompt recorded on failed calls too.
     pub error_details: bool,
+    /// The streamed completion's text reaches the call.
+    pub stream_output: bool,
 }
 
 const ALL: Carries = Carries {
@@ -41,6 +43,7 @@ const ALL: Carries = Carries {
     ttft: true,
     embeddings_span: true,
     error_details: true,
+    stream_output: true,
 };
 
 /// (fixture folder, expected Convention column, what it carries).
@@ -53,7 +56,9 @@ pub const TABLE: &[(&str, &str, Carries)] = &[
     ("openinference-default", "openinference", ALL),
     ("openinference-genai_semconv", "openinference", ALL),
     ("openllmetry-attributes", "openllmetry", Carries { seed: false, stop: false, ..ALL }),
-    ("openllmetry-events", "openllmetry", Carries { seed: false, stop: false, ..ALL }),
+    // Events mode: content in per-message log records, no tool definitions, and the streamed
+    // completion's log record is attached to the parent span (an OpenLLMetry bug), so it cannot join.
+    ("openllmetry-events", "otel_genai_message_events", Carries { seed: false, stop: false, tool_definitions: false, stream_output: false, ..ALL }),
     ("openlit", "openlit", Carries { reasoning_tokens: false, tool_definitions: false, error_details: false, ..ALL }),
     ("logfire-v2", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
     ("logfire-v1", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
@@ -184,7 +189,7 @@ fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<Stri
     if carries.reasoning_tokens && name != "stream" {
         expect("reasoning", row.reasoning_output_tokens == usage["reasoning_tokens"].as_u64().unwrap(), &row.reasoning_output_tokens);
     }
-    if carries.content {
+    if carries.content && (name != "stream" || carries.stream_output) {
         match resp["content"].as_str() {
             Some(text) => expect("completion", row.output_text == text, &row.output_text),
             None => expect("tool_call", row.output_messages.contains("\"tool_call\"") && row.output_messages.contains("get_weather"), &row.output_messages),
