@@ -150,7 +150,7 @@ pub fn to_otel_message(message: Json) -> Json {
     }
     let role = m.remove("role").and_then(|r| r.as_str().map(str::to_owned)).unwrap_or_else(|| "user".into());
     let mut parts = Vec::new();
-    if role == "tool" {
+    if role == "tool" && !matches!(m.get("content"), Some(Json::Array(_))) {
         let id = m.remove("tool_call_id").or_else(|| m.remove("id")).unwrap_or(Json::Null);
         let response = m.remove("content").unwrap_or(Json::Null);
         parts.push(json!({"type": "tool_call_response", "id": id, "response": response}));
@@ -188,6 +188,15 @@ fn push_content_parts(content: Option<Json>, parts: &mut Vec<Json>) {
                     Some("text") | Some("input_text") | Some("output_text") => {
                         let text = item.get("text").or_else(|| item.get("content")).cloned().unwrap_or(Json::Null);
                         parts.push(json!({"type": "text", "content": text}));
+                    }
+                    // Vercel AI SDK part shapes.
+                    Some("tool-call") => {
+                        let args = item.get("args").or_else(|| item.get("input")).cloned().unwrap_or(Json::Null);
+                        parts.push(json!({"type": "tool_call", "id": item.get("toolCallId"), "name": item.get("toolName"), "arguments": args}));
+                    }
+                    Some("tool-result") => {
+                        let result = item.get("result").or_else(|| item.get("output")).cloned().unwrap_or(Json::Null);
+                        parts.push(json!({"type": "tool_call_response", "id": item.get("toolCallId"), "response": result}));
                     }
                     Some("image_url") => {
                         let uri = item.pointer("/image_url/url").cloned().unwrap_or(Json::Null);

@@ -277,3 +277,101 @@ fn long_values_are_truncated_and_reported() {
     assert_eq!(batch.spans[0].span_attributes[0].1, "01234567…[truncated 5 bytes]");
     assert!(batch.report.message("spans", 8).contains("truncated"));
 }
+
+#[test]
+fn vercel_ai_sdk_spans() {
+    let prompt = json!([
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "weather?"}]},
+        {"role": "assistant", "content": [{"type": "tool-call", "toolCallId": "c1", "toolName": "weather", "args": {"city": "Oslo"}}]},
+        {"role": "tool", "content": [{"type": "tool-result", "toolCallId": "c1", "toolName": "weather", "result": "sunny"}]},
+    ]);
+    let inner = vec![
+        kv("ai.operationId", "ai.generateText.doGenerate"),
+        kv("ai.model.id", "gpt-4o"),
+        kv("ai.model.provider", "openai.chat"),
+        kv("ai.prompt.messages", prompt.to_string()),
+        kv("ai.response.text", "Sunny in Oslo."),
+        kv("ai.response.finishReason", "stop"),
+        kv_i64("ai.usage.promptTokens", 30),
+        kv_i64("ai.usage.completionTokens", 6),
+        kv_i64("ai.settings.maxTokens", 100),
+        kv_f64("ai.settings.temperature", 0.5),
+        kv_f64("ai.response.msToFirstChunk", 250.0),
+        kv("ai.telemetry.metadata.sessionId", "s-v"),
+        kv("ai.telemetry.metadata.userId", "u-v"),
+        kv("ai.telemetry.metadata.tenant", "acme"),
+    ];
+    let row = one_call(inner).finish();
+    assert_eq!((row.convention.as_str(), row.operation.as_str(), row.is_rollup), ("vercel_ai", "chat", false));
+    assert_eq!((row.provider.as_str(), row.request_model.as_str()), ("openai", "gpt-4o"));
+    assert_eq!((row.input_tokens, row.output_tokens, row.total_tokens), (30, 6, 36));
+    assert_eq!((param(&row, "max_tokens"), param(&row, "temperature")), (Some("100"), Some("0.5")));
+    assert_eq!(row.time_to_first_token, Some(0.25));
+    assert_eq!((row.session_id.as_str(), row.user_id.as_str()), ("s-v", "u-v"));
+    assert_eq!(row.metadata, vec![("tenant".to_owned(), "acme".to_owned())]);
+    assert_eq!(row.system_instructions, r#"[{"content":"be brief","type":"text"}]"#);
+    assert_eq!((row.input_text.as_str(), row.output_text.as_str()), ("weather?", "Sunny in Oslo."));
+    let input: serde_json::Value = serde_json::from_str(&row.input_messages).unwrap();
+    assert_eq!(input[2]["parts"][0], json!({"type": "tool_call", "id": "c1", "name": "weather", "arguments": {"city": "Oslo"}}));
+    assert_eq!(input[3]["parts"][0], json!({"type": "tool_call_response", "id": "c1", "response": "sunny"}));
+    assert_eq!(row.finish_reasons, vec!["stop"]);
+    // The outer span repeats the inner call's usage: a rollup.
+    let outer = one_call(vec![kv("ai.operationId", "ai.generateText"), kv_i64("ai.usage.promptTokens", 30)]).finish();
+    assert!(outer.is_rollup);
+}
+
+#[test]
+fn langfuse_attributes_take_precedence_for_identity() {
+    let row = one_call(vec![
+        kv("gen_ai.operation.name", "chat"),
+        kv("session.id", "otel-session"),
+        kv("langfuse.session.id", "lf-session"),
+        kv("langfuse.user.id", "lf-user"),
+        kv("user.id", "otel-user"),
+        kv_strs("langfuse.trace.tags", &["a", "b"]),
+        kv("langfuse.trace.metadata.team", "search"),
+        kv("langfuse.observation.usage_details", r#"{"input": 12, "output": 3}"#),
+        kv("langfuse.observation.cost_details", r#"{"total": 0.002}"#),
+        kv("langfuse.observation.model.name", "claude-3-5"),
+    ])
+    .finish();
+    assert_eq!((row.session_id.as_str(), row.user_id.as_str()), ("lf-session", "lf-user"));
+    assert_eq!(row.tags, vec!["a", "b"]);
+    assert_eq!(row.metadata, vec![("team".to_owned(), "search".to_owned())]);
+    assert_eq!((row.input_tokens, row.output_tokens, row.cost_usd), (12, 3, Some(0.002)));
+    assert_eq!(row.response_model, "claude-3-5");
+}
+
+#[test]
+fn pydantic_ai_v1_events_attribute_and_rollups() {
+    let events = json!([
+        {"event.name": "gen_ai.system.message", "content": "sys", "role": "system"},
+        {"event.name": "gen_ai.user.message", "content": "hello", "role": "user"},
+        {"event.name": "gen_ai.choice", "index": 0, "message": {"role": "assistant", "content": "hi!"}, "finish_reason": "stop"},
+    ]);
+    let mut s = span("chat gpt-4o", START, 10, vec![kv("gen_ai.operation.name", "chat"), kv("gen_ai.system", "openai"), kv("events", events.to_string())]);
+    let scope = opentelemetry_proto::tonic::common::v1::InstrumentationScope { name: "pydantic-ai".into(), ..Default::default() };
+    s.name = "chat gpt-4o".into();
+    let mut req = traces_request(resource("svc", ""), vec![s]);
+    req.resource_spans[0].scope_spans[0].scope = Some(scope);
+    let row = normalize_traces(&req, LIMITS).calls.remove(0).finish();
+    assert_eq!(row.convention, "logfire");
+    assert_eq!((row.input_text.as_str(), row.output_text.as_str()), ("hello", "hi!"));
+    assert_eq!(row.system_instructions, r#"[{"content":"sys","type":"text"}]"#);
+    let agent = one_call(vec![kv("gen_ai.operation.name", "invoke_agent"), kv_i64("gen_ai.usage.input_tokens", 5)]).finish();
+    assert!(agent.is_rollup);
+}
+
+#[test]
+fn openinference_chain_spans_are_not_calls_and_logfire_pending_spans_are_skipped() {
+    let batch = calls_of(vec![
+        span("chain", START, 10, vec![kv("openinference.span.kind", "CHAIN"), kv("input.value", "x")]),
+        span("p", START, 10, vec![kv("logfire.span_type", "pending_span"), kv("gen_ai.operation.name", "chat")]),
+        span("tool", START, 10, vec![kv("openinference.span.kind", "TOOL"), kv("input.value", r#"{"city":"Oslo"}"#), kv("output.value", "sunny")]),
+    ]);
+    assert_eq!(batch.calls.len(), 1);
+    let row = batch.calls.into_iter().next().unwrap().finish();
+    assert_eq!((row.operation.as_str(), row.output_text.as_str()), ("execute_tool", "sunny"));
+    assert_eq!(row.input_text, r#"{"city":"Oslo"}"#);
+}

@@ -1,0 +1,19 @@
+# Production image of the collector, used by compose.yaml (`docker compose up`).
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY src ./src
+COPY proto ./proto
+COPY collector-config ./collector-config
+RUN cargo build --release --locked --bin promptlog
+
+FROM debian:bookworm-slim
+# bash: the compose healthcheck probes /health through /dev/tcp.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates bash && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/promptlog /usr/local/bin/promptlog
+COPY collector-config/promptlog.yaml /etc/promptlog/promptlog.yaml
+ENV PROMPTLOG_DATA_DIR=/var/lib/promptlog
+VOLUME /var/lib/promptlog
+EXPOSE 4317 4318
+ENTRYPOINT ["promptlog"]
+CMD ["serve", "--config", "/etc/promptlog/promptlog.yaml"]
