@@ -8,6 +8,10 @@ use promptlog::config::{Config, LogFormat};
 use promptlog::storage::clickhouse::{Store, schema};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc: allocation dominates the per-span work, and glibc's allocator was half of it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "promptlog", version, about = "Log every LLM call your apps make, from OpenTelemetry to ClickHouse")]
 struct Cli {

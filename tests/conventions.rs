@@ -1,68 +1,22 @@
 //! Table-driven tests of every convention normaliser on payloads recorded from the real
 //! instrumentation packages (`tests/fixtures/otlp/`, see its README): decode → normalise → join,
 //! then compare each LLM call with the exact values of `tests/clients/scenarios.json`.
-//! The capability table below is the README's coverage table.
+//! The capability table (`support_conventions::TABLE`, shared with `tests/real_clients.rs`) is the
+//! README's coverage table.
+
+mod support_conventions;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use promptlog::normalize::{Limits, normalize_logs, normalize_traces};
 use promptlog::pipeline::join::Joiner;
 use promptlog::rows::LlmCallRow;
+use prost::Message;
 use serde_json::Value;
-
-/// What a convention carries (and so what must be exact in its rows).
-#[derive(Clone, Copy, Default)]
-pub struct Carries {
-    pub content: bool,
-    pub cache_tokens: bool,
-    pub reasoning_tokens: bool,
-    pub seed: bool,
-    pub stop: bool,
-    pub tool_definitions: bool,
-    pub identity: bool,
-    pub ttft: bool,
-    pub embeddings_span: bool,
-    /// Request parameters and prompt recorded on failed calls too.
-    pub error_details: bool,
-    /// The streamed completion's text reaches the call.
-    pub stream_output: bool,
-}
-
-const ALL: Carries = Carries {
-    content: true,
-    cache_tokens: true,
-    reasoning_tokens: true,
-    seed: true,
-    stop: true,
-    tool_definitions: true,
-    identity: true,
-    ttft: true,
-    embeddings_span: true,
-    error_details: true,
-    stream_output: true,
-};
-
-/// (fixture folder, expected Convention column, what it carries).
-pub const TABLE: &[(&str, &str, Carries)] = &[
-    ("otel-latest-span_only", "otel_genai_attributes", Carries { cache_tokens: false, reasoning_tokens: false, tool_definitions: false, ttft: false, ..ALL }),
-    ("otel-latest-event_only", "otel_genai_details_event", Carries { cache_tokens: false, reasoning_tokens: false, tool_definitions: false, ttft: false, ..ALL }),
-    ("otel-latest-span_and_event", "otel_genai_attributes", Carries { cache_tokens: false, reasoning_tokens: false, tool_definitions: false, ttft: false, ..ALL }),
-    ("otel-legacy-content", "otel_genai_message_events", Carries { cache_tokens: false, reasoning_tokens: false, stop: false, tool_definitions: false, ttft: false, embeddings_span: false, ..ALL }),
-    ("otel-legacy-no_content", "otel_genai_message_events", Carries { content: false, cache_tokens: false, reasoning_tokens: false, stop: false, tool_definitions: false, ttft: false, embeddings_span: false, ..ALL }),
-    ("openinference-default", "openinference", ALL),
-    ("openinference-genai_semconv", "openinference", ALL),
-    ("openllmetry-attributes", "openllmetry", Carries { seed: false, stop: false, ..ALL }),
-    // Events mode: content in per-message log records, no tool definitions, and the streamed
-    // completion's log record is attached to the parent span (an OpenLLMetry bug), so it cannot join.
-    ("openllmetry-events", "otel_genai_message_events", Carries { seed: false, stop: false, tool_definitions: false, stream_output: false, ..ALL }),
-    ("openlit", "openlit", Carries { reasoning_tokens: false, tool_definitions: false, error_details: false, ..ALL }),
-    ("logfire-v2", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
-    ("logfire-v1", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
-];
+use support_conventions::{TABLE, check, scenario_of};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -97,111 +51,6 @@ pub fn calls_of(folder: &Path) -> Vec<LlmCallRow> {
     }
     joiner.drain();
     joiner.take_ready()
-}
-
-/// Which scenario a row belongs to.
-fn scenario_of<'a>(row: &LlmCallRow, sc: &'a Value) -> &'a str {
-    if row.operation == "embeddings" {
-        return "embed";
-    }
-    if row.request_model == sc["failing_model"].as_str().unwrap() {
-        return "error";
-    }
-    for (name, s) in sc["scenarios"].as_object().unwrap() {
-        if s["response"]["id"].as_str() == Some(row.response_id.as_str()) {
-            return name;
-        }
-    }
-    // No response id recorded (some streaming paths): the request's max_tokens is unique per scenario.
-    let max = row.request_params.iter().find(|(k, _)| k == "max_tokens").map(|(_, v)| v.as_str()).unwrap_or("");
-    for (name, s) in sc["scenarios"].as_object().unwrap() {
-        if s["request"]["max_tokens"].to_string() == max {
-            return name;
-        }
-    }
-    panic!("no scenario for row {row:#?}")
-}
-
-fn param<'a>(row: &'a LlmCallRow, key: &str) -> Option<&'a str> {
-    row.request_params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn f(v: &Value) -> String {
-    promptlog::normalize::attrs::format_f64(v.as_f64().unwrap())
-}
-
-/// Checks one row against its scenario; returns the list of mismatches.
-fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<String> {
-    let s = &sc["scenarios"][name];
-    let (req, resp) = (&s["request"], &s["response"]);
-    let mut bad = Vec::new();
-    let mut expect = |what: &str, ok: bool, got: &dyn std::fmt::Debug| {
-        if !ok {
-            bad.push(format!("{name}.{what}: got {got:?}"));
-        }
-    };
-    expect("provider", row.provider == "openai", &row.provider);
-    expect("request_model", row.request_model == req["model"].as_str().unwrap(), &row.request_model);
-    if name == "error" {
-        expect("status", row.status_code == "Error", &row.status_code);
-        expect("error_type", !row.error_type.is_empty() || !row.error_message.is_empty(), &(&row.error_type, &row.error_message));
-    } else {
-        expect("status", row.status_code != "Error", &row.status_code);
-        let usage = &resp["usage"];
-        expect("input_tokens", row.input_tokens == usage["prompt_tokens"].as_u64().unwrap(), &row.input_tokens);
-    }
-    if name == "embed" {
-        expect("operation", row.operation == "embeddings", &row.operation);
-        return bad;
-    }
-    expect("operation", row.operation == "chat", &row.operation);
-    if name == "error" && !carries.error_details {
-        return bad;
-    }
-    expect("temperature", param(row, "temperature") == Some(&f(&req["temperature"])), &param(row, "temperature"));
-    expect("max_tokens", param(row, "max_tokens") == Some(&req["max_tokens"].to_string()), &param(row, "max_tokens"));
-    expect("top_p", param(row, "top_p") == Some(&f(&req["top_p"])), &param(row, "top_p"));
-    if carries.seed {
-        expect("seed", param(row, "seed") == Some(&req["seed"].to_string()), &param(row, "seed"));
-    }
-    if carries.stop && req["stop"].is_array() {
-        let stop: Option<Value> = param(row, "stop_sequences").and_then(|s| serde_json::from_str(s).ok());
-        expect("stop_sequences", stop.as_ref() == Some(&req["stop"]), &param(row, "stop_sequences"));
-    }
-    if carries.identity {
-        let id = &sc["identity"];
-        expect("session", row.session_id == id["session_id"].as_str().unwrap(), &row.session_id);
-        expect("user", row.user_id == id["user_id"].as_str().unwrap(), &row.user_id);
-    }
-    if carries.content {
-        expect("system", row.system_instructions.contains(req["system"].as_str().unwrap()), &row.system_instructions);
-        expect("prompt", row.input_text.contains(req["user"].as_str().unwrap()), &row.input_text);
-    }
-    if name == "error" {
-        return bad;
-    }
-    let usage = &resp["usage"];
-    expect("response_model", row.response_model == resp["model"].as_str().unwrap() || name == "stream", &row.response_model);
-    expect("output_tokens", row.output_tokens == usage["completion_tokens"].as_u64().unwrap(), &row.output_tokens);
-    if carries.cache_tokens {
-        expect("cache_read", row.cache_read_input_tokens == usage["cached_tokens"].as_u64().unwrap(), &row.cache_read_input_tokens);
-    }
-    if carries.reasoning_tokens && name != "stream" {
-        expect("reasoning", row.reasoning_output_tokens == usage["reasoning_tokens"].as_u64().unwrap(), &row.reasoning_output_tokens);
-    }
-    if carries.content && (name != "stream" || carries.stream_output) {
-        match resp["content"].as_str() {
-            Some(text) => expect("completion", row.output_text == text, &row.output_text),
-            None => expect("tool_call", row.output_messages.contains("\"tool_call\"") && row.output_messages.contains("get_weather"), &row.output_messages),
-        }
-    }
-    if carries.tool_definitions && (name == "tool" || name == "tool_result") {
-        expect("tool_definitions", row.tool_definitions.contains("get_weather"), &row.tool_definitions);
-    }
-    if carries.ttft && name == "stream" {
-        expect("ttft", row.time_to_first_token.is_some_and(|t| t > 0.0 && t < 10.0), &row.time_to_first_token);
-    }
-    bad
 }
 
 #[test]

@@ -18,7 +18,8 @@ pub fn family(a: Attrs<'_>, scope: Option<&InstrumentationScope>) -> Option<Conv
     if a.str_ref("ai.operationId").and_then(vercel::operation).is_some() {
         return Some(Convention::VercelAi);
     }
-    if a.get("logfire.span_type").is_some() || a.get("request_data").is_some() || scope_name.starts_with("pydantic-ai") {
+    if a.get("logfire.span_type").is_some() || a.get("request_data").is_some() || scope_name.starts_with("pydantic-ai")
+    {
         return genai.then_some(Convention::Logfire);
     }
     if scope_name.starts_with("openlit") || a.str_ref("telemetry.sdk.name") == Some("openlit") {

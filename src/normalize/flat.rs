@@ -49,7 +49,8 @@ fn arrays(node: Json) -> Json {
         Json::Object(map) => {
             let all_indices = !map.is_empty() && map.keys().all(|k| k.parse::<usize>().is_ok());
             if all_indices {
-                let mut items: Vec<(usize, Json)> = map.into_iter().map(|(k, v)| (k.parse().unwrap_or(0), arrays(v))).collect();
+                let mut items: Vec<(usize, Json)> =
+                    map.into_iter().map(|(k, v)| (k.parse().unwrap_or(0), arrays(v))).collect();
                 items.sort_by_key(|(i, _)| *i);
                 Json::Array(items.into_iter().map(|(_, v)| v).collect())
             } else {

@@ -29,7 +29,8 @@ const USER_KEYS: &[&str] = &[
     "ai.telemetry.metadata.user_id",
 ];
 
-const TAG_KEYS: &[&str] = &["langfuse.trace.tags", "langfuse.tags", "tag.tags", "logfire.tags", "ai.telemetry.metadata.tags"];
+const TAG_KEYS: &[&str] =
+    &["langfuse.trace.tags", "langfuse.tags", "tag.tags", "logfire.tags", "ai.telemetry.metadata.tags"];
 
 /// Prefixes whose entries become `Metadata` (minus the keys used for session and user).
 const METADATA_PREFIXES: &[&str] = &[

@@ -8,10 +8,10 @@ use serde_json::Value as Json;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::attrs::Attrs;
-use super::raw::status_code_name;
 use super::call::fill_if_empty;
 use super::messages::{Content, any_as_messages, message_from_event_body, messages_from_json, output_from_choice_body};
 use super::openinference::json_param;
+use super::raw::status_code_name;
 use crate::rows::LlmCallRow;
 
 /// Request fields that are not settings.
@@ -24,9 +24,9 @@ pub fn is_placeholder(span: &Span, a: Attrs<'_>) -> bool {
     match a.str_ref("logfire.span_type") {
         Some("pending_span") => true,
         Some("span") => {
-            let llm_template = a
-                .str_ref("logfire.msg_template")
-                .is_some_and(|t| ["Chat Completion", "Responses API", "Completion with"].iter().any(|p| t.starts_with(p)));
+            let llm_template = a.str_ref("logfire.msg_template").is_some_and(|t| {
+                ["Chat Completion", "Responses API", "Completion with"].iter().any(|p| t.starts_with(p))
+            });
             let has_result = ["response_data", "gen_ai.output.messages", "gen_ai.usage.input_tokens", "error.type"]
                 .iter()
                 .any(|k| a.get(k).is_some());
@@ -85,7 +85,10 @@ fn fill_pydantic_ai(content: &mut Content, a: Attrs<'_>) {
             let name = event.get("event.name").and_then(Json::as_str).unwrap_or_default();
             match name {
                 "gen_ai.choice" => content.output.push(output_from_choice_body(Some(event.clone()))),
-                "gen_ai.system.message" | "gen_ai.user.message" | "gen_ai.assistant.message" | "gen_ai.tool.message" => {
+                "gen_ai.system.message"
+                | "gen_ai.user.message"
+                | "gen_ai.assistant.message"
+                | "gen_ai.tool.message" => {
                     let role = name.trim_start_matches("gen_ai.").trim_end_matches(".message");
                     content.input.push(message_from_event_body(role, Some(event.clone())));
                 }

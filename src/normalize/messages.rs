@@ -67,7 +67,8 @@ impl Content {
 }
 
 fn json_array_or_empty(items: &[Json]) -> String {
-    if items.is_empty() { String::new() } else { Json::Array(items.to_vec()).to_string() }
+    // Serialise the slice in place: building a `Json::Array` would deep-copy every message first.
+    if items.is_empty() { String::new() } else { serde_json::to_string(items).unwrap_or_default() }
 }
 
 fn is_system(message: &Json) -> bool {
@@ -196,7 +197,9 @@ fn push_content_parts(content: Option<Json>, parts: &mut Vec<Json>) {
                     }
                     Some("tool-result") => {
                         let result = item.get("result").or_else(|| item.get("output")).cloned().unwrap_or(Json::Null);
-                        parts.push(json!({"type": "tool_call_response", "id": item.get("toolCallId"), "response": result}));
+                        parts.push(
+                            json!({"type": "tool_call_response", "id": item.get("toolCallId"), "response": result}),
+                        );
                     }
                     Some("image_url") => {
                         let uri = item.pointer("/image_url/url").cloned().unwrap_or(Json::Null);

@@ -16,8 +16,8 @@ mod langfuse;
 mod logfire;
 pub mod messages;
 mod openinference;
-mod openllmetry;
 mod openlit;
+mod openllmetry;
 pub mod otel_genai;
 pub mod raw;
 mod vercel;
@@ -68,10 +68,14 @@ impl Report {
         if self.rejected > 0 {
             let more = self.rejected.saturating_sub(self.messages.len() as u64);
             let suffix = if more > 0 { format!("; and {more} more") } else { String::new() };
-            parts.push(format!("{} {kind} rejected: {}{suffix}", self.rejected, self.messages.join("; ")));
+            parts.push(format!("rejected {} of the {kind}: {}{suffix}", self.rejected, self.messages.join("; ")));
         }
         if self.truncated > 0 {
-            parts.push(format!("{} attribute values longer than {limit} bytes were truncated", self.truncated));
+            // Content columns of llm_calls keep the full text (bounded by the request size cap).
+            parts.push(format!(
+                "truncated {} attribute value(s) longer than {limit} bytes in the stored attributes",
+                self.truncated
+            ));
         }
         parts.join(". ")
     }

@@ -45,7 +45,9 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
     // response model into `gen_ai.request.model`, so they override it.
     match requested.or_else(|| a.str("llm.request.model_name")) {
         Some(model) => row.request_model = model,
-        None => fill_if_empty(&mut row.request_model, a.str("llm.model_name").or_else(|| a.str("embedding.model_name"))),
+        None => {
+            fill_if_empty(&mut row.request_model, a.str("llm.model_name").or_else(|| a.str("embedding.model_name")))
+        }
     }
     let response_model = a.str("llm.response.model_name").or_else(|| a.str("llm.model_name"));
     fill_if_empty(&mut row.response_model, response_model.or_else(|| a.str("embedding.model_name")));
@@ -117,12 +119,18 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
     if content.input.is_empty()
         && let Some(Json::Array(prompts)) = unflatten(a.0, "llm.prompts")
     {
-        content.input = prompts.iter().filter_map(|p| p.pointer("/prompt/text")).map(|t| json!({"role": "user", "content": t})).map(to_otel_message).collect();
+        content.input = prompts
+            .iter()
+            .filter_map(|p| p.pointer("/prompt/text"))
+            .map(|t| json!({"role": "user", "content": t}))
+            .map(to_otel_message)
+            .collect();
     }
     if content.tools.is_none()
         && let Some(Json::Array(tools)) = unflatten(a.0, "llm.tools")
     {
-        let defs: Vec<Json> = tools.iter().filter_map(|t| t.pointer("/tool/json_schema")).map(parse_if_string).collect();
+        let defs: Vec<Json> =
+            tools.iter().filter_map(|t| t.pointer("/tool/json_schema")).map(parse_if_string).collect();
         content.tools = (!defs.is_empty()).then_some(Json::Array(defs));
     }
     if content.input.is_empty()

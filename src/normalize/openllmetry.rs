@@ -56,7 +56,8 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
     if row.finish_reasons.is_empty()
         && let Some(Json::Array(completions)) = unflatten(a.0, "gen_ai.completion")
     {
-        row.finish_reasons = completions.iter().filter_map(|c| c.get("finish_reason")?.as_str().map(str::to_owned)).collect();
+        row.finish_reasons =
+            completions.iter().filter_map(|c| c.get("finish_reason")?.as_str().map(str::to_owned)).collect();
     }
     if row.time_to_first_token.is_none() {
         row.time_to_first_token = first_chunk_delay(span);

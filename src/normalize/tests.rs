@@ -263,7 +263,10 @@ fn invalid_records_are_reported_and_valid_ones_kept() {
     let batch = calls_of(vec![good, bad]);
     assert_eq!((batch.spans.len(), batch.calls.len(), batch.report.rejected), (1, 1, 1));
     let message = batch.report.message("spans", 10);
-    assert!(message.contains("1 spans rejected") && message.contains("before start_time_unix_nano"), "{message}");
+    assert!(
+        message.contains("rejected 1 of the spans") && message.contains("before start_time_unix_nano"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -313,7 +316,10 @@ fn vercel_ai_sdk_spans() {
     assert_eq!(row.system_instructions, r#"[{"content":"be brief","type":"text"}]"#);
     assert_eq!((row.input_text.as_str(), row.output_text.as_str()), ("weather?", "Sunny in Oslo."));
     let input: serde_json::Value = serde_json::from_str(&row.input_messages).unwrap();
-    assert_eq!(input[2]["parts"][0], json!({"type": "tool_call", "id": "c1", "name": "weather", "arguments": {"city": "Oslo"}}));
+    assert_eq!(
+        input[2]["parts"][0],
+        json!({"type": "tool_call", "id": "c1", "name": "weather", "arguments": {"city": "Oslo"}})
+    );
     assert_eq!(input[3]["parts"][0], json!({"type": "tool_call_response", "id": "c1", "response": "sunny"}));
     assert_eq!(row.finish_reasons, vec!["stop"]);
     // The outer span repeats the inner call's usage: a rollup.
@@ -350,8 +356,16 @@ fn pydantic_ai_v1_events_attribute_and_rollups() {
         {"event.name": "gen_ai.user.message", "content": "hello", "role": "user"},
         {"event.name": "gen_ai.choice", "index": 0, "message": {"role": "assistant", "content": "hi!"}, "finish_reason": "stop"},
     ]);
-    let mut s = span("chat gpt-4o", START, 10, vec![kv("gen_ai.operation.name", "chat"), kv("gen_ai.system", "openai"), kv("events", events.to_string())]);
-    let scope = opentelemetry_proto::tonic::common::v1::InstrumentationScope { name: "pydantic-ai".into(), ..Default::default() };
+    let mut s = span(
+        "chat gpt-4o",
+        START,
+        10,
+        vec![kv("gen_ai.operation.name", "chat"), kv("gen_ai.system", "openai"), kv("events", events.to_string())],
+    );
+    let scope = opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+        name: "pydantic-ai".into(),
+        ..Default::default()
+    };
     s.name = "chat gpt-4o".into();
     let mut req = traces_request(resource("svc", ""), vec![s]);
     req.resource_spans[0].scope_spans[0].scope = Some(scope);
@@ -359,7 +373,8 @@ fn pydantic_ai_v1_events_attribute_and_rollups() {
     assert_eq!(row.convention, "logfire");
     assert_eq!((row.input_text.as_str(), row.output_text.as_str()), ("hello", "hi!"));
     assert_eq!(row.system_instructions, r#"[{"content":"sys","type":"text"}]"#);
-    let agent = one_call(vec![kv("gen_ai.operation.name", "invoke_agent"), kv_i64("gen_ai.usage.input_tokens", 5)]).finish();
+    let agent =
+        one_call(vec![kv("gen_ai.operation.name", "invoke_agent"), kv_i64("gen_ai.usage.input_tokens", 5)]).finish();
     assert!(agent.is_rollup);
 }
 
@@ -368,7 +383,16 @@ fn openinference_chain_spans_are_not_calls_and_logfire_pending_spans_are_skipped
     let batch = calls_of(vec![
         span("chain", START, 10, vec![kv("openinference.span.kind", "CHAIN"), kv("input.value", "x")]),
         span("p", START, 10, vec![kv("logfire.span_type", "pending_span"), kv("gen_ai.operation.name", "chat")]),
-        span("tool", START, 10, vec![kv("openinference.span.kind", "TOOL"), kv("input.value", r#"{"city":"Oslo"}"#), kv("output.value", "sunny")]),
+        span(
+            "tool",
+            START,
+            10,
+            vec![
+                kv("openinference.span.kind", "TOOL"),
+                kv("input.value", r#"{"city":"Oslo"}"#),
+                kv("output.value", "sunny"),
+            ],
+        ),
     ]);
     assert_eq!(batch.calls.len(), 1);
     let row = batch.calls.into_iter().next().unwrap().finish();

@@ -1,0 +1,87 @@
+//! Prints normalisation throughput (decode + normalise, one thread) for typical requests:
+//! `cargo bench --bench normalize`. Figures only; nothing is asserted (machines are shared and noisy).
+
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use promptlog::demo::{kv, kv_f64, kv_i64, kv_strs, now_ns, resource, span, traces_request};
+use promptlog::normalize::{Limits, normalize_traces};
+use prost::Message;
+
+/// Same allocator as the binary, so the figures match production.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SPANS_PER_REQUEST: usize = 500;
+const RUN_FOR: Duration = Duration::from_secs(3);
+
+fn llm_span(i: usize) -> opentelemetry_proto::tonic::trace::v1::Span {
+    span(
+        "chat gpt-4o",
+        now_ns(),
+        800,
+        vec![
+            kv("gen_ai.operation.name", "chat"),
+            kv("gen_ai.provider.name", "openai"),
+            kv("gen_ai.request.model", "gpt-4o"),
+            kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
+            kv("gen_ai.response.id", format!("chatcmpl-{i}")),
+            kv_f64("gen_ai.request.temperature", 0.2),
+            kv_i64("gen_ai.request.max_tokens", 256),
+            kv_i64("gen_ai.usage.input_tokens", 420),
+            kv_i64("gen_ai.usage.output_tokens", 64),
+            kv_strs("gen_ai.response.finish_reasons", &["stop"]),
+            kv(
+                "gen_ai.input.messages",
+                r#"[{"role":"system","parts":[{"type":"text","content":"You are a helpful assistant."}]},{"role":"user","parts":[{"type":"text","content":"Summarise the attached ticket in two sentences please."}]}]"#,
+            ),
+            kv(
+                "gen_ai.output.messages",
+                r#"[{"role":"assistant","parts":[{"type":"text","content":"The customer cannot log in since the last release. Support reset the password."}],"finish_reason":"stop"}]"#,
+            ),
+            kv("server.address", "api.openai.com"),
+            kv("user.id", "u-1"),
+        ],
+    )
+}
+
+fn plain_span(_: usize) -> opentelemetry_proto::tonic::trace::v1::Span {
+    span(
+        "GET /api/tickets",
+        now_ns(),
+        12,
+        vec![
+            kv("http.request.method", "GET"),
+            kv("http.route", "/api/tickets"),
+            kv_i64("http.response.status_code", 200),
+            kv("server.address", "tickets.internal"),
+            kv("url.path", "/api/tickets/123"),
+        ],
+    )
+}
+
+fn measure(name: &str, make: fn(usize) -> opentelemetry_proto::tonic::trace::v1::Span) {
+    let req = traces_request(resource("bench", "bench"), (0..SPANS_PER_REQUEST).map(make).collect());
+    let bytes = req.encode_to_vec();
+    let limits = Limits { max_attribute_value_bytes: 1 << 20 };
+    let start = Instant::now();
+    let (mut spans, mut calls) = (0usize, 0usize);
+    while start.elapsed() < RUN_FOR {
+        let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("valid");
+        let batch = normalize_traces(&decoded, limits);
+        spans += batch.spans.len();
+        calls += batch.calls.len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{name:<16} {:>10.0} spans/s/core  ({:.0} LLM calls/s, {} bytes per {SPANS_PER_REQUEST}-span request)",
+        spans as f64 / secs,
+        calls as f64 / secs,
+        bytes.len()
+    );
+}
+
+fn main() {
+    measure("LLM chat spans", llm_span);
+    measure("non-LLM spans", plain_span);
+}
