@@ -17,6 +17,9 @@ pub struct Content {
     pub output: Vec<Json>,
     /// `gen_ai.tool.definitions`.
     pub tools: Option<Json>,
+    /// Output messages (choices) the request asked for (`n` / `choice.count`); 0 means 1. The join
+    /// waits for all of them before releasing a call.
+    pub expected_outputs: usize,
 }
 
 impl Content {
@@ -25,9 +28,9 @@ impl Content {
         self.system.is_none() && self.input.is_empty() && self.output.is_empty()
     }
 
-    /// True when both sides of the exchange are known.
+    /// True when both sides of the exchange are known: input, and every requested choice.
     pub fn is_complete(&self) -> bool {
-        !self.input.is_empty() && !self.output.is_empty()
+        !self.input.is_empty() && self.output.len() >= self.expected_outputs.max(1)
     }
 
     /// Adds what `other` knows and `self` does not (span content wins over log content).
@@ -323,7 +326,7 @@ mod tests {
             system: None,
             input: vec![text_message("system", "sys"), text_message("user", "q1"), text_message("user", "q2")],
             output: vec![output_from_choice_body(Some(json!({"finish_reason": "stop", "message": {"content": "a"}})))],
-            tools: None,
+            ..Content::default()
         };
         let mut row = LlmCallRow::default();
         content.render_into(&mut row);

@@ -180,7 +180,15 @@ pub fn llm_call_from_span(
     let convention = if family == Convention::OtelGenAi { otel_convention } else { family };
     row.convention = convention.as_str().to_owned();
     let awaits_content = content.is_empty() && call::is_inference(&row.operation);
+    content.expected_outputs = requested_choices(&row);
     Some(NormalizedCall { row, content, awaits_content })
+}
+
+/// How many choices the request asked for (`choice_count` from `gen_ai.request.choice.count`, or
+/// OpenAI's `n` from invocation parameters), capped so a hostile value cannot stall the join.
+fn requested_choices(row: &crate::rows::LlmCallRow) -> usize {
+    let n = row.request_params.iter().find(|(k, _)| k == "choice_count" || k == "n");
+    n.and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(1).clamp(1, 128)
 }
 
 /// Normalises a logs export request; `now_ns` timestamps records that carry no time at all.

@@ -399,3 +399,17 @@ fn openinference_chain_spans_are_not_calls_and_logfire_pending_spans_are_skipped
     assert_eq!((row.operation.as_str(), row.output_text.as_str()), ("execute_tool", "sunny"));
     assert_eq!(row.input_text, r#"{"city":"Oslo"}"#);
 }
+
+#[test]
+fn a_call_is_complete_only_with_every_requested_choice() {
+    let call = one_call(vec![kv("gen_ai.operation.name", "chat"), kv_i64("gen_ai.request.choice.count", 2)]);
+    assert_eq!(call.content.expected_outputs, 2);
+    let mut content = call.content.clone();
+    content.input.push(messages::text_message("user", "q"));
+    content.output.push(messages::text_message("assistant", "a1"));
+    assert!(!content.is_complete(), "one of two choices");
+    content.output.push(messages::text_message("assistant", "a2"));
+    assert!(content.is_complete());
+    let single = one_call(vec![kv("gen_ai.operation.name", "chat")]);
+    assert_eq!(single.content.expected_outputs, 1);
+}
