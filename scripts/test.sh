@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every check the project has, from a fresh clone: set-up (idempotent), format, lints, the chDB
-# test-server self-test, and all Rust tests (unit, integration against the chDB-backed ClickHouse,
-# real-client suites, Grafana queries). Set PROMPTLOG_TEST_CLICKHOUSE_URL to use a real ClickHouse.
+# Every check the project has, from a fresh clone: set-up (idempotent), format, lints (all targets,
+# benches and examples included), the chDB test-server self-test, and all Rust tests (unit,
+# integration against the chDB-backed ClickHouse, real-client suites, Grafana queries, fault tests).
+# Set PROMPTLOG_TEST_CLICKHOUSE_URL to run the storage tests against a real ClickHouse instead.
+# Ends with one line summing every test runner: "tests: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,4 +14,10 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "[test] chDB test server self-test" >&2
 .venv/bin/python tests/chdb_server/selftest.py
 echo "[test] cargo test" >&2
-cargo test --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

@@ -16,6 +16,8 @@ pub const DEFAULT_HTTP_ENDPOINT: &str = "0.0.0.0:4318";
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 /// Attribute values longer than this are truncated (and the client told so in `partial_success`).
 pub const DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024 * 1024;
+/// Memory for requests being decoded and normalised at once.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 1024 * 1024 * 1024;
 /// Default ClickHouse HTTP endpoint.
 pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
 /// Default database holding every promptlog table.
@@ -30,16 +32,24 @@ pub const DEFAULT_INSERT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_BATCH_MAX_ROWS: usize = 10_000;
 /// ... or once its oldest row has waited this long.
 pub const DEFAULT_BATCH_MAX_DELAY: Duration = Duration::from_secs(1);
-/// Decoded requests buffered between the receivers and the batcher.
+/// Decoded requests buffered in memory between the receivers and the batcher; beyond it, accepted
+/// requests wait in the spool only and are read back from disk when there is room.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
-/// How long a receiver waits for queue space before answering UNAVAILABLE / 503.
-pub const DEFAULT_ENQUEUE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long shutdown waits for in-flight batches to reach ClickHouse (the rest stays in the spool).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a span and the log records carrying its content wait for each other.
 pub const DEFAULT_JOIN_WINDOW: Duration = Duration::from_secs(10);
 /// Most LLM calls (and orphan content records) held for joining at once.
 pub const DEFAULT_MAX_PENDING_JOINS: usize = 100_000;
 /// Default directory for the spool and dead letters.
 pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Spool size cap (segment files); when reached, requests are refused with UNAVAILABLE / 503.
+/// The value is the spool module's own default, so it is written once.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = crate::spool::DEFAULT_MAX_BYTES;
+/// Spool segment file size.
+pub const DEFAULT_SPOOL_SEGMENT_BYTES: u64 = crate::spool::DEFAULT_SEGMENT_BYTES;
+/// fsync every acknowledged request (group commit) so it survives a power loss, not just a crash.
+pub const DEFAULT_SPOOL_FSYNC: bool = true;
 /// Default `tracing` filter.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -53,6 +63,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// Batching, queueing and the span/log join.
     pub pipeline: PipelineConfig,
+    /// The on-disk queue of accepted requests (in `<data_dir>/spool`).
+    pub spool: SpoolConfig,
     /// Directory for promptlog's own files (env `PROMPTLOG_DATA_DIR`).
     pub data_dir: PathBuf,
     /// Process log output.
@@ -71,6 +83,9 @@ pub struct ReceiverConfig {
     pub max_request_bytes: usize,
     /// Longer attribute values are truncated with a `…[truncated N bytes]` marker.
     pub max_attribute_value_bytes: usize,
+    /// Memory budget for requests being decoded at once (each reserves ~8× its body); beyond it
+    /// clients get UNAVAILABLE / 503 + Retry-After (env `PROMPTLOG_MAX_INFLIGHT_BYTES`).
+    pub max_inflight_bytes: usize,
 }
 
 /// ClickHouse connection and table options.
@@ -87,7 +102,7 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// Days of data kept (TTL); 0 keeps everything (env `PROMPTLOG_RETENTION_DAYS`).
     pub retention_days: u32,
-    /// Timeout of one insert attempt.
+    /// Timeout of one insert attempt (env `PROMPTLOG_INSERT_TIMEOUT`).
     #[serde(with = "humantime_serde")]
     pub insert_timeout: Duration,
 }
@@ -101,16 +116,31 @@ pub struct PipelineConfig {
     /// Longest a row waits before its batch is written.
     #[serde(with = "humantime_serde")]
     pub batch_max_delay: Duration,
-    /// Requests buffered between receivers and the batcher.
+    /// Requests buffered in memory between receivers and the batcher; more wait in the spool only
+    /// (env `PROMPTLOG_QUEUE_CAPACITY`).
     pub queue_capacity: usize,
-    /// Wait for queue space before refusing with UNAVAILABLE / 503 + Retry-After.
-    #[serde(with = "humantime_serde")]
-    pub enqueue_timeout: Duration,
     /// How long spans and content log records wait for each other (env `PROMPTLOG_JOIN_WINDOW`).
     #[serde(with = "humantime_serde")]
     pub join_window: Duration,
     /// Most calls and orphan content records held for joining; beyond it the oldest are released.
     pub max_pending_joins: usize,
+    /// How long shutdown waits for in-flight batches (env `PROMPTLOG_SHUTDOWN_TIMEOUT`).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+/// The spool: every accepted request is stored here (fsynced) before the client is answered, and
+/// deleted once its rows are in ClickHouse.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Cap on segment bytes; when reached, requests get UNAVAILABLE / 503 + Retry-After
+    /// (env `PROMPTLOG_SPOOL_MAX_BYTES`).
+    pub max_bytes: u64,
+    /// Segment file size; a segment is deleted once all its requests are written.
+    pub segment_bytes: u64,
+    /// fsync before acknowledging (survives power loss); `false` survives only a process crash.
+    pub fsync: bool,
 }
 
 /// Process logging.
@@ -141,6 +171,7 @@ impl Default for ReceiverConfig {
             http_endpoint: DEFAULT_HTTP_ENDPOINT.into(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_attribute_value_bytes: DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
         }
     }
 }
@@ -164,10 +195,27 @@ impl Default for PipelineConfig {
             batch_max_rows: DEFAULT_BATCH_MAX_ROWS,
             batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
-            enqueue_timeout: DEFAULT_ENQUEUE_TIMEOUT,
             join_window: DEFAULT_JOIN_WINDOW,
             max_pending_joins: DEFAULT_MAX_PENDING_JOINS,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
+    }
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            segment_bytes: DEFAULT_SPOOL_SEGMENT_BYTES,
+            fsync: DEFAULT_SPOOL_FSYNC,
+        }
+    }
+}
+
+impl SpoolConfig {
+    /// The spool's own options.
+    pub fn options(&self) -> crate::spool::SpoolOptions {
+        crate::spool::SpoolOptions { max_bytes: self.max_bytes, segment_bytes: self.segment_bytes, fsync: self.fsync }
     }
 }
 
@@ -183,6 +231,7 @@ impl Default for Config {
             receivers: ReceiverConfig::default(),
             clickhouse: ClickHouseConfig::default(),
             pipeline: PipelineConfig::default(),
+            spool: SpoolConfig::default(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log: LogConfig::default(),
         }
@@ -219,13 +268,21 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
     EnvOverride { var: "PROMPTLOG_RETENTION_DAYS", apply: |c, v| set_parsed(&mut c.clickhouse.retention_days, v) },
+    EnvOverride { var: "PROMPTLOG_INSERT_TIMEOUT", apply: |c, v| set_duration(&mut c.clickhouse.insert_timeout, v) },
     EnvOverride { var: "PROMPTLOG_OTLP_GRPC_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.grpc_endpoint, v) },
     EnvOverride { var: "PROMPTLOG_OTLP_HTTP_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.http_endpoint, v) },
     EnvOverride { var: "PROMPTLOG_MAX_REQUEST_BYTES", apply: |c, v| set_parsed(&mut c.receivers.max_request_bytes, v) },
+    EnvOverride {
+        var: "PROMPTLOG_MAX_INFLIGHT_BYTES",
+        apply: |c, v| set_parsed(&mut c.receivers.max_inflight_bytes, v),
+    },
     EnvOverride { var: "PROMPTLOG_DATA_DIR", apply: |c, v| set_parsed(&mut c.data_dir, v) },
     EnvOverride { var: "PROMPTLOG_JOIN_WINDOW", apply: |c, v| set_duration(&mut c.pipeline.join_window, v) },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
+    EnvOverride { var: "PROMPTLOG_QUEUE_CAPACITY", apply: |c, v| set_parsed(&mut c.pipeline.queue_capacity, v) },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
+    EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
+    EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",
@@ -324,6 +381,7 @@ impl Config {
         let positive = [
             ("receivers.max_request_bytes", self.receivers.max_request_bytes),
             ("receivers.max_attribute_value_bytes", self.receivers.max_attribute_value_bytes),
+            ("receivers.max_inflight_bytes", self.receivers.max_inflight_bytes),
             ("pipeline.batch_max_rows", self.pipeline.batch_max_rows),
             ("pipeline.queue_capacity", self.pipeline.queue_capacity),
             ("pipeline.max_pending_joins", self.pipeline.max_pending_joins),
@@ -332,6 +390,19 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, &value, "must be greater than 0"));
             }
+        }
+        for (key, value) in
+            [("spool.max_bytes", self.spool.max_bytes), ("spool.segment_bytes", self.spool.segment_bytes)]
+        {
+            if value == 0 {
+                return Err(invalid(key, &value, "must be greater than 0"));
+            }
+        }
+        // Every accepted request becomes one spool record, so the record cap bounds the request cap.
+        let record_cap = crate::spool::MAX_RECORD_BYTES - crate::pipeline::record::HEADER_BYTES as u64;
+        if self.receivers.max_request_bytes as u64 > record_cap {
+            let reason = format!("must be at most {record_cap} (the largest spool record)");
+            return Err(invalid("receivers.max_request_bytes", &self.receivers.max_request_bytes, &reason));
         }
         if self.pipeline.batch_max_delay.is_zero() {
             return Err(invalid("pipeline.batch_max_delay", &"0s", "must be greater than 0"));
@@ -372,8 +443,12 @@ mod tests {
             ("PROMPTLOG_CLICKHOUSE_URL", "http://ch:8123"),
             ("PROMPTLOG_JOIN_WINDOW", "3s"),
             ("PROMPTLOG_OTLP_GRPC_ENDPOINT", "127.0.0.1:1"),
+            ("PROMPTLOG_SPOOL_MAX_BYTES", "65536"),
+            ("PROMPTLOG_SHUTDOWN_TIMEOUT", "2s"),
         ]))
         .unwrap();
+        assert_eq!(c.spool.max_bytes, 65536);
+        assert_eq!(c.pipeline.shutdown_timeout, Duration::from_secs(2));
         assert_eq!(c.clickhouse.url, "http://ch:8123");
         assert_eq!(c.pipeline.join_window, Duration::from_secs(3));
         assert_eq!(c.receivers.grpc_endpoint, "127.0.0.1:1");
@@ -394,11 +469,13 @@ mod tests {
     #[test]
     fn validation_names_the_key() {
         type Mutation = fn(&mut Config);
-        let cases: [(Mutation, &str); 4] = [
+        let cases: [(Mutation, &str); 6] = [
             (|c| c.receivers.grpc_endpoint = "nope".into(), "receivers.grpc_endpoint"),
             (|c| c.clickhouse.url = "tcp://x".into(), "clickhouse.url"),
             (|c| c.clickhouse.database = "a;drop".into(), "clickhouse.database"),
             (|c| c.pipeline.batch_max_rows = 0, "pipeline.batch_max_rows"),
+            (|c| c.spool.max_bytes = 0, "spool.max_bytes"),
+            (|c| c.receivers.max_request_bytes = 1 << 30, "receivers.max_request_bytes"),
         ];
         for (mutate, key) in cases {
             let mut c = Config::default();

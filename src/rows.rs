@@ -5,7 +5,7 @@
 //! the migrations create exactly these columns in this order.
 
 use clickhouse::Row;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A ClickHouse `Map(LowCardinality(String), String)`, kept as an ordered list of pairs: it preserves
 /// the order the client sent and costs no hashing on the hot path.
@@ -135,6 +135,69 @@ pub struct LlmCallRow {
     pub convention: String,
     pub span_attributes: AttrMap,
     pub resource_attributes: AttrMap,
+}
+
+/// The identity of a stored row: what decides whether a row from a replayed spool record is already in
+/// ClickHouse (written before a crash, but its ack not yet persisted). Parts a table does not use are 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Row, Serialize, Deserialize)]
+pub struct RowKey {
+    /// `Timestamp` in ns (logs only: a log record has no id of its own).
+    pub ts: i64,
+    pub trace_id: String,
+    pub span_id: String,
+    /// `xxHash64(Body)` (logs only).
+    pub body_hash: u64,
+}
+
+/// A row type with a replay identity. The SQL and the Rust side of each key are written once, here,
+/// side by side; a test checks them against the server.
+pub trait Keyed {
+    /// The SQL computing each [`RowKey`] field from this table's columns, in field order.
+    const KEY_SQL: [&'static str; 4];
+    /// This row's key: equal to what [`Keyed::KEY_SQL`] computes for it once stored.
+    fn key(&self) -> RowKey;
+    /// The row's `Timestamp` (ns), to restrict the lookup to the partitions it can be in.
+    fn timestamp_ns(&self) -> i64;
+}
+
+/// Spans and calls: `(TraceId, SpanId)`.
+const SPAN_KEY_SQL: [&str; 4] = ["toInt64(0)", "TraceId", "SpanId", "toUInt64(0)"];
+
+impl Keyed for SpanRow {
+    const KEY_SQL: [&'static str; 4] = SPAN_KEY_SQL;
+    fn key(&self) -> RowKey {
+        RowKey { trace_id: self.trace_id.clone(), span_id: self.span_id.clone(), ..RowKey::default() }
+    }
+    fn timestamp_ns(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+impl Keyed for LlmCallRow {
+    const KEY_SQL: [&'static str; 4] = SPAN_KEY_SQL;
+    fn key(&self) -> RowKey {
+        RowKey { trace_id: self.trace_id.clone(), span_id: self.span_id.clone(), ..RowKey::default() }
+    }
+    fn timestamp_ns(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+/// Log records: `(Timestamp, TraceId, SpanId, xxHash64(Body))`. xxHash64 rather than cityHash64 because
+/// it is what a maintained Rust crate computes bit-for-bit like ClickHouse does.
+impl Keyed for LogRow {
+    const KEY_SQL: [&'static str; 4] = ["toUnixTimestamp64Nano(Timestamp)", "TraceId", "SpanId", "xxHash64(Body)"];
+    fn key(&self) -> RowKey {
+        RowKey {
+            ts: self.timestamp,
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            body_hash: twox_hash::XxHash64::oneshot(0, self.body.as_bytes()),
+        }
+    }
+    fn timestamp_ns(&self) -> i64 {
+        self.timestamp
+    }
 }
 
 /// One self-telemetry row in `collector_stats`.

@@ -1,20 +1,22 @@
-//! `serve`: wires config → store → pipeline → receivers, and shuts them down in order.
+//! `serve`: wires config → store → spool → pipeline → receivers, and shuts them down in order.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::normalize::Limits;
 use crate::pipeline;
-use crate::receiver::{Receiver, grpc, http};
+use crate::receiver::{Receiver, blocking, grpc, http};
+use crate::spool::{RecordId, Spool, SpoolError, SpoolOptions};
 use crate::storage::clickhouse::{Store, retry, schema};
 use crate::telemetry::Stats;
 
-/// How long shutdown waits for in-flight batches to reach ClickHouse.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+/// The spool's directory inside `data_dir`.
+pub const SPOOL_DIR: &str = "spool";
 
 /// Already-bound listeners (tests bind port 0).
 pub struct Listeners {
@@ -43,12 +45,17 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("OTLP/HTTP server: {0}")]
     Http(#[from] std::io::Error),
+    /// The spool could not be opened (locked by another instance, unreadable, or corrupt).
+    #[error("spool: {0}")]
+    Spool(#[from] SpoolError),
 }
 
 /// Runs the collector until `shutdown` is cancelled, then stops accepting, flushes and returns.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
     let stats = Stats::new();
     let store = Store::new(&config.clickhouse);
+    // Stops on `shutdown`; never waited for, since a stats row lost at exit costs nothing.
+    crate::selfstats::spawn_writer(store.clone(), stats.clone(), crate::selfstats::STATS_INTERVAL, shutdown.clone());
     // Migrate before listening so tables exist once clients see the collector up; if ClickHouse is
     // down, start anyway (degraded) and keep trying in the background.
     let migrations = match schema::migrate(&store).await {
@@ -59,9 +66,12 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
             Some(tokio::spawn(migrate_until_done(store.clone(), stats.clone(), shutdown.clone())))
         }
     };
-    let (ingest, pipeline) = pipeline::start(&config.pipeline, store, stats.clone(), config.data_dir.clone());
+    let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options()).await?;
+    let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay };
+    let (ingest, pipeline) = pipeline::start(&config, parts);
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    let receiver = Receiver::new(ingest, limits, config.receivers.max_request_bytes);
+    let receiver =
+        Receiver::new(ingest, limits, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
     tracing::info!(
         grpc = %listeners.grpc.local_addr()?, http = %listeners.http.local_addr()?,
         clickhouse = %config.clickhouse.url, database = %config.clickhouse.database,
@@ -69,18 +79,52 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     );
     let grpc = tokio::spawn(grpc::serve(listeners.grpc, receiver.clone(), shutdown.clone()));
     let http = tokio::spawn(http::serve(listeners.http, receiver, stats, shutdown.clone()));
+    let aborts = [grpc.abort_handle(), http.abort_handle()];
     // The receivers own the last `Ingest` handles: once both return, the pipeline sees its input close.
-    let (grpc, http) = tokio::join!(grpc, http);
+    let receivers = async { tokio::join!(grpc, http) };
+    tokio::pin!(receivers);
+    let stopped_early = tokio::select! {
+        done = &mut receivers => Some(done),
+        _ = shutdown.cancelled() => None,
+    };
+    // One deadline for the whole shutdown, counted from the signal: whatever is not written by then
+    // stays in the spool for the next start.
+    let stop_at = Instant::now() + config.pipeline.shutdown_timeout;
+    let (grpc, http) = match stopped_early {
+        Some(done) => done,
+        None => match tokio::time::timeout_at(stop_at, &mut receivers).await {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::warn!("Receivers still busy at the shutdown deadline; closing their connections.");
+                aborts.iter().for_each(tokio::task::AbortHandle::abort);
+                receivers.await
+            }
+        },
+    };
     shutdown.cancel();
     tracing::info!("Receivers stopped; flushing the pipeline.");
-    pipeline.shutdown(SHUTDOWN_DEADLINE).await;
+    pipeline.shutdown(stop_at).await;
     if let Some(migrations) = migrations {
         migrations.abort();
     }
-    grpc.expect("gRPC server task panicked")?;
-    http.expect("HTTP server task panicked")?;
+    for result in [grpc.map(|r| r.map_err(ServeError::from)), http.map(|r| r.map_err(ServeError::from))] {
+        match result {
+            Ok(served) => served?,
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
     tracing::info!("promptlog stopped.");
     Ok(())
+}
+
+/// Opens (and recovers) the spool off the async threads; returns the ids of the records still to
+/// write. Their payloads are dropped here and read back one by one when the pipeline has room, so a
+/// large spool is never held in memory at once.
+async fn open_spool(dir: &Path, options: SpoolOptions) -> Result<(Spool, Vec<RecordId>), SpoolError> {
+    let dir = dir.to_owned();
+    let (spool, replay) = blocking(move || Spool::open(&dir, options)).await?;
+    Ok((spool, replay.into_iter().map(|r| r.id).collect()))
 }
 
 /// Applies migrations, retrying while ClickHouse is unreachable (inserts retry meanwhile, and

@@ -1,10 +1,12 @@
-//! promptlog's own counters and gauges, one set per table, plus ClickHouse reachability. Lock-free
-//! atomics: every request touches them.
+//! promptlog's own counters and gauges, one set per table, plus ClickHouse reachability and the spool.
+//! Lock-free atomics: every request touches them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
+
+use crate::spool::SpoolStats;
 
 /// The tables rows are written to (and the signals they count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,14 +63,75 @@ pub struct TableCounters {
     pub queued: AtomicU64,
     /// Duration of the last successful insert, microseconds.
     pub last_batch_micros: AtomicU64,
+    /// Rows of requests replayed from the spool that ClickHouse already held, so were not inserted again.
+    pub replay_skipped: AtomicU64,
+}
+
+/// Spool gauges (refreshed a few times a second) and counters.
+#[derive(Debug, Default)]
+pub struct SpoolGauges {
+    /// Bytes of spool segment files on disk.
+    pub bytes: AtomicU64,
+    /// Accepted requests not yet fully written to ClickHouse.
+    pub records: AtomicU64,
+    /// Age of the oldest of those, milliseconds (0 when none).
+    pub oldest_age_ms: AtomicU64,
+    /// Of those, requests waiting in the backlog (on disk only) for room in the pipeline.
+    pub backlog: AtomicU64,
+    /// Requests that found the in-memory queue full, so waited in the backlog (on disk only) and were
+    /// read back from the spool later.
+    pub backlogged: AtomicU64,
+    /// Requests found in the spool at start-up and replayed.
+    pub replayed: AtomicU64,
+    /// Spooled requests that could not be read back (damaged on disk) and are lost.
+    pub unreadable: AtomicU64,
+}
+
+impl SpoolGauges {
+    /// Copies the spool's figures and the backlog length.
+    pub fn update(&self, s: &SpoolStats, backlog: u64) {
+        self.bytes.store(s.bytes, Relaxed);
+        self.records.store(s.records, Relaxed);
+        self.oldest_age_ms.store(s.oldest_unacked_age.map_or(0, |a| a.as_millis() as u64), Relaxed);
+        self.backlog.store(backlog, Relaxed);
+    }
+
+    /// A point-in-time copy.
+    pub fn snapshot(&self) -> SpoolSnapshot {
+        SpoolSnapshot {
+            bytes: self.bytes.load(Relaxed),
+            records: self.records.load(Relaxed),
+            oldest_age_s: self.oldest_age_ms.load(Relaxed) as f64 / 1000.0,
+            backlog: self.backlog.load(Relaxed),
+            backlogged: self.backlogged.load(Relaxed),
+            replayed: self.replayed.load(Relaxed),
+            unreadable: self.unreadable.load(Relaxed),
+        }
+    }
+}
+
+/// A point-in-time copy of the spool gauges.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct SpoolSnapshot {
+    pub bytes: u64,
+    pub records: u64,
+    pub oldest_age_s: f64,
+    pub backlog: u64,
+    pub backlogged: u64,
+    pub replayed: u64,
+    pub unreadable: u64,
 }
 
 /// Everything the collector reports about itself.
 #[derive(Debug, Default)]
 pub struct Stats {
     tables: [TableCounters; 3],
-    /// Requests refused because the pipeline was full.
+    /// Requests refused because the spool was full (UNAVAILABLE / 503).
     pub refused_busy: AtomicU64,
+    /// Requests refused because the spool could not be written (disk full or failing).
+    pub refused_spool_io: AtomicU64,
+    /// The spool.
+    pub spool: SpoolGauges,
     /// False after an insert failed, true again after one succeeds.
     clickhouse_down: AtomicBool,
 }
@@ -83,6 +146,7 @@ pub struct TableSnapshot {
     pub dead_lettered: u64,
     pub queued: u64,
     pub last_batch_ms: f64,
+    pub replay_skipped: u64,
 }
 
 impl Stats {
@@ -117,6 +181,7 @@ impl Stats {
             dead_lettered: c.dead_lettered.load(Relaxed),
             queued: c.queued.load(Relaxed),
             last_batch_ms: c.last_batch_micros.load(Relaxed) as f64 / 1000.0,
+            replay_skipped: c.replay_skipped.load(Relaxed),
         }
     }
 }

@@ -16,7 +16,7 @@ use promptlog::pipeline::join::Joiner;
 use promptlog::rows::LlmCallRow;
 use prost::Message;
 use serde_json::Value;
-use support_conventions::{TABLE, check, scenario_of};
+use support_conventions::{TABLE, check, check_rollups, scenario_of, split_rollups};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -58,7 +58,9 @@ fn every_recorded_convention_normalises_exactly() {
     let sc = scenarios();
     let mut failures = Vec::new();
     for (folder, convention, carries) in TABLE {
-        let rows = calls_of(&root().join("tests/fixtures/otlp").join(folder));
+        // Rollup rows (outer spans repeating their calls' usage) are checked apart from the calls.
+        let (rows, rollups) = split_rollups(calls_of(&root().join("tests/fixtures/otlp").join(folder)));
+        failures.extend(check_rollups(&rollups, &rows, *carries, &sc).into_iter().map(|b| format!("{folder}/{b}")));
         let mut seen: Vec<&str> = rows.iter().map(|r| scenario_of(r, &sc)).collect();
         seen.sort();
         let mut want = vec!["error", "plain", "stream", "tool", "tool_result"];

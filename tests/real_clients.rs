@@ -6,9 +6,11 @@
 //! spans (app spans, OpenLIT's httpx `POST`, the request-only span of a Logfire stream) must be in
 //! `otel_traces` but not in `llm_calls`.
 //!
-//! Needs `.venvs/<venv>` (`scripts/setup.sh`); a missing venv fails the test. Every mismatch of every
-//! run is collected and reported at once. Knobs: `PROMPTLOG_REAL_CLIENTS_JOBS` (clients run at once,
-//! default 2), `PROMPTLOG_REAL_CLIENTS_ONLY` (comma list of substrings of `<folder>/<protocol>`).
+//! Needs `.venvs/<venv>` and, for the Node client (Vercel AI SDK), `node` on PATH plus
+//! `tests/clients/node/node_modules` (`scripts/setup.sh`, or `tests/clients/setup.sh node`); a missing one
+//! fails the test. Every mismatch of every run is collected and reported at once. Knobs:
+//! `PROMPTLOG_REAL_CLIENTS_JOBS` (clients run at once, default 2), `PROMPTLOG_REAL_CLIENTS_ONLY` (comma
+//! list of substrings of `<folder>/<protocol>`).
 
 mod common;
 mod support_conventions;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::{Stack, repo_root};
 use promptlog::rows::{AttrMap, LlmCallRow};
 use serde_json::{Map, Value};
-use support_conventions::{Carries, TABLE, check, try_scenario_of};
+use support_conventions::{Carries, TABLE, check, check_rollups, split_rollups, try_scenario_of};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
@@ -34,7 +36,8 @@ const ROWS_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_JOBS: usize = 2;
 const PROTOCOLS: [&str; 2] = ["grpc", "http"];
 
-/// (fixture folder, venv, script, `--mode`): the matrix of `tests/clients/record_all.sh`.
+/// (fixture folder, venv, script, `--mode`): the matrix of `tests/clients/record_all.sh`. Venv [`NODE`] runs
+/// `node tests/clients/node/<script>` instead of a Python venv.
 const MATRIX: &[(&str, &str, &str, Option<&str>)] = &[
     ("otel-latest-span_only", "otel-latest", "otel_latest.py", Some("span_only")),
     ("otel-latest-event_only", "otel-latest", "otel_latest.py", Some("event_only")),
@@ -48,7 +51,11 @@ const MATRIX: &[(&str, &str, &str, Option<&str>)] = &[
     ("openlit", "openlit", "openlit_client.py", None),
     ("logfire-v2", "logfire", "logfire_client.py", Some("v2")),
     ("logfire-v1", "logfire", "logfire_client.py", Some("v1")),
+    ("vercel-ai-v6", NODE, "vercel_ai.mjs", None),
 ];
+
+/// The pseudo-venv of the Node client (`tests/clients/node`, deps installed by `tests/clients/setup.sh node`).
+const NODE: &str = "node";
 
 /// One client run: a matrix cell over one protocol.
 struct Run {
@@ -71,13 +78,30 @@ impl Run {
         format!("rc-{}-{}", self.folder, self.protocol)
     }
 
-    /// 5 chat calls, plus the embeddings call where the instrumentation makes a span for it.
+    /// 5 chat calls, plus the embeddings call where the instrumentation makes a span for it; twice that
+    /// where every call is wrapped in a rollup span (Vercel AI SDK).
     fn expected_rows(&self) -> u64 {
-        5 + u64::from(self.carries.embeddings_span)
+        let calls = 5 + u64::from(self.carries.embeddings_span);
+        if self.carries.rollup_spans { 2 * calls } else { calls }
     }
 
-    fn python(&self) -> std::path::PathBuf {
-        repo_root().join(".venvs").join(self.venv).join("bin/python")
+    /// The interpreter and the script it runs.
+    fn command(&self) -> (std::path::PathBuf, std::path::PathBuf) {
+        let clients = repo_root().join("tests/clients");
+        if self.venv == NODE {
+            (std::path::PathBuf::from("node"), clients.join("node").join(self.script))
+        } else {
+            (repo_root().join(".venvs").join(self.venv).join("bin/python"), clients.join(self.script))
+        }
+    }
+
+    /// What must exist before the client can run (its venv's python, or the Node client's installed deps).
+    fn prerequisite(&self) -> std::path::PathBuf {
+        if self.venv == NODE {
+            repo_root().join("tests/clients/node/node_modules/.promptlog-stamp")
+        } else {
+            self.command().0
+        }
     }
 }
 
@@ -167,8 +191,9 @@ fn tail(bytes: &[u8], lines: usize) -> String {
 async fn run_client(run: &Run, stack: &Stack, base_url: &str, want_calls: usize) -> ClientOutcome {
     let start = Instant::now();
     let endpoint = if run.protocol == "grpc" { stack.otlp_grpc_url() } else { stack.otlp_http_url() };
-    let mut cmd = tokio::process::Command::new(run.python());
-    cmd.arg(repo_root().join("tests/clients").join(run.script))
+    let (program, script) = run.command();
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.arg(&script)
         .args(["--otlp-endpoint", &endpoint, "--protocol", run.protocol, "--openai-base-url", base_url])
         .args(["--scenario", "all", "--service-name", &run.service()]);
     if let Some(mode) = run.mode {
@@ -177,7 +202,7 @@ async fn run_client(run: &Run, stack: &Stack, base_url: &str, want_calls: usize)
     // The clients configure their SDKs themselves; nothing from the caller's environment may redirect them.
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
-            && ["OTEL_", "LOGFIRE_", "TRACELOOP_", "OPENAI_", "OPENINFERENCE_", "OPENLIT_"]
+            && ["OTEL_", "LOGFIRE_", "TRACELOOP_", "OPENAI_", "OPENINFERENCE_", "OPENLIT_", "NODE_OPTIONS"]
                 .iter()
                 .any(|p| k.starts_with(p))
         {
@@ -194,7 +219,7 @@ async fn run_client(run: &Run, stack: &Stack, base_url: &str, want_calls: usize)
     };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return failed(format!("cannot start {}: {e}", run.python().display())),
+        Err(e) => return failed(format!("cannot start {}: {e}", program.display())),
     };
     let read = |mut pipe: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
         tokio::spawn(async move {
@@ -434,6 +459,9 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
     if rows.len() as u64 != run.expected_rows() {
         bad.push(format!("{} llm_calls rows, want {}", rows.len(), run.expected_rows()));
     }
+    // Rollup rows (outer spans repeating their calls' usage) are checked apart from the calls.
+    let (rows, rollups) = split_rollups(rows);
+    bad.extend(check_rollups(&rollups, &rows, run.carries, sc));
 
     // The same checks as tests/conventions.rs, on the stored rows.
     let mut seen = Vec::new();
@@ -468,7 +496,8 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
         ))
         .await;
     let s = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let calls: BTreeSet<(String, String)> = rows.iter().map(|r| (r.trace_id.clone(), r.span_id.clone())).collect();
+    let calls: BTreeSet<(String, String)> =
+        rows.iter().chain(&rollups).map(|r| (r.trace_id.clone(), r.span_id.clone())).collect();
     let stored: BTreeSet<(String, String)> = spans.iter().map(|m| (s(m, "TraceId"), s(m, "SpanId"))).collect();
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     let mut app_spans = BTreeSet::new();
@@ -515,12 +544,14 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
             bad.push(format!("otel_traces holds {got} non-LLM {kind} spans, want {n}"));
         }
     }
-    for row in &rows {
+    for row in rows.iter().chain(&rollups) {
         let name = try_scenario_of(row, sc).unwrap_or("?");
         if !stored.contains(&(row.trace_id.clone(), row.span_id.clone())) {
             bad.push(format!("{name}: llm_calls row of span {} is not in otel_traces", row.span_id));
         }
-        if !app_spans.contains(&(row.trace_id.clone(), row.parent_span_id.clone())) {
+        // A call wrapped in a rollup span hangs under the app span through it (checked by check_rollups).
+        let wrapped = rollups.iter().any(|r| r.trace_id == row.trace_id && r.span_id == row.parent_span_id);
+        if !wrapped && !app_spans.contains(&(row.trace_id.clone(), row.parent_span_id.clone())) {
             bad.push(format!("{name}: parent span {:?} is not the scenario's app span", row.parent_span_id));
         }
         if row.service_name != run.service() {
@@ -538,10 +569,11 @@ async fn every_real_client_lands_exactly_over_grpc_and_http() {
             .unwrap();
     let runs = runs();
     let missing: BTreeSet<String> =
-        runs.iter().filter(|r| !r.python().exists()).map(|r| format!(".venvs/{}", r.venv)).collect();
+        runs.iter().filter(|r| !r.prerequisite().exists()).map(|r| r.prerequisite().display().to_string()).collect();
     assert!(
         missing.is_empty(),
-        "missing client venvs {missing:?}: run scripts/setup.sh (builds every .venvs/<name> via tests/clients/setup.sh)"
+        "missing client environments {missing:?}: run scripts/setup.sh (builds every .venvs/<name> and \
+         tests/clients/node/node_modules via tests/clients/setup.sh)"
     );
     let jobs = std::env::var("PROMPTLOG_REAL_CLIENTS_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(DEFAULT_JOBS);
     let base_url = fake_openai_url();

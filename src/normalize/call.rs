@@ -152,18 +152,28 @@ pub fn base_row(
         // The conventions require status Error alongside error.type; some SDKs set only the attribute.
         row.status_code = "Error".to_owned();
     }
-    if row.error_message.is_empty() && row.status_code == "Error" {
-        row.error_message = exception_message(span).unwrap_or_default();
+    if row.status_code == "Error" {
+        let (kind, message) = exception(span);
+        if row.error_message.is_empty() {
+            row.error_message = message.or_else(|| kind.clone()).unwrap_or_default();
+        }
+        // Some SDKs (Vercel AI, OpenInference, Logfire) record the error class only on the event.
+        if row.error_type.is_empty() {
+            row.error_type = kind.unwrap_or_default();
+        }
     }
     row
 }
 
-/// `exception.message` (or `exception.type`) of the span's last `exception` event.
-fn exception_message(span: &Span) -> Option<String> {
-    span.events.iter().rev().filter(|e| e.name == "exception").find_map(|e| {
-        let a = Attrs(&e.attributes);
-        a.str("exception.message").or_else(|| a.str("exception.type"))
-    })
+/// `exception.type` and `exception.message` of the span's last `exception` event.
+fn exception(span: &Span) -> (Option<String>, Option<String>) {
+    match span.events.iter().rev().find(|e| e.name == "exception") {
+        Some(e) => {
+            let a = Attrs(&e.attributes);
+            (a.str("exception.type"), a.str("exception.message"))
+        }
+        None => (None, None),
+    }
 }
 
 #[cfg(test)]

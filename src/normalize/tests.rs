@@ -161,11 +161,12 @@ fn error_message_comes_from_status_or_exception_event() {
     s.status = Some(Status { code: StatusCode::Error as i32, message: String::new() });
     s.events.push(Event {
         name: "exception".into(),
-        attributes: vec![kv("exception.message", "quota exceeded")],
+        attributes: vec![kv("exception.type", "RateLimitError"), kv("exception.message", "quota exceeded")],
         ..Event::default()
     });
     let row = calls_of(vec![s]).calls.remove(0).finish();
     assert_eq!((row.status_code.as_str(), row.error_message.as_str()), ("Error", "quota exceeded"));
+    assert_eq!(row.error_type, "RateLimitError", "error.type absent: taken from the exception event");
 }
 
 /// Each content encoding on the span itself, as (attributes, events) → expected rendering.
@@ -325,6 +326,61 @@ fn vercel_ai_sdk_spans() {
     // The outer span repeats the inner call's usage: a rollup.
     let outer = one_call(vec![kv("ai.operationId", "ai.generateText"), kv_i64("ai.usage.promptTokens", 30)]).finish();
     assert!(outer.is_rollup);
+}
+
+/// Shapes recorded from the real `ai` 6.0 SDK (tests/fixtures/otlp/vercel-ai-v6): `gen_ai.system` mirrors
+/// `ai.model.provider` (`openai.chat`), v5+ tool-result outputs and tool schemas, embeddings usage.
+#[test]
+fn vercel_ai_sdk_v6_recorded_shapes() {
+    let prompt = json!([
+        {"role": "user", "content": [{"type": "text", "text": "weather?"}]},
+        {"role": "assistant", "content": [{"type": "tool-call", "toolCallId": "c1", "toolName": "weather", "input": {"city": "Oslo"}}]},
+        {"role": "tool", "content": [{"type": "tool-result", "toolCallId": "c1", "toolName": "weather", "output": {"type": "text", "value": "{\"t\":-3}"}}]},
+        {"role": "tool", "content": [{"type": "tool-result", "toolCallId": "c2", "toolName": "weather", "output": {"type": "json", "value": {"t": 4}}}]},
+    ]);
+    let tool = json!({"type": "function", "name": "weather", "inputSchema": {"type": "object"}}).to_string();
+    let row = one_call(vec![
+        kv("ai.operationId", "ai.generateText.doGenerate"),
+        kv("ai.model.provider", "openai.chat"),
+        kv("gen_ai.system", "openai.chat"),
+        kv("ai.model.id", "gpt-4.1-mini"),
+        kv("ai.prompt.messages", prompt.to_string()),
+        kv_strs("ai.prompt.tools", &[&tool]),
+        kv("ai.response.toolCalls", r#"[{"toolCallId":"c3","toolName":"weather","input":"{\"city\":\"Oslo\"}"}]"#),
+        kv_i64("ai.usage.inputTokens", 347),
+        kv_i64("ai.usage.outputTokens", 29),
+        kv_i64("ai.usage.inputTokenDetails.cacheReadTokens", 256),
+        kv_i64("ai.usage.outputTokenDetails.reasoningTokens", 13),
+        kv_i64("ai.settings.maxOutputTokens", 555),
+        kv_i64("ai.settings.maxRetries", 0),
+    ])
+    .finish();
+    assert_eq!(row.provider, "openai");
+    assert_eq!((row.cache_read_input_tokens, row.reasoning_output_tokens), (256, 13));
+    assert_eq!((param(&row, "max_tokens"), param(&row, "max_retries")), (Some("555"), None));
+    let input: serde_json::Value = serde_json::from_str(&row.input_messages).unwrap();
+    assert_eq!(input[1]["parts"][0]["arguments"], json!({"city": "Oslo"}));
+    assert_eq!(input[2]["parts"][0], json!({"type": "tool_call_response", "id": "c1", "response": "{\"t\":-3}"}));
+    assert_eq!(input[3]["parts"][0]["response"], json!({"t": 4}));
+    let output: serde_json::Value = serde_json::from_str(&row.output_messages).unwrap();
+    assert_eq!(
+        output[0]["parts"][0],
+        json!({"type": "tool_call", "id": "c3", "name": "weather", "arguments": {"city": "Oslo"}})
+    );
+    let tools: serde_json::Value = serde_json::from_str(&row.tool_definitions).unwrap();
+    assert_eq!(tools, json!([{"type": "function", "name": "weather", "parameters": {"type": "object"}}]));
+
+    let embed = one_call(vec![
+        kv("ai.operationId", "ai.embedMany.doEmbed"),
+        kv("ai.model.provider", "openai.embedding"),
+        kv("ai.model.id", "text-embedding-3-small"),
+        kv_strs("ai.values", &[r#""first input""#, r#""second input""#]),
+        kv_i64("ai.usage.tokens", 23),
+    ])
+    .finish();
+    assert_eq!((embed.operation.as_str(), embed.provider.as_str(), embed.is_rollup), ("embeddings", "openai", false));
+    assert_eq!((embed.input_tokens, embed.total_tokens), (23, 23));
+    assert_eq!(embed.input_text, "first input\nsecond input");
 }
 
 #[test]

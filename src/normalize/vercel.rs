@@ -32,8 +32,13 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
     }
     fill_if_empty(&mut row.request_model, a.str("ai.model.id"));
     fill_if_empty(&mut row.response_model, a.str("ai.response.model"));
-    let provider = a.str_ref("ai.model.provider").map(|p| normalize_provider(p.split('.').next().unwrap_or(p)));
-    fill_if_empty(&mut row.provider, provider);
+    if let Some(raw) = a.str_ref("ai.model.provider") {
+        // `openai.chat`, `anthropic.messages`, `openai.embedding`: the provider, then the API. The
+        // inner spans copy it verbatim into `gen_ai.system`, which the official pass has already read.
+        if row.provider.is_empty() || row.provider == normalize_provider(raw) {
+            row.provider = normalize_provider(raw.split('.').next().unwrap_or(raw));
+        }
+    }
     fill_if_empty(&mut row.response_id, a.str("ai.response.id"));
     if row.finish_reasons.is_empty()
         && let Some(reason) = a.str("ai.response.finishReason")
@@ -46,6 +51,8 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
             && let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref())
         {
             let short = match setting {
+                // Client-side retry policy, not a model request parameter.
+                "maxRetries" => continue,
                 "maxTokens" | "maxOutputTokens" => "max_tokens".to_owned(),
                 "stopSequences" => "stop_sequences".to_owned(),
                 other => snake_case(other),
@@ -70,10 +77,18 @@ fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
             *field = v.unwrap_or(0);
         }
     };
-    set(&mut row.input_tokens, first(&["ai.usage.inputTokens", "ai.usage.promptTokens"]));
+    // Embeddings (`ai.embed`, `ai.embedMany` and their `.doEmbed`) report only `ai.usage.tokens`.
+    set(&mut row.input_tokens, first(&["ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens"]));
     set(&mut row.output_tokens, first(&["ai.usage.outputTokens", "ai.usage.completionTokens"]));
-    set(&mut row.reasoning_output_tokens, first(&["ai.usage.reasoningTokens"]));
-    set(&mut row.cache_read_input_tokens, first(&["ai.usage.cachedInputTokens"]));
+    // v6 records both the flat (deprecated) keys and the `…TokenDetails.*` ones.
+    set(
+        &mut row.reasoning_output_tokens,
+        first(&["ai.usage.reasoningTokens", "ai.usage.outputTokenDetails.reasoningTokens"]),
+    );
+    set(
+        &mut row.cache_read_input_tokens,
+        first(&["ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"]),
+    );
     set(&mut row.cache_write_input_tokens, first(&["ai.usage.inputTokenDetails.cacheWriteTokens"]));
     if row.total_tokens == 0 {
         row.total_tokens = first(&["ai.usage.totalTokens"]).unwrap_or(row.input_tokens + row.output_tokens);
@@ -96,7 +111,10 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
             }
         } else if let Some(args) = a.json("ai.toolCall.args") {
             content.input = any_as_messages(args, "user");
+        } else if let Some(values) = embedding_inputs(a) {
+            content.input = values.iter().map(|v| text_message("user", v)).collect();
         }
+        content.input.iter_mut().for_each(unwrap_tool_outputs);
     }
     if content.output.is_empty() {
         let mut parts = Vec::new();
@@ -122,11 +140,56 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
     if content.tools.is_none()
         && let Some(Json::Array(tools)) = a.json("ai.prompt.tools")
     {
-        let tools = tools.into_iter().map(|t| match t {
-            Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
-            other => other,
+        let tools = tools.into_iter().map(|t| {
+            let mut t = match t {
+                Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
+                other => other,
+            };
+            // v5+ spell the JSON schema `inputSchema` (v4: `parameters`, as gen_ai.tool.definitions does).
+            if let Some(obj) = t.as_object_mut()
+                && !obj.contains_key("parameters")
+                && let Some(schema) = obj.remove("inputSchema")
+            {
+                obj.insert("parameters".to_owned(), schema);
+            }
+            t
         });
         content.tools = Some(Json::Array(tools.collect()));
+    }
+}
+
+/// `ai.values` (embedMany: an array of JSON-encoded values) or `ai.value` (embed: one JSON-encoded value),
+/// as texts.
+fn embedding_inputs(a: Attrs<'_>) -> Option<Vec<String>> {
+    let decode = |raw: String| match serde_json::from_str::<Json>(&raw) {
+        Ok(Json::String(s)) => s,
+        _ => raw,
+    };
+    let values = match a.str_list("ai.values") {
+        Some(list) => list,
+        None => vec![a.str("ai.value")?],
+    };
+    let values: Vec<String> = values.into_iter().map(decode).collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// v5+ tool results are `{type: "text" | "json" | "error-text" | "error-json", value}` (v4: the raw
+/// result): keep the value as the part's `response`.
+fn unwrap_tool_outputs(message: &mut Json) {
+    let Some(Json::Array(parts)) = message.get_mut("parts") else { return };
+    for part in parts {
+        if part.get("type").and_then(Json::as_str) != Some("tool_call_response") {
+            continue;
+        }
+        let Some(Json::Object(output)) = part.get_mut("response") else { continue };
+        let typed =
+            matches!(output.get("type").and_then(Json::as_str), Some("text" | "json" | "error-text" | "error-json"));
+        if typed
+            && output.len() == 2
+            && let Some(value) = output.remove("value")
+        {
+            part["response"] = value;
+        }
     }
 }
 

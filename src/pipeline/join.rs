@@ -9,6 +9,10 @@
 //!
 //! At most `max_pending` calls plus fragments are held; beyond that the oldest are released early,
 //! so memory stays bounded whatever clients send.
+//!
+//! A call may carry a tag `S` that comes back with its row ([`Joiner::with_tags`]; the pipeline tags
+//! calls with the spool record to ack once the row is written). Every call added is released exactly
+//! once, as one row.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -18,25 +22,37 @@ use crate::rows::LlmCallRow;
 
 type Key = (String, String);
 
-enum Pending {
-    Call(Box<NormalizedCall>),
+enum Pending<S> {
+    Call(S, Box<NormalizedCall>),
     Content(Content, Convention),
 }
 
 /// The join state.
-pub struct Joiner {
+pub struct Joiner<S> {
     window: Duration,
     max_pending: usize,
-    pending: HashMap<Key, (Instant, Pending)>,
+    pending: HashMap<Key, (Instant, Pending<S>)>,
     /// Insertion order with deadlines, for expiry; stale entries are skipped lazily.
     order: VecDeque<(Instant, Key)>,
-    /// Calls released by the last operation, waiting to be taken.
-    ready: Vec<LlmCallRow>,
+    /// Calls released by the last operation, with their tags, waiting to be taken.
+    ready: Vec<(S, LlmCallRow)>,
 }
 
-impl Joiner {
+impl Joiner<()> {
     /// A joiner holding calls and content for at most `window`, and at most `max_pending` of them.
     pub fn new(window: Duration, max_pending: usize) -> Self {
+        Self::with_tags(window, max_pending)
+    }
+
+    /// Accepts a call from a span.
+    pub fn add_call(&mut self, call: NormalizedCall, now: Instant) {
+        self.add_tagged_call(call, (), now);
+    }
+}
+
+impl<S> Joiner<S> {
+    /// Like [`Joiner::new`], for calls tagged with an `S`.
+    pub fn with_tags(window: Duration, max_pending: usize) -> Self {
         Self {
             window,
             max_pending: max_pending.max(1),
@@ -46,28 +62,28 @@ impl Joiner {
         }
     }
 
-    /// Accepts a call from a span.
-    pub fn add_call(&mut self, mut call: NormalizedCall, now: Instant) {
+    /// Accepts a call from a span, tagged with `tag`.
+    pub fn add_tagged_call(&mut self, mut call: NormalizedCall, tag: S, now: Instant) {
         let key = (call.row.trace_id.clone(), call.row.span_id.clone());
         match self.pending.remove(&key) {
             Some((_, Pending::Content(content, convention))) => {
                 call.add_log_content(content, convention);
-                self.release_or_hold(key, call, now);
+                self.release_or_hold(key, call, tag, now);
             }
             // The same span id twice: release the first as is, keep the newer one.
-            Some((_, Pending::Call(old))) => {
-                self.ready.push(old.finish());
-                self.release_or_hold(key, call, now);
+            Some((_, Pending::Call(old_tag, old))) => {
+                self.ready.push((old_tag, old.finish()));
+                self.release_or_hold(key, call, tag, now);
             }
-            None => self.release_or_hold(key, call, now),
+            None => self.release_or_hold(key, call, tag, now),
         }
     }
 
-    fn release_or_hold(&mut self, key: Key, call: NormalizedCall, now: Instant) {
+    fn release_or_hold(&mut self, key: Key, call: NormalizedCall, tag: S, now: Instant) {
         if !call.awaits_content || call.content.is_complete() {
-            self.ready.push(call.finish());
+            self.ready.push((tag, call.finish()));
         } else {
-            self.hold(key, Pending::Call(Box::new(call)), now);
+            self.hold(key, Pending::Call(tag, Box::new(call)), now);
         }
     }
 
@@ -75,15 +91,15 @@ impl Joiner {
     pub fn add_content(&mut self, fragment: ContentFragment, now: Instant) {
         let key = (fragment.trace_id, fragment.span_id);
         match self.pending.get_mut(&key) {
-            Some((_, Pending::Call(call))) => {
+            Some((_, Pending::Call(_, call))) => {
                 if call.content.is_empty() && !fragment.content.is_empty() {
                     call.row.convention = fragment.convention.as_str().to_owned();
                 }
                 append(&mut call.content, fragment.content);
                 if call.content.is_complete()
-                    && let Some((_, Pending::Call(call))) = self.pending.remove(&key)
+                    && let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key)
                 {
-                    self.ready.push(call.finish());
+                    self.ready.push((tag, call.finish()));
                 }
             }
             Some((_, Pending::Content(content, _))) => append(content, fragment.content),
@@ -91,7 +107,7 @@ impl Joiner {
         }
     }
 
-    fn hold(&mut self, key: Key, pending: Pending, now: Instant) {
+    fn hold(&mut self, key: Key, pending: Pending<S>, now: Instant) {
         let deadline = now + self.window;
         self.order.push_back((deadline, key.clone()));
         self.pending.insert(key, (deadline, pending));
@@ -115,25 +131,30 @@ impl Joiner {
     /// Releases the entry for `key` if it is still the one queued at `deadline`.
     fn expire(&mut self, deadline: Instant, key: Key) {
         if self.pending.get(&key).is_some_and(|(d, _)| *d == deadline)
-            && let Some((_, Pending::Call(call))) = self.pending.remove(&key)
+            && let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key)
         {
-            self.ready.push(call.finish());
+            self.ready.push((tag, call.finish()));
         }
     }
 
     /// Releases every held call (shutdown).
     pub fn drain(&mut self) {
         for (_, (_, pending)) in self.pending.drain() {
-            if let Pending::Call(call) = pending {
-                self.ready.push(call.finish());
+            if let Pending::Call(tag, call) = pending {
+                self.ready.push((tag, call.finish()));
             }
         }
         self.order.clear();
     }
 
+    /// Takes the calls released so far, with their tags.
+    pub fn take_tagged(&mut self) -> Vec<(S, LlmCallRow)> {
+        std::mem::take(&mut self.ready)
+    }
+
     /// Takes the calls released so far.
     pub fn take_ready(&mut self) -> Vec<LlmCallRow> {
-        std::mem::take(&mut self.ready)
+        self.take_tagged().into_iter().map(|(_, row)| row).collect()
     }
 
     /// Calls and fragments currently held.

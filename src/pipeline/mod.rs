@@ -1,33 +1,52 @@
-//! From decoded requests to ClickHouse inserts.
+//! From accepted requests to ClickHouse inserts, and back to the spool as acks.
 //!
 //! ```text
-//! receivers ──Ingest (bounded queue)──▶ batch loop (join + batchers) ──bounded──▶ one writer per table
+//!            1. spool.append (fsynced) ──▶ 2. answer the client
+//! receiver ──┤
+//!            3. try_send ──Queued (bounded)──▶ batch loop (join + batchers) ──bounded──▶ writer per table
+//!               └─ queue full: id ──▶ backlog ──drainer: spool.read + normalise──┘            │
+//!                                                                    AckTracker ◀── rows written
+//!                                                                        └──▶ spool.ack (record done)
 //! ```
-//! Backpressure: each writer takes one batch at a time; while it retries, the batch loop blocks on
-//! its channel, stops reading the ingest queue, the queue fills, and receivers answer
-//! UNAVAILABLE / 503 + Retry-After after `enqueue_timeout` instead of buffering without bound.
+//! Delivery: a request is acknowledged to its client only once it is in the spool, and it leaves the
+//! spool only once every row made from it is in ClickHouse (or a dead-letter file). In between, the
+//! in-memory queue holds at most `queue_capacity` requests; beyond that only their spool ids wait (the
+//! backlog), so a slow or absent ClickHouse fills the disk spool, not memory, and clients are refused
+//! (UNAVAILABLE / 503 + Retry-After) only when the spool reaches its cap.
 //!
-//! Shutdown: when every [`Ingest`] handle is dropped the batch loop releases held calls, flushes, and
-//! closes the writers' channels; writers drain. [`PipelineHandle::shutdown`] bounds that with a deadline.
+//! Records found in the spool at start-up go through the backlog marked `replayed`; the writers skip
+//! their rows that ClickHouse already holds (see [`crate::rows::Keyed`]).
+//!
+//! Shutdown ([`PipelineHandle::shutdown`]): the drainer stops; once every [`Ingest`] handle is dropped
+//! the batch loop releases held calls, flushes, and closes the writers' channels; writers drain until
+//! the deadline, then are cancelled; the spool is closed. Anything unwritten stays in the spool.
 
+mod acks;
+mod backlog;
 pub mod batch;
 pub mod join;
+pub mod record;
 mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::PipelineConfig;
-use crate::normalize::{ContentFragment, NormalizedCall};
+use crate::config::Config;
+use crate::normalize::{ContentFragment, Limits, LogsBatch, NormalizedCall, TracesBatch};
 use crate::rows::{LlmCallRow, LogRow, SpanRow};
+use crate::spool::{RecordId, Spool, SpoolError};
 use crate::storage::clickhouse::Store;
 use crate::telemetry::{Stats, Table};
+use acks::AckTracker;
+pub use acks::Source;
+use backlog::{Backlog, Drainer};
 use batch::Batcher;
 use join::Joiner;
 
@@ -35,6 +54,8 @@ use join::Joiner;
 const WRITER_QUEUE: usize = 2;
 /// How often the batch loop checks ages and the join window.
 const TICK: Duration = Duration::from_millis(100);
+/// How often the spool gauges in [`Stats`] are refreshed.
+const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Rows decoded from one request.
 #[derive(Debug, Default)]
@@ -49,13 +70,48 @@ pub struct Submission {
     pub fragments: Vec<ContentFragment>,
 }
 
-/// Why a submission was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+impl Submission {
+    /// The rows of a normalised trace request (its report is the receiver's business).
+    pub fn from_traces(batch: TracesBatch) -> Self {
+        Self { spans: batch.spans, calls: batch.calls, ..Self::default() }
+    }
+
+    /// The rows of a normalised logs request.
+    pub fn from_logs(batch: LogsBatch) -> Self {
+        Self { logs: batch.logs, fragments: batch.fragments, ..Self::default() }
+    }
+
+    /// Rows that go to ClickHouse: spans, log records and calls (content fragments merge into calls).
+    pub fn rows(&self) -> u64 {
+        (self.spans.len() + self.logs.len() + self.calls.len()) as u64
+    }
+}
+
+/// A submission on its way through the pipeline, with the spool record it came from.
+pub(crate) struct Queued {
+    submission: Submission,
+    source: Source,
+}
+
+/// A row and the spool record it came from.
+pub(crate) struct Sourced<T> {
+    source: Source,
+    row: T,
+}
+
+/// Why a request was not accepted. Nothing of it was stored or acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    /// The queue stayed full for the whole enqueue timeout: the client should retry later.
-    #[error("the collector is busy writing earlier data; retry later")]
-    Busy,
-    /// The pipeline has stopped (shutdown).
+    /// The spool is at its size cap (ClickHouse down or slower than clients): retry later.
+    #[error("the collector's spool is full ({used} of {max} bytes) while ClickHouse catches up; retry later")]
+    SpoolFull { used: u64, max: u64 },
+    /// The spool could not be written (disk full or failing): retry later.
+    #[error("the collector cannot write its spool ({0}); retry later")]
+    SpoolIo(String),
+    /// The request is larger than the spool could ever hold; retrying cannot help.
+    #[error("request of {len} bytes cannot fit in the collector's spool (at most {max} bytes)")]
+    TooLarge { len: u64, max: u64 },
+    /// The collector is shutting down: retry (against this or another instance).
     #[error("the collector is shutting down")]
     Closed,
 }
@@ -63,71 +119,115 @@ pub enum IngestError {
 /// The receivers' handle on the pipeline. Cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
-    tx: mpsc::Sender<Submission>,
-    enqueue_timeout: Duration,
+    tx: mpsc::Sender<Queued>,
+    spool: Spool,
+    /// Largest record the spool can ever take: a bigger one would be refused as `Full` forever.
+    max_record: u64,
+    backlog: Arc<Backlog>,
     stats: Arc<Stats>,
 }
 
 impl Ingest {
-    /// Queues a submission, waiting at most the enqueue timeout for space.
-    pub async fn submit(&self, submission: Submission) -> Result<(), IngestError> {
-        let permit = match tokio::time::timeout(self.enqueue_timeout, self.tx.reserve()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(IngestError::Closed),
-            Err(_) => {
-                self.stats.refused_busy.fetch_add(1, Relaxed);
-                return Err(IngestError::Busy);
-            }
-        };
+    /// Stores `record` durably in the spool (returns once it is fsynced), then hands `submission`, the
+    /// rows made from it, to the pipeline. `Ok` means the client may be told its data was accepted.
+    pub async fn submit(&self, record: Bytes, submission: Submission) -> Result<(), IngestError> {
+        let len = record.len() as u64;
+        if crate::spool::frame_len(record.len()) > self.max_record {
+            return Err(IngestError::TooLarge { len, max: self.max_record });
+        }
+        let id = self.spool.append(record).await.map_err(|e| self.refused(e, len))?;
         for (table, n) in [(Table::Traces, submission.spans.len()), (Table::Logs, submission.logs.len())] {
             self.stats.table(table).received.fetch_add(n as u64, Relaxed);
-            self.stats.table(table).queued.fetch_add(n as u64, Relaxed);
         }
-        permit.send(submission);
+        let queued = Queued { submission, source: Source { id, replayed: false } };
+        match self.tx.try_send(queued) {
+            Ok(()) => {}
+            // Durable already: keep only the id, and read the record back when there is room.
+            Err(mpsc::error::TrySendError::Full(queued)) => {
+                self.stats.spool.backlogged.fetch_add(1, Relaxed);
+                self.backlog.push(queued.source);
+            }
+            // Shutting down: the record stays in the spool and is written after the next start.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
         Ok(())
     }
 
-    /// Counts records refused before reaching the pipeline (invalid or busy).
+    fn refused(&self, e: SpoolError, len: u64) -> IngestError {
+        match e {
+            SpoolError::Full { used, max } => {
+                self.stats.refused_busy.fetch_add(1, Relaxed);
+                IngestError::SpoolFull { used, max }
+            }
+            SpoolError::Closed => IngestError::Closed,
+            SpoolError::RecordSize { max, .. } => IngestError::TooLarge { len, max },
+            other => {
+                self.stats.refused_spool_io.fetch_add(1, Relaxed);
+                tracing::error!(error = %other, "Cannot write the spool; refusing the request.");
+                IngestError::SpoolIo(other.to_string())
+            }
+        }
+    }
+
+    /// Counts records refused before reaching the pipeline (invalid or refused).
     pub fn count_rejected(&self, table: Table, n: u64) {
         self.stats.table(table).rejected.fetch_add(n, Relaxed);
     }
 }
 
+/// What [`start`] needs besides the configuration.
+pub struct Parts {
+    /// Where rows go.
+    pub store: Store,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// The open spool.
+    pub spool: Spool,
+    /// Ids of the records [`Spool::open`] found unacked, oldest first.
+    pub replay: Vec<RecordId>,
+}
+
 /// Running pipeline tasks.
 pub struct PipelineHandle {
+    /// Batch loop and writers.
     tasks: JoinSet<()>,
+    /// Drainer and gauges.
+    intake: JoinSet<()>,
+    stop_intake: CancellationToken,
     cancel: CancellationToken,
+    spool: Spool,
 }
 
 impl PipelineHandle {
-    /// Waits for the pipeline to drain (all [`Ingest`] handles must be dropped first), cancelling
-    /// whatever is still running after `deadline`.
-    pub async fn shutdown(mut self, deadline: Duration) {
-        let stop_at = Instant::now() + deadline;
+    /// Stops reading the backlog, waits until `stop_at` for the pipeline to drain (all [`Ingest`]
+    /// handles must be dropped first), cancels whatever still runs, and closes the spool. Requests not
+    /// written by then stay in the spool.
+    pub async fn shutdown(mut self, stop_at: Instant) {
+        self.stop_intake.cancel();
+        while self.intake.join_next().await.is_some() {}
         while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(stop_at, self.tasks.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    tracing::warn!(?deadline, "Pipeline did not drain before the shutdown deadline; cancelling.");
-                    self.cancel.cancel();
-                    while self.tasks.join_next().await.is_some() {}
-                }
+            if tokio::time::timeout_at(stop_at, self.tasks.join_next()).await.is_err() {
+                tracing::warn!("Pipeline did not drain before the shutdown deadline; the rest stays in the spool.");
+                self.cancel.cancel();
+                while self.tasks.join_next().await.is_some() {}
             }
         }
+        self.spool.close().await;
+        let left = self.spool.stats();
+        tracing::info!(records = left.records, bytes = left.bytes, "Spool closed.");
     }
 }
 
-/// Starts the batch loop and the writers.
-pub fn start(
-    cfg: &PipelineConfig,
-    store: Store,
-    stats: Arc<Stats>,
-    data_dir: std::path::PathBuf,
-) -> (Ingest, PipelineHandle) {
+/// Starts the batch loop, the writers and the backlog drainer; queues `parts.replay` for delivery.
+pub fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
+    let cfg = &config.pipeline;
+    let Parts { store, stats, spool, replay } = parts;
     let cancel = CancellationToken::new();
+    let stop_intake = CancellationToken::new();
+    let acks = Arc::new(AckTracker::new(spool.clone()));
     let mut tasks = JoinSet::new();
     let (tx, rx) = mpsc::channel(cfg.queue_capacity);
-    let ctx = writer::WriterCtx::new(store, stats.clone(), cancel.clone(), data_dir);
+    let ctx = writer::WriterCtx::new(store, stats.clone(), cancel.clone(), config.data_dir.clone(), acks.clone());
     let writers = Writers {
         traces: writer::spawn::<SpanRow>(&mut tasks, &ctx, Table::Traces, WRITER_QUEUE),
         logs: writer::spawn::<LogRow>(&mut tasks, &ctx, Table::Logs, WRITER_QUEUE),
@@ -139,40 +239,72 @@ pub fn start(
         traces: Batcher::new(cfg.batch_max_rows, cfg.batch_max_delay),
         logs: Batcher::new(cfg.batch_max_rows, cfg.batch_max_delay),
         calls: Batcher::new(cfg.batch_max_rows, cfg.batch_max_delay),
-        joiner: Joiner::new(cfg.join_window, cfg.max_pending_joins),
+        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins),
+        acks,
         stats: stats.clone(),
+        cancel: cancel.clone(),
     };
-    tasks.spawn(batch_loop.run(cancel.clone()));
-    let ingest = Ingest { tx, enqueue_timeout: cfg.enqueue_timeout, stats };
-    (ingest, PipelineHandle { tasks, cancel })
+    tasks.spawn(batch_loop.run());
+
+    let backlog = Arc::new(Backlog::default());
+    if !replay.is_empty() {
+        tracing::info!(records = replay.len(), "Replaying requests left in the spool by the previous run.");
+        stats.spool.replayed.fetch_add(replay.len() as u64, Relaxed);
+    }
+    for id in replay {
+        backlog.push(Source { id, replayed: true });
+    }
+    let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
+    let drainer =
+        Drainer { backlog: backlog.clone(), spool: spool.clone(), tx: tx.clone(), limits, stats: stats.clone() };
+    let mut intake = JoinSet::new();
+    intake.spawn(drainer.run(stop_intake.clone()));
+    intake.spawn(update_gauges(spool.clone(), backlog.clone(), stats.clone(), stop_intake.clone()));
+
+    let ingest = Ingest { tx, spool: spool.clone(), max_record: config.spool.max_bytes, backlog, stats };
+    (ingest, PipelineHandle { tasks, intake, stop_intake, cancel, spool })
+}
+
+/// Copies spool and backlog figures into [`Stats`] for `/health` and metrics.
+async fn update_gauges(spool: Spool, backlog: Arc<Backlog>, stats: Arc<Stats>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(GAUGE_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => stats.spool.update(&spool.stats(), backlog.len() as u64),
+        }
+    }
 }
 
 struct Writers {
-    traces: mpsc::Sender<Vec<SpanRow>>,
-    logs: mpsc::Sender<Vec<LogRow>>,
-    calls: mpsc::Sender<Vec<LlmCallRow>>,
+    traces: mpsc::Sender<Vec<Sourced<SpanRow>>>,
+    logs: mpsc::Sender<Vec<Sourced<LogRow>>>,
+    calls: mpsc::Sender<Vec<Sourced<LlmCallRow>>>,
 }
 
 struct BatchLoop {
-    rx: mpsc::Receiver<Submission>,
+    rx: mpsc::Receiver<Queued>,
     writers: Writers,
-    traces: Batcher<SpanRow>,
-    logs: Batcher<LogRow>,
-    calls: Batcher<LlmCallRow>,
-    joiner: Joiner,
+    traces: Batcher<Sourced<SpanRow>>,
+    logs: Batcher<Sourced<LogRow>>,
+    calls: Batcher<Sourced<LlmCallRow>>,
+    joiner: Joiner<Source>,
+    acks: Arc<AckTracker>,
     stats: Arc<Stats>,
+    cancel: CancellationToken,
 }
 
 impl BatchLoop {
-    async fn run(mut self, cancel: CancellationToken) {
+    async fn run(mut self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return,
+                _ = self.cancel.cancelled() => return,
                 item = self.rx.recv() => match item {
-                    Some(submission) => self.accept(submission).await,
+                    Some(queued) => self.accept(queued).await,
                     None => break,
                 },
                 _ = tick.tick() => self.on_tick().await,
@@ -181,23 +313,29 @@ impl BatchLoop {
         self.joiner.drain();
         self.move_ready_calls(Instant::now().into_std()).await;
         let (traces, logs, calls) = (self.traces.take(), self.logs.take(), self.calls.take());
-        send_all(&self.writers.traces, vec![traces]).await;
-        send_all(&self.writers.logs, vec![logs]).await;
-        send_all(&self.writers.calls, vec![calls]).await;
+        send_all(&self.writers.traces, vec![traces], &self.cancel).await;
+        send_all(&self.writers.logs, vec![logs], &self.cancel).await;
+        send_all(&self.writers.calls, vec![calls], &self.cancel).await;
     }
 
-    async fn accept(&mut self, s: Submission) {
+    async fn accept(&mut self, queued: Queued) {
+        let Queued { submission: s, source } = queued;
+        // Before any row can reach a writer, so no ack can come early.
+        self.acks.register(source.id, s.rows());
+        for (table, n) in [(Table::Traces, s.spans.len()), (Table::Logs, s.logs.len())] {
+            self.stats.table(table).queued.fetch_add(n as u64, Relaxed);
+        }
         let now = Instant::now().into_std();
         for call in s.calls {
-            self.joiner.add_call(call, now);
+            self.joiner.add_tagged_call(call, source, now);
         }
         for fragment in s.fragments {
             self.joiner.add_content(fragment, now);
         }
-        let full = self.traces.offer(s.spans, now);
-        send_all(&self.writers.traces, full).await;
-        let full = self.logs.offer(s.logs, now);
-        send_all(&self.writers.logs, full).await;
+        let full = self.traces.offer(s.spans.into_iter().map(|row| Sourced { source, row }), now);
+        send_all(&self.writers.traces, full, &self.cancel).await;
+        let full = self.logs.offer(s.logs.into_iter().map(|row| Sourced { source, row }), now);
+        send_all(&self.writers.logs, full, &self.cancel).await;
         self.move_ready_calls(now).await;
     }
 
@@ -206,34 +344,39 @@ impl BatchLoop {
         self.joiner.tick(now);
         self.move_ready_calls(now).await;
         if self.traces.should_flush(now) {
-            send_all(&self.writers.traces, vec![self.traces.take()]).await;
+            send_all(&self.writers.traces, vec![self.traces.take()], &self.cancel).await;
         }
         if self.logs.should_flush(now) {
-            send_all(&self.writers.logs, vec![self.logs.take()]).await;
+            send_all(&self.writers.logs, vec![self.logs.take()], &self.cancel).await;
         }
         if self.calls.should_flush(now) {
-            send_all(&self.writers.calls, vec![self.calls.take()]).await;
+            send_all(&self.writers.calls, vec![self.calls.take()], &self.cancel).await;
         }
     }
 
     async fn move_ready_calls(&mut self, now: std::time::Instant) {
-        let ready = self.joiner.take_ready();
+        let ready = self.joiner.take_tagged();
         if ready.is_empty() {
             return;
         }
         let counters = self.stats.table(Table::LlmCalls);
         counters.received.fetch_add(ready.len() as u64, Relaxed);
         counters.queued.fetch_add(ready.len() as u64, Relaxed);
-        let full = self.calls.offer(ready, now);
-        send_all(&self.writers.calls, full).await;
+        let full = self.calls.offer(ready.into_iter().map(|(source, row)| Sourced { source, row }), now);
+        send_all(&self.writers.calls, full, &self.cancel).await;
     }
 }
 
-/// Hands batches to a writer, waiting while it is busy (this is where backpressure starts).
-async fn send_all<T>(tx: &mpsc::Sender<Vec<T>>, batches: Vec<Vec<T>>) {
+/// Hands batches to a writer, waiting while it is busy (this is where backpressure starts). A batch
+/// not handed over (writer gone, or cancelled) is simply not acked: it stays in the spool.
+async fn send_all<T>(tx: &mpsc::Sender<Vec<T>>, batches: Vec<Vec<T>>, cancel: &CancellationToken) {
     for batch in batches.into_iter().filter(|b| !b.is_empty()) {
-        if tx.send(batch).await.is_err() {
-            tracing::error!("Writer stopped before the pipeline; batch dropped.");
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            sent = tx.send(batch) => if sent.is_err() {
+                tracing::error!("Writer stopped before the pipeline; batch left in the spool.");
+            },
         }
     }
 }

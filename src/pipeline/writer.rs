@@ -1,7 +1,16 @@
-//! One writer task per table: inserts each batch, retrying transient failures with capped backoff and
-//! the same deduplication token (so a retry that reached the server is stored once), and moving
-//! permanently refused batches to the dead-letter directory.
+//! One writer task per table. For each batch:
+//! 1. rows of replayed spool records that ClickHouse already holds are dropped (written before a
+//!    crash whose ack was not persisted yet);
+//! 2. the rest is inserted, retrying transient failures with capped, jittered exponential backoff and
+//!    the same deduplication token, so an attempt that reached the server is stored once;
+//! 3. a batch ClickHouse refuses for good goes to the dead-letter directory, with the reason;
+//! 4. once written or dead-lettered, the batch's rows are counted off their spool records, which are
+//!    acked when nothing of them is left.
+//!
+//! A batch is never retried without a pause, and cancellation (the shutdown deadline) interrupts both
+//! pauses and attempts: the batch is then not acked and stays in the spool.
 
+use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +24,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::Sourced;
+use super::acks::{AckTracker, tally};
+use crate::rows::Keyed;
 use crate::storage::clickhouse::{Retry, Store, StoreError, retry};
 use crate::telemetry::{Stats, Table};
 
@@ -25,25 +37,46 @@ pub(super) struct WriterCtx {
     stats: Arc<Stats>,
     cancel: CancellationToken,
     dead_letter_dir: PathBuf,
+    acks: Arc<AckTracker>,
     /// Distinguishes this process's dedup tokens from any other run's.
     run_id: u64,
     seq: Arc<AtomicU64>,
 }
 
 impl WriterCtx {
-    pub(super) fn new(store: Store, stats: Arc<Stats>, cancel: CancellationToken, data_dir: PathBuf) -> Self {
+    pub(super) fn new(
+        store: Store,
+        stats: Arc<Stats>,
+        cancel: CancellationToken,
+        data_dir: PathBuf,
+        acks: Arc<AckTracker>,
+    ) -> Self {
         let run_id = RandomState::new().hash_one(SystemTime::now());
         let dead_letter_dir = data_dir.join("dead-letter");
-        Self { store, stats, cancel, dead_letter_dir, run_id, seq: Arc::new(AtomicU64::new(0)) }
+        Self { store, stats, cancel, dead_letter_dir, acks, run_id, seq: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// Sleeps the backoff for `attempt`; false when cancelled meanwhile.
+    async fn pause(&self, attempt: u32) -> bool {
+        let jitter = (RandomState::new().hash_one(attempt) % 1000) as f64 / 1000.0;
+        tokio::select! {
+            _ = tokio::time::sleep(retry::backoff(attempt, jitter)) => true,
+            _ = self.cancel.cancelled() => false,
+        }
     }
 }
 
 /// Spawns the writer of `table` and returns the sender that feeds it.
-pub(super) fn spawn<T>(tasks: &mut JoinSet<()>, ctx: &WriterCtx, table: Table, queue: usize) -> mpsc::Sender<Vec<T>>
+pub(super) fn spawn<T>(
+    tasks: &mut JoinSet<()>,
+    ctx: &WriterCtx,
+    table: Table,
+    queue: usize,
+) -> mpsc::Sender<Vec<Sourced<T>>>
 where
-    T: RowWrite + for<'a> Row<Value<'a> = T> + Serialize + Send + Sync + 'static,
+    T: RowWrite + for<'a> Row<Value<'a> = T> + Serialize + Keyed + Send + Sync + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<Vec<T>>(queue);
+    let (tx, mut rx) = mpsc::channel::<Vec<Sourced<T>>>(queue);
     let ctx = ctx.clone();
     tasks.spawn(async move {
         while let Some(batch) = rx.recv().await {
@@ -53,7 +86,72 @@ where
     tx
 }
 
-async fn write_batch<T>(ctx: &WriterCtx, table: Table, rows: Vec<T>)
+/// How a batch ended.
+enum Outcome {
+    /// In ClickHouse.
+    Written,
+    /// Refused for good and saved in the dead-letter directory.
+    DeadLettered,
+    /// Not written (shutdown deadline, or the dead-letter file could not be written): left in the spool.
+    Abandoned,
+}
+
+async fn write_batch<T>(ctx: &WriterCtx, table: Table, batch: Vec<Sourced<T>>)
+where
+    T: RowWrite + for<'a> Row<Value<'a> = T> + Serialize + Keyed,
+{
+    let done = tally(batch.iter().map(|r| r.source));
+    let Some(rows) = skip_stored(ctx, table, batch).await else { return };
+    let outcome = if rows.is_empty() { Outcome::Written } else { insert(ctx, table, &rows).await };
+    match outcome {
+        Outcome::Written | Outcome::DeadLettered => ctx.acks.written(&done),
+        Outcome::Abandoned => {}
+    }
+}
+
+/// Drops rows of replayed records that are already stored; `None` when cancelled.
+async fn skip_stored<T: Keyed>(ctx: &WriterCtx, table: Table, batch: Vec<Sourced<T>>) -> Option<Vec<T>> {
+    if !batch.iter().any(|r| r.source.replayed) {
+        return Some(batch.into_iter().map(|r| r.row).collect());
+    }
+    let replayed: Vec<&T> = batch.iter().filter(|r| r.source.replayed).map(|r| &r.row).collect();
+    let mut attempt = 0;
+    let stored = loop {
+        attempt += 1;
+        let result = tokio::select! {
+            result = ctx.store.existing_keys(table.name(), &replayed) => result,
+            _ = ctx.cancel.cancelled() => return None,
+        };
+        match result {
+            Ok(keys) => break keys,
+            Err(e) if e.retry() == Retry::Permanent => {
+                // Inserting may duplicate rows; not inserting could lose them. Duplication is the lesser harm.
+                tracing::error!(table = table.name(), error = %e, "Cannot check which replayed rows are stored; inserting them all.");
+                break HashSet::new();
+            }
+            Err(e) => {
+                tracing::warn!(table = table.name(), attempt, error = %e, "Cannot check which replayed rows are stored yet; retrying.");
+                if !ctx.pause(attempt).await {
+                    return None;
+                }
+            }
+        }
+    };
+    let before = batch.len();
+    let rows: Vec<T> =
+        batch.into_iter().filter(|r| !(r.source.replayed && stored.contains(&r.row.key()))).map(|r| r.row).collect();
+    let skipped = (before - rows.len()) as u64;
+    if skipped > 0 {
+        tracing::info!(table = table.name(), skipped, "Skipped replayed rows that were already stored.");
+        let counters = ctx.stats.table(table);
+        counters.replay_skipped.fetch_add(skipped, Relaxed);
+        counters.queued.fetch_sub(skipped, Relaxed);
+    }
+    Some(rows)
+}
+
+/// Inserts `rows`, retrying until written, refused for good, or cancelled.
+async fn insert<T>(ctx: &WriterCtx, table: Table, rows: &[T]) -> Outcome
 where
     T: RowWrite + for<'a> Row<Value<'a> = T> + Serialize,
 {
@@ -64,54 +162,61 @@ where
     loop {
         attempt += 1;
         let started = std::time::Instant::now();
-        let result = ctx.store.insert(table.name(), &rows, &token).await;
+        let result = tokio::select! {
+            result = ctx.store.insert(table.name(), rows, &token) => result,
+            _ = ctx.cancel.cancelled() => return abandon(table, n),
+        };
         ctx.stats.set_clickhouse_up(result.is_ok());
         let err = match result {
             Ok(()) => {
                 counters.written.fetch_add(n, Relaxed);
                 counters.queued.fetch_sub(n, Relaxed);
                 counters.last_batch_micros.store(started.elapsed().as_micros() as u64, Relaxed);
-                return;
+                return Outcome::Written;
             }
             Err(err) => err,
         };
         if err.retry() == Retry::Permanent {
             tracing::error!(table = table.name(), rows = n, error = %err, "ClickHouse refused the batch; moving it to the dead-letter directory.");
-            dead_letter(ctx, table, &rows, &err);
+            if let Err(e) = dead_letter(ctx, table, rows, &err) {
+                tracing::error!(table = table.name(), error = %e, "Could not write the dead-letter file; the batch stays in the spool.");
+                return Outcome::Abandoned;
+            }
             counters.dead_lettered.fetch_add(n, Relaxed);
             counters.queued.fetch_sub(n, Relaxed);
-            return;
+            return Outcome::DeadLettered;
         }
         counters.retried.fetch_add(1, Relaxed);
-        let jitter = (RandomState::new().hash_one(attempt) % 1000) as f64 / 1000.0;
-        let delay = retry::backoff(attempt, jitter);
-        tracing::warn!(table = table.name(), rows = n, attempt, ?delay, error = %err, "Insert failed; retrying.");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = ctx.cancel.cancelled() => {
-                tracing::error!(table = table.name(), rows = n, "Shutdown deadline reached while ClickHouse was failing; batch not written.");
-                return;
-            }
+        tracing::warn!(table = table.name(), rows = n, attempt, error = %err, "Insert failed; retrying.");
+        if !ctx.pause(attempt).await {
+            return abandon(table, n);
         }
     }
 }
 
-/// Appends the batch as JSON lines, preceded by a line saying why, to `dead-letter/<table>-<ms>.jsonl`.
-fn dead_letter<T: Serialize>(ctx: &WriterCtx, table: Table, rows: &[T], err: &StoreError) {
+fn abandon(table: Table, rows: u64) -> Outcome {
+    tracing::warn!(
+        table = table.name(),
+        rows,
+        "Shutdown deadline reached before the batch was written; it stays in the spool."
+    );
+    Outcome::Abandoned
+}
+
+/// Appends the batch as JSON lines, preceded by a line saying why, to `dead-letter/<table>-<ms>.jsonl`,
+/// and fsyncs it: the batch's spool records are acked once this returns `Ok`.
+fn dead_letter<T: Serialize>(ctx: &WriterCtx, table: Table, rows: &[T], err: &StoreError) -> std::io::Result<()> {
     let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    let path = ctx.dead_letter_dir.join(format!("{}-{ms}.jsonl", table.name()));
-    let result = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(&ctx.dead_letter_dir)?;
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        serde_json::to_writer(&mut file, &serde_json::json!({"table": table.name(), "reason": err.to_string()}))?;
+    let path = ctx.dead_letter_dir.join(format!("{}-{ms}-{}.jsonl", table.name(), ctx.seq.fetch_add(1, Relaxed)));
+    std::fs::create_dir_all(&ctx.dead_letter_dir)?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    serde_json::to_writer(&mut file, &serde_json::json!({"table": table.name(), "reason": err.to_string()}))?;
+    file.write_all(b"\n")?;
+    for row in rows {
+        serde_json::to_writer(&mut file, row)?;
         file.write_all(b"\n")?;
-        for row in rows {
-            serde_json::to_writer(&mut file, row)?;
-            file.write_all(b"\n")?;
-        }
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()
-    })();
-    if let Err(e) = result {
-        tracing::error!(path = %path.display(), error = %e, "Could not write the dead-letter file; batch lost.");
     }
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    // The new directory entry must be durable too before the spool forgets the rows.
+    std::fs::File::open(&ctx.dead_letter_dir)?.sync_all()
 }

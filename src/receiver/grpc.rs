@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message;
 use tokio::net::TcpListener;
 use tokio_stream_shim::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,10 @@ use tonic::{Request, Response, Status};
 
 use super::{Outcome, RETRY_AFTER, ReceiveError, Receiver};
 
+// OTLP's status codes for tonic's own decode errors (oversized → RESOURCE_EXHAUSTED, not the
+// retryable OUT_OF_RANGE; undecodable → INVALID_ARGUMENT, not INTERNAL).
+mod otlp_status;
+
 impl From<ReceiveError> for Status {
     fn from(e: ReceiveError) -> Self {
         match e {
@@ -28,7 +33,7 @@ impl From<ReceiveError> for Status {
                 Status::invalid_argument(e.to_string())
             }
             ReceiveError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
-            ReceiveError::Unavailable(_) => {
+            ReceiveError::Unavailable(_) | ReceiveError::Overloaded { .. } => {
                 Status::unavailable(format!("{e}; retry after {} s", RETRY_AFTER.as_secs()))
             }
         }
@@ -41,7 +46,10 @@ impl TraceService for Receiver {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let outcome = self.traces(request.into_inner()).await?;
+        // tonic has decoded it already; reserve what it costs while it is normalised and spooled.
+        let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
+        // Spooled as `encode_to_vec()` of the decoded request: tonic does not expose the raw bytes.
+        let outcome = self.traces(request.into_inner(), None).await?;
         let partial_success = partial(&outcome).then_some(ExportTracePartialSuccess {
             rejected_spans: outcome.rejected as i64,
             error_message: outcome.message,
@@ -56,7 +64,8 @@ impl LogsService for Receiver {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let outcome = self.logs(request.into_inner()).await?;
+        let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
+        let outcome = self.logs(request.into_inner(), None).await?;
         let partial_success = partial(&outcome).then_some(ExportLogsPartialSuccess {
             rejected_log_records: outcome.rejected as i64,
             error_message: outcome.message,
@@ -89,11 +98,13 @@ pub async fn serve(
     let limit = receiver.max_request_bytes;
     macro_rules! service {
         ($server:ident) => {
-            $server::new(receiver.clone())
-                .max_decoding_message_size(limit)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .send_compressed(CompressionEncoding::Gzip)
+            otlp_status::OtlpStatus(
+                $server::new(receiver.clone())
+                    .max_decoding_message_size(limit)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd)
+                    .send_compressed(CompressionEncoding::Gzip),
+            )
         };
     }
     tonic::transport::Server::builder()

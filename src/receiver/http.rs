@@ -1,6 +1,10 @@
 //! OTLP/HTTP: `POST /v1/traces|logs|metrics` in protobuf or JSON, optionally gzip-compressed, and
 //! `GET /health`. Bodies are capped before and after decompression; errors are `google.rpc.Status`
-//! in the request's encoding, as the OTLP spec asks.
+//! in the request's encoding, as the OTLP spec asks. `GET /metrics` is promptlog's own Prometheus
+//! exposition ([`crate::selfstats`]). Connections are served by [`conn`], which bounds how long a
+//! client may take to send a request.
+
+pub mod conn;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::Reservation;
 use super::{Outcome, RETRY_AFTER, ReceiveError, Receiver, blocking};
 use crate::telemetry::{Stats, Table};
 
@@ -58,6 +63,7 @@ pub fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
         .route("/v1/logs", post(logs))
         .route("/v1/metrics", post(metrics))
         .route("/health", get(health))
+        .route("/metrics", get(prometheus))
         .with_state(AppState { receiver, stats })
 }
 
@@ -68,7 +74,13 @@ pub async fn serve(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(receiver, stats)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    conn::serve(listener, router(receiver, stats), conn::Timeouts::default(), shutdown).await
+}
+
+/// Prometheus scrape endpoint: the counters of [`Stats`] in text exposition format 0.0.4.
+async fn prometheus(State(s): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, crate::selfstats::PROMETHEUS_CONTENT_TYPE)], crate::selfstats::render(&s.stats))
+        .into_response()
 }
 
 async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -77,9 +89,9 @@ async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     let result = async {
-        let req: ExportTraceServiceRequest =
-            decode(&headers, body, encoding, s.receiver.max_request_bytes, "traces").await?;
-        s.receiver.traces(req).await
+        let (req, protobuf, _reservation): (ExportTraceServiceRequest, _, _) =
+            decode(&headers, body, encoding, &s.receiver, "traces").await?;
+        s.receiver.traces(req, protobuf).await
     }
     .await;
     respond(result, encoding, |o| ExportTraceServiceResponse {
@@ -94,9 +106,9 @@ async fn logs(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     let result = async {
-        let req: ExportLogsServiceRequest =
-            decode(&headers, body, encoding, s.receiver.max_request_bytes, "logs").await?;
-        s.receiver.logs(req).await
+        let (req, protobuf, _reservation): (ExportLogsServiceRequest, _, _) =
+            decode(&headers, body, encoding, &s.receiver, "logs").await?;
+        s.receiver.logs(req, protobuf).await
     }
     .await;
     respond(result, encoding, |o| ExportLogsServiceResponse {
@@ -113,10 +125,9 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> R
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     // Metrics are validated and acknowledged; storing them comes later.
-    let result =
-        decode::<ExportMetricsServiceRequest>(&headers, body, encoding, s.receiver.max_request_bytes, "metrics")
-            .await
-            .map(|_| Outcome::default());
+    let result = decode::<ExportMetricsServiceRequest>(&headers, body, encoding, &s.receiver, "metrics")
+        .await
+        .map(|_| Outcome::default());
     respond(result, encoding, |_| ExportMetricsServiceResponse { partial_success: None })
 }
 
@@ -124,7 +135,8 @@ fn partial(outcome: &Outcome) -> bool {
     outcome.rejected > 0 || !outcome.message.is_empty()
 }
 
-/// Health: 200 while the pipeline runs; `degraded` when ClickHouse is failing.
+/// Health: 200 while the pipeline runs; `degraded` when ClickHouse is failing. `spool` tells how much
+/// accepted data waits on disk for ClickHouse (bytes, records, oldest age, backlog).
 async fn health(State(s): State<AppState>) -> Response {
     let up = s.stats.clickhouse_up();
     let tables: serde_json::Map<String, serde_json::Value> = Table::ALL
@@ -135,6 +147,7 @@ async fn health(State(s): State<AppState>) -> Response {
         "status": if up { "ok" } else { "degraded" },
         "clickhouse": if up { "up" } else { "down" },
         "refused_busy": s.stats.refused_busy.load(std::sync::atomic::Ordering::Relaxed),
+        "spool": s.stats.spool.snapshot(),
         "tables": tables,
     });
     (StatusCode::OK, axum::Json(body)).into_response()
@@ -150,14 +163,16 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ReceiveError> {
     }
 }
 
-/// Reads, decompresses and decodes the body; the CPU-heavy part runs on a blocking thread.
+/// Reads, decompresses and decodes the body; the CPU-heavy part runs on a blocking thread. Also
+/// returns the decompressed body when it is protobuf, so it can be spooled without encoding it again,
+/// and the request's reservation against the memory budget, to hold until the request is answered.
 async fn decode<T>(
     headers: &HeaderMap,
     body: Body,
     encoding: Encoding,
-    limit: usize,
+    receiver: &Receiver,
     what: &'static str,
-) -> Result<T, ReceiveError>
+) -> Result<(T, Option<Vec<u8>>, Reservation), ReceiveError>
 where
     T: Message + Default + DeserializeOwned + Send + 'static,
 {
@@ -166,28 +181,46 @@ where
         Some(e) if e.eq_ignore_ascii_case("gzip") => true,
         Some(other) => return Err(ReceiveError::ContentEncoding(other.to_owned())),
     };
+    let limit = receiver.max_request_bytes;
+    let budget = receiver.budget.clone();
     let raw = read_capped(body, limit).await?;
     blocking(move || {
         let bytes = if gzip { gunzip_capped(&raw, limit)? } else { raw };
+        let reservation = budget.try_reserve(bytes.len())?;
         match encoding {
-            Encoding::Protobuf => {
-                T::decode(bytes.as_slice()).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() })
-            }
-            Encoding::Json => {
-                serde_json::from_slice(&bytes).map_err(|e| ReceiveError::Decode { what, detail: e.to_string() })
-            }
+            Encoding::Protobuf => match T::decode(bytes.as_slice()) {
+                Ok(message) => Ok((message, Some(bytes), reservation)),
+                Err(e) => Err(ReceiveError::Decode { what, detail: e.to_string() }),
+            },
+            Encoding::Json => serde_json::from_slice(&bytes)
+                .map(|message| (message, None, reservation))
+                .map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
         }
     })
     .await
 }
 
-/// Collects the body, refusing as soon as it passes `limit` bytes.
+/// After refusing an oversized body, at most this much more of it is read and discarded.
+const DRAIN_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Collects the body, refusing once it passes `limit` bytes.
 async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, ReceiveError> {
     let mut stream = body.into_data_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ReceiveError::Decode { what: "request body", detail: e.to_string() })?;
         if out.len() + chunk.len() > limit {
+            // Answering before the client has finished sending makes the connection reset, and the
+            // client then sees a network error, which OTLP exporters retry forever. Reading (and
+            // dropping) a bounded remainder lets the 413 reach it; memory use stays at one chunk.
+            drop(out);
+            let mut drained = chunk.len();
+            while drained < DRAIN_MAX_BYTES {
+                match stream.next().await {
+                    Some(Ok(more)) => drained += more.len(),
+                    _ => break,
+                }
+            }
             return Err(ReceiveError::TooLarge { limit });
         }
         out.extend_from_slice(&chunk);
@@ -224,7 +257,9 @@ fn error_response(e: ReceiveError, encoding: Encoding) -> Response {
         ReceiveError::ContentType(_) | ReceiveError::ContentEncoding(_) => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument)
         }
-        ReceiveError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        ReceiveError::Unavailable(_) | ReceiveError::Overloaded { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable)
+        }
     };
     let mut response = encode(status, &RpcStatus { code: code as i32, message: e.to_string() }, encoding);
     if status == StatusCode::SERVICE_UNAVAILABLE {

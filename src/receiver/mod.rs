@@ -1,19 +1,27 @@
 //! OTLP receivers. Both transports share [`Receiver`]: normalise (on a blocking thread, since it is
-//! CPU work), submit to the pipeline, and turn the outcome into `partial_success` or an error.
+//! CPU work), store the request in the spool and hand its rows to the pipeline, and turn the outcome
+//! into `partial_success` or an error.
+//!
+//! A request is answered with success only once it is fsynced in the spool; if it cannot be stored
+//! (spool full, disk error, shutting down) the whole request is refused as retryable
+//! (UNAVAILABLE / 503 + Retry-After), so nothing acknowledged is ever dropped.
 
+pub mod budget;
 pub mod grpc;
 pub mod http;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::normalize::{self, Limits};
+use crate::pipeline::record::{self, Signal};
 use crate::pipeline::{Ingest, IngestError, Submission};
 use crate::telemetry::Table;
 
-/// Seconds a client is asked to wait before retrying when the pipeline is full.
+/// Seconds a client is asked to wait before retrying when the spool is full.
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Why a request was refused as a whole. One conversion to each transport's status lives in
@@ -32,9 +40,24 @@ pub enum ReceiveError {
     /// `Content-Encoding` other than gzip or identity.
     #[error("unsupported content encoding {0:?}; use gzip or none")]
     ContentEncoding(String),
-    /// The pipeline is full or stopping; the client should retry after [`RETRY_AFTER`].
+    /// The request could not be stored (spool full or failing, or shutting down); the client should
+    /// retry after [`RETRY_AFTER`].
     #[error(transparent)]
-    Unavailable(#[from] IngestError),
+    Unavailable(IngestError),
+    /// Requests being decoded already hold the whole memory budget; retry after [`RETRY_AFTER`].
+    #[error("the collector is decoding too much data at once (memory budget {budget} bytes); retry later")]
+    Overloaded { budget: usize },
+}
+
+impl From<IngestError> for ReceiveError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::TooLarge { max, .. } => {
+                ReceiveError::TooLarge { limit: usize::try_from(max).unwrap_or(usize::MAX) }
+            }
+            other => ReceiveError::Unavailable(other),
+        }
+    }
 }
 
 /// The result of an accepted request: how many records were refused, and why (or warnings).
@@ -53,49 +76,78 @@ pub struct Receiver {
     limits: Limits,
     /// Largest accepted body after decompression.
     pub max_request_bytes: usize,
+    /// Memory for requests being decoded and normalised.
+    pub budget: budget::MemoryBudget,
 }
 
 impl Receiver {
     /// A receiver feeding `ingest`.
-    pub fn new(ingest: Ingest, limits: Limits, max_request_bytes: usize) -> Self {
-        Self { ingest, limits, max_request_bytes }
+    pub fn new(ingest: Ingest, limits: Limits, max_request_bytes: usize, max_inflight_bytes: usize) -> Self {
+        Self { ingest, limits, max_request_bytes, budget: budget::MemoryBudget::new(max_inflight_bytes) }
     }
 
-    /// Normalises and submits a trace export request.
-    pub async fn traces(&self, req: ExportTraceServiceRequest) -> Result<Outcome, ReceiveError> {
+    /// Normalises, stores and submits a trace export request. `protobuf` is the request's body as
+    /// received, when it came as protobuf: it is spooled as is instead of being encoded again.
+    pub async fn traces(
+        &self,
+        req: ExportTraceServiceRequest,
+        protobuf: Option<Vec<u8>>,
+    ) -> Result<Outcome, ReceiveError> {
         let limits = self.limits;
-        let batch = blocking(move || normalize::normalize_traces(&req, limits)).await;
+        let received = now_ns();
+        let (batch, record) = blocking(move || {
+            let batch = normalize::normalize_traces(&req, limits);
+            // Nothing valid, nothing to keep: such a request is answered without touching the spool.
+            let record = (!batch.spans.is_empty()).then(|| match protobuf {
+                Some(body) => record::from_protobuf(Signal::Traces, received, &body),
+                None => record::from_message(Signal::Traces, received, &req),
+            });
+            (batch, record)
+        })
+        .await;
         self.ingest.count_rejected(Table::Traces, batch.report.rejected);
         let outcome = Outcome {
             rejected: batch.report.rejected,
             message: batch.report.message("spans", limits.max_attribute_value_bytes),
         };
-        let submission = Submission { spans: batch.spans, calls: batch.calls, ..Submission::default() };
-        self.submit(submission, Table::Traces).await?;
+        if let Some(record) = record {
+            self.submit(record, Submission::from_traces(batch), Table::Traces).await?;
+        }
         Ok(outcome)
     }
 
-    /// Normalises and submits a logs export request.
-    pub async fn logs(&self, req: ExportLogsServiceRequest) -> Result<Outcome, ReceiveError> {
+    /// Normalises, stores and submits a logs export request (`protobuf`: as for [`Receiver::traces`]).
+    pub async fn logs(
+        &self,
+        req: ExportLogsServiceRequest,
+        protobuf: Option<Vec<u8>>,
+    ) -> Result<Outcome, ReceiveError> {
         let limits = self.limits;
-        let now = now_ns();
-        let batch = blocking(move || normalize::normalize_logs(&req, limits, now)).await;
+        // Stored with the request: replaying it must stamp time-less records with the same time.
+        let received = now_ns();
+        let (batch, record) = blocking(move || {
+            let batch = normalize::normalize_logs(&req, limits, received);
+            let record = (!batch.logs.is_empty()).then(|| match protobuf {
+                Some(body) => record::from_protobuf(Signal::Logs, received, &body),
+                None => record::from_message(Signal::Logs, received, &req),
+            });
+            (batch, record)
+        })
+        .await;
         self.ingest.count_rejected(Table::Logs, batch.report.rejected);
         let outcome = Outcome {
             rejected: batch.report.rejected,
             message: batch.report.message("log records", limits.max_attribute_value_bytes),
         };
-        let submission = Submission { logs: batch.logs, fragments: batch.fragments, ..Submission::default() };
-        self.submit(submission, Table::Logs).await?;
+        if let Some(record) = record {
+            self.submit(record, Submission::from_logs(batch), Table::Logs).await?;
+        }
         Ok(outcome)
     }
 
-    async fn submit(&self, submission: Submission, table: Table) -> Result<(), ReceiveError> {
-        let n = submission.spans.len() + submission.logs.len();
-        if n == 0 {
-            return Ok(());
-        }
-        self.ingest.submit(submission).await.inspect_err(|_| self.ingest.count_rejected(table, n as u64))?;
+    async fn submit(&self, record: Bytes, submission: Submission, table: Table) -> Result<(), ReceiveError> {
+        let n = (submission.spans.len() + submission.logs.len()) as u64;
+        self.ingest.submit(record, submission).await.inspect_err(|_| self.ingest.count_rejected(table, n))?;
         Ok(())
     }
 }

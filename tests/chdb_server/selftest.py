@@ -417,6 +417,21 @@ def run_all(srv, data_dir):
         assert not errs, errs
     check("concurrent clients (keep-alive connections)", concurrent)
 
+    def insert_delay():
+        eq(srv.request("GET", "/__control/delay")[::2], (200, b"0\n"))
+        eq(srv.request("POST", "/__control/delay", params={"ms": "400"})[::2], (200, b"400\n"))
+        t0 = time.monotonic()
+        srv.q("INSERT INTO pl.kv FORMAT JSONEachRow\n" + '{"k":"slow","v":1}')
+        slow = time.monotonic() - t0
+        t0 = time.monotonic()
+        eq(srv.q("SELECT 1"), b"1\n")
+        select = time.monotonic() - t0
+        eq(srv.request("POST", "/__control/delay", params={"ms": "0"})[::2], (200, b"0\n"))
+        assert slow >= 0.4 and select < 0.4, (slow, select)
+        eq(count(srv, "pl.kv", "WHERE k = 'slow'"), 1)
+        eq(srv.request("POST", "/__control/delay", params={"ms": "x"})[0], 400)
+    check("POST /__control/delay?ms=N delays INSERTs only (fault injection)", insert_delay)
+
 
 def main():
     tmp = tempfile.mkdtemp(prefix="chdb_selftest_")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A ClickHouse-HTTP-compatible server on top of chDB (ClickHouse in process), for tests.
 
-    python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--verbose]
+    python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--insert-delay-ms N] [--verbose]
 
 Prints exactly one line `READY http://HOST:PORT` on stdout once it serves; logs go to stderr.
 See README.md beside this file for what is supported."""
@@ -46,6 +46,9 @@ for _status, _names in {
     STATUS_BY_NAME.update(dict.fromkeys(_names.split(), _status))
 
 VERBOSE = False
+# Fault injection for tests: every INSERT waits this long before it runs (outside the engine lock, so
+# concurrent inserts overlap as on a slow server). Set by --insert-delay-ms or POST /__control/delay?ms=N.
+INSERT_DELAY_MS = [0]
 
 
 def log(msg):
@@ -194,7 +197,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client gave up (e.g. its timeout passed during an injected delay); the query ran.
+                self.close_connection = True
 
     def handle_any(self):
         url = urlsplit(self.path)
@@ -219,6 +226,8 @@ class Handler(BaseHTTPRequestHandler):
                 f"ce={self.headers.get('Content-Encoding')} ae={self.headers.get('Accept-Encoding')}")
         if url.path in ("/ping", "/") and "query" not in p and not body:
             return self.send(200, b"Ok.\n", [("Content-Type", "text/html; charset=UTF-8")])
+        if url.path == "/__control/delay":
+            return self.control_delay(p)
         if url.path not in ("/", "/query"):
             return self.send(404, f"There is no handle {url.path}\n\nUse / or /ping for health checks.\n".encode(),
                              [("Content-Type", "text/plain; charset=UTF-8")])
@@ -238,6 +247,9 @@ class Handler(BaseHTTPRequestHandler):
             default_format = p.get("default_format") or self.headers.get("X-ClickHouse-Format") or "TabSeparated"
             database = p.get("database") or self.headers.get("X-ClickHouse-Database")
             qparams = {k[6:]: v for k, v in params if k.startswith("param_")}
+            delay = INSERT_DELAY_MS[0]
+            if delay > 0 and chwire.first_word(text) == "INSERT":
+                time.sleep(delay / 1000)
             out, fmt, summary = self.engine.run(text, database, settings, qparams, default_format)
         except ChError as e:
             return self.fail(e, query_id)
@@ -257,6 +269,16 @@ class Handler(BaseHTTPRequestHandler):
             out = chwire.encode_content(out, enc, level)
             headers.append(("Content-Encoding", enc))
         self.send(200, out, headers)
+
+    def control_delay(self, p):
+        """`POST /__control/delay?ms=N` sets the insert delay; any method without `ms` reads it."""
+        if "ms" in p:
+            try:
+                INSERT_DELAY_MS[0] = max(0, int(p["ms"]))
+            except ValueError:
+                return self.send(400, b"ms must be an integer\n", [("Content-Type", "text/plain")])
+            log(f"insert delay set to {INSERT_DELAY_MS[0]} ms")
+        return self.send(200, b"%d\n" % INSERT_DELAY_MS[0], [("Content-Type", "text/plain")])
 
     def fail(self, err, query_id):
         status = STATUS_BY_NAME.get(err.name, 500)
@@ -289,9 +311,11 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--parent-pid", type=int)
+    ap.add_argument("--insert-delay-ms", type=int, default=0, help="delay every INSERT (fault injection)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     VERBOSE = args.verbose
+    INSERT_DELAY_MS[0] = max(0, args.insert_delay_ms)
     # Keep the real stdout for the READY line only; anything chDB prints goes to stderr.
     ready_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

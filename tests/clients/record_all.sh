@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Re-record tests/fixtures/otlp/<instrumentation>[-<mode>]/ : runs every client
-# (all scenarios, OTLP over HTTP/protobuf) against recorder.py + fake_openai.py.
+# (all scenarios, OTLP over HTTP/protobuf; the Node client over gRPC, see below) against
+# recorder.py + fake_openai.py.
 #
 #   tests/clients/record_all.sh                  # all folders
 #   tests/clients/record_all.sh openlit logfire-v1   # only these folders
 #   tests/clients/record_all.sh --grpc-smoke     # no recording: run every client over
 #                                                # gRPC into a temp recorder, check traces arrive
 #
-# Needs the venvs (tests/clients/setup.sh; it is run first, a no-op when up to date).
+# Needs the venvs and tests/clients/node/node_modules (tests/clients/setup.sh; it is run
+# first, a no-op when up to date).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,7 +17,10 @@ REPO="$(cd "$HERE/../.." && pwd)"
 VENVS="${PROMPTLOG_VENVS:-$REPO/.venvs}"
 FIX="$REPO/tests/fixtures/otlp"
 
-# folder  venv  script  mode
+# folder  venv  script  mode  [record protocol, default http]
+# venv "node" = `node tests/clients/node/<script>`. The Node client is recorded over gRPC:
+# the official OTel JS HTTP exporter sends its body `Transfer-Encoding: chunked` (no
+# Content-Length), which recorder.py does not read (it records an empty request).
 RUNS=(
   "otel-latest-span_only       otel-latest   otel_latest.py           span_only"
   "otel-latest-event_only      otel-latest   otel_latest.py           event_only"
@@ -29,6 +34,7 @@ RUNS=(
   "openlit                     openlit       openlit_client.py        -"
   "logfire-v2                  logfire       logfire_client.py        v2"
   "logfire-v1                  logfire       logfire_client.py        v1"
+  "vercel-ai-v6                node          vercel_ai.mjs            -   grpc"
 )
 
 GRPC_SMOKE=0
@@ -66,13 +72,13 @@ echo "record_all.sh: fake OpenAI at $BASE_URL"
 
 fail=0
 for run in "${RUNS[@]}"; do
-  read -r folder venv script mode <<<"$run"
+  read -r folder venv script mode rec_proto <<<"$run"
   if [ "${#WANT[@]}" -gt 0 ] && [[ ! " ${WANT[*]} " == *" $folder "* ]]; then continue; fi
   modearg=(); [ "$mode" != "-" ] && modearg=(--mode "$mode")
   if [ "$GRPC_SMOKE" = 1 ]; then
     out="$TMP/grpc-$folder"; proto=grpc
   else
-    out="$FIX/$folder"; proto=http; rm -rf "$out"
+    out="$FIX/$folder"; proto="${rec_proto:-http}"; rm -rf "$out"
   fi
   "$REC_PY" "$HERE/recorder.py" --out "$out" --http-port 0 --grpc-port 0 --drop-metrics --quiet \
       --parent-pid $$ >"$TMP/rec-$folder.out" 2>&1 &
@@ -80,7 +86,8 @@ for run in "${RUNS[@]}"; do
   ready="$(wait_ready "$TMP/rec-$folder.out")"
   if [ "$proto" = grpc ]; then port="${ready##*grpc=}"; else port="$(sed 's/.*http=\([0-9]*\).*/\1/' <<<"$ready")"; fi
   t0=$SECONDS
-  if "$VENVS/$venv/bin/python" "$HERE/$script" --otlp-endpoint "http://127.0.0.1:$port" --protocol "$proto" \
+  if [ "$venv" = node ]; then client=(node "$HERE/node/$script"); else client=("$VENVS/$venv/bin/python" "$HERE/$script"); fi
+  if "${client[@]}" --otlp-endpoint "http://127.0.0.1:$port" --protocol "$proto" \
        --openai-base-url "$BASE_URL" --scenario all "${modearg[@]}" >"$TMP/client-$folder.out" 2>&1; then
     sleep 0.3
     kill "$rec_pid" 2>/dev/null || true; wait "$rec_pid" 2>/dev/null || true

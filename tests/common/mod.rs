@@ -185,7 +185,14 @@ impl Stack {
         if let Some(f) = format {
             params.push(("default_format", f.to_owned()));
         }
-        let resp = self.http.post(&self.clickhouse_url).query(&params).body(sql.to_owned()).send().await.expect("ClickHouse reachable");
+        let resp = self
+            .http
+            .post(&self.clickhouse_url)
+            .query(&params)
+            .body(sql.to_owned())
+            .send()
+            .await
+            .expect("ClickHouse reachable");
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         assert!(status.is_success(), "ClickHouse refused {sql}\n{status}: {text}");

@@ -22,6 +22,10 @@ pub struct Carries {
     pub error_details: bool,
     /// The streamed completion's text reaches the call.
     pub stream_output: bool,
+    /// Not a capability but a shape: every call is wrapped in an outer span (Vercel AI SDK
+    /// `ai.generateText` around `ai.generateText.doGenerate`, …) that repeats its usage and is stored
+    /// as an `IsRollup` row; those rows are checked by [`check_rollups`], not [`check`].
+    pub rollup_spans: bool,
 }
 
 const ALL: Carries = Carries {
@@ -36,6 +40,7 @@ const ALL: Carries = Carries {
     embeddings_span: true,
     error_details: true,
     stream_output: true,
+    rollup_spans: false,
 };
 
 /// (fixture folder, expected Convention column, what it carries).
@@ -55,7 +60,67 @@ pub const TABLE: &[(&str, &str, Carries)] = &[
     ("openlit", "openlit", Carries { reasoning_tokens: false, tool_definitions: false, error_details: false, ..ALL }),
     ("logfire-v2", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
     ("logfire-v1", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
+    // ai 6 `experimental_telemetry` (INTERNAL `ai.*` spans, no `gen_ai.operation.name`); OpenAI's `user`
+    // field is not recorded. Outer `ai.generateText` / `ai.streamText` / `ai.embedMany` spans: rollups.
+    ("vercel-ai-v6", "vercel_ai", Carries { rollup_spans: true, ..ALL }),
 ];
+
+/// Splits rows into (calls, rollups): `IsRollup` rows repeat the usage of the calls they wrap and are
+/// matched to scenarios separately, by [`check_rollups`].
+pub fn split_rollups(rows: Vec<LlmCallRow>) -> (Vec<LlmCallRow>, Vec<LlmCallRow>) {
+    rows.into_iter().partition(|r| !r.is_rollup)
+}
+
+/// Checks the `IsRollup` rows of one run against its calls: none unless the convention has rollup
+/// spans; otherwise exactly one per call, of the same scenario and operation, being the call's parent
+/// span, and carrying the same usage (which is why they must never be summed).
+pub fn check_rollups(rollups: &[LlmCallRow], calls: &[LlmCallRow], carries: Carries, sc: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    if !carries.rollup_spans {
+        for r in rollups {
+            bad.push(format!("unexpected IsRollup row: span {:?} {}", r.span_name, r.span_id));
+        }
+        return bad;
+    }
+    if rollups.len() != calls.len() {
+        bad.push(format!("{} IsRollup rows for {} calls, want one per call", rollups.len(), calls.len()));
+    }
+    for call in calls {
+        let name = try_scenario_of(call, sc).unwrap_or("?");
+        let parents: Vec<&LlmCallRow> =
+            rollups.iter().filter(|r| r.trace_id == call.trace_id && r.span_id == call.parent_span_id).collect();
+        let [parent] = parents.as_slice() else {
+            bad.push(format!(
+                "{name}: call span {:?} has {} IsRollup parent rows, want 1",
+                call.span_name,
+                parents.len()
+            ));
+            continue;
+        };
+        let mut expect = |what: &str, ok: bool, got: &dyn std::fmt::Debug| {
+            if !ok {
+                bad.push(format!("{name}.rollup.{what}: got {got:?}"));
+            }
+        };
+        expect("scenario", try_scenario_of(parent, sc) == Some(name), &parent.span_name);
+        expect("is_rollup", parent.is_rollup, &parent.is_rollup);
+        expect("operation", parent.operation == call.operation, &parent.operation);
+        expect("convention", parent.convention == call.convention, &parent.convention);
+        expect("request_model", parent.request_model == call.request_model, &parent.request_model);
+        expect("status", (parent.status_code == "Error") == (call.status_code == "Error"), &parent.status_code);
+        expect(
+            "usage",
+            (parent.input_tokens, parent.output_tokens) == (call.input_tokens, call.output_tokens),
+            &(parent.input_tokens, parent.output_tokens),
+        );
+        expect(
+            "identity",
+            (&parent.session_id, &parent.user_id) == (&call.session_id, &call.user_id),
+            &(&parent.session_id, &parent.user_id),
+        );
+    }
+    bad
+}
 
 /// Which scenario a row belongs to (`None` when nothing identifies it).
 pub fn try_scenario_of<'a>(row: &LlmCallRow, sc: &'a Value) -> Option<&'a str> {

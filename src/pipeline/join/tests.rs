@@ -129,3 +129,22 @@ fn memory_is_bounded_by_releasing_the_oldest() {
     assert_eq!(j.take_ready().len(), 3);
     assert_eq!(j.pending(), 0);
 }
+
+#[test]
+fn every_call_comes_back_once_with_its_tag() {
+    let mut j = Joiner::with_tags(WINDOW, 2);
+    let t0 = Instant::now();
+    j.add_tagged_call(call("a", true, Content::default()), 1, t0);
+    j.add_tagged_call(call("b", false, Content::default()), 2, t0);
+    j.add_tagged_call(call("a", true, Content::default()), 3, t0); // same span again: the first is released
+    j.add_tagged_call(call("c", true, Content::default()), 4, t0);
+    j.add_tagged_call(call("d", true, Content::default()), 5, t0); // over max_pending: oldest released
+    j.add_content(fragment("c", input("q")), t0);
+    j.add_content(fragment("c", output("r")), t0); // complete: released
+    j.tick(t0 + WINDOW);
+    j.drain();
+    let mut got: Vec<_> = j.take_tagged().into_iter().map(|(tag, r)| (tag, r.span_id)).collect();
+    got.sort();
+    let want: Vec<_> = [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (5, "d")].map(|(t, s)| (t, s.to_owned())).into();
+    assert_eq!(got, want);
+}

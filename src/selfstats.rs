@@ -1,0 +1,410 @@
+//! promptlog's view of itself, in two forms rendered from the same [`Stats`]:
+//!
+//! - [`render`]: the Prometheus text exposition (format 0.0.4) served at `GET /metrics` on the
+//!   OTLP/HTTP listener. Written by hand: a few counters and gauges without histograms do not
+//!   justify a metrics crate.
+//! - [`spawn_writer`]: a task that inserts one `collector_stats` row per table every
+//!   [`STATS_INTERVAL`], for dashboards that read ClickHouse rather than scrape the collector.
+//!   Counters in those rows are deltas since the previous stored row, gauges are current values.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::rows::CollectorStatsRow;
+use crate::storage::clickhouse::Store;
+use crate::telemetry::{Stats, Table, TableSnapshot};
+
+/// How often the stats writer stores a row per table.
+pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
+/// `Content-Type` of [`render`]'s output.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Environment variable naming this collector in `collector_stats.Instance` (default: the hostname).
+pub const INSTANCE_ENV: &str = "PROMPTLOG_INSTANCE";
+/// The table the stats writer inserts into (in the configured database).
+pub const STATS_TABLE: &str = "collector_stats";
+/// `Instance` when neither [`INSTANCE_ENV`] nor a hostname is available.
+const UNKNOWN_INSTANCE: &str = "unknown";
+
+/// Prometheus metric types used here.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// A sample value: integers are printed exactly (an `f64` would round counters above 2^53).
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            // Rust never prints `f64` in exponent form or as `inf`/`NaN` for the values produced
+            // here (finite durations), so the output is always a valid Prometheus float.
+            Value::Float(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A metric family with one sample per table (`table` label).
+struct TableMetric {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    value: fn(&TableSnapshot) -> Value,
+}
+
+/// Every per-table family, in exposition order.
+const TABLE_METRICS: &[TableMetric] = &[
+    TableMetric {
+        name: "promptlog_rows_received_total",
+        kind: Kind::Counter,
+        help: "Rows accepted from clients (for llm_calls: calls produced by the span/log join).",
+        value: |s| Value::Int(s.received),
+    },
+    TableMetric {
+        name: "promptlog_rows_written_total",
+        kind: Kind::Counter,
+        help: "Rows written to ClickHouse.",
+        value: |s| Value::Int(s.written),
+    },
+    TableMetric {
+        name: "promptlog_rows_rejected_total",
+        kind: Kind::Counter,
+        help: "Records refused: invalid, or refused because the collector was busy.",
+        value: |s| Value::Int(s.rejected),
+    },
+    TableMetric {
+        name: "promptlog_insert_retries_total",
+        kind: Kind::Counter,
+        help: "ClickHouse insert attempts that failed and were retried.",
+        value: |s| Value::Int(s.retried),
+    },
+    TableMetric {
+        name: "promptlog_rows_dead_lettered_total",
+        kind: Kind::Counter,
+        help: "Rows ClickHouse refused permanently, moved to the dead-letter store.",
+        value: |s| Value::Int(s.dead_lettered),
+    },
+    TableMetric {
+        name: "promptlog_rows_replay_skipped_total",
+        kind: Kind::Counter,
+        help: "Rows of requests replayed from the spool that ClickHouse already held, so not inserted again.",
+        value: |s| Value::Int(s.replay_skipped),
+    },
+    TableMetric {
+        name: "promptlog_rows_queued",
+        kind: Kind::Gauge,
+        help: "Rows accepted but not yet written to ClickHouse.",
+        value: |s| Value::Int(s.queued),
+    },
+    TableMetric {
+        name: "promptlog_last_batch_seconds",
+        kind: Kind::Gauge,
+        help: "Duration of the last successful ClickHouse insert.",
+        value: |s| Value::Float(s.last_batch_ms / 1000.0),
+    },
+];
+
+/// Writes the `# HELP` and `# TYPE` lines of a family.
+fn header(out: &mut String, name: &str, kind: Kind, help: &str) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", kind.as_str());
+}
+
+/// A family with a single, unlabelled sample.
+struct Single {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    value: Value,
+}
+
+/// Renders `stats` in the Prometheus text exposition format (0.0.4).
+pub fn render(stats: &Stats) -> String {
+    let snapshots = Table::ALL.map(|t| (t, stats.snapshot(t)));
+    let mut out = String::with_capacity(4096);
+    for metric in TABLE_METRICS {
+        header(&mut out, metric.name, metric.kind, metric.help);
+        for (table, snapshot) in &snapshots {
+            // Table names are fixed identifiers, so they need no label escaping.
+            let _ = writeln!(out, "{}{{table=\"{}\"}} {}", metric.name, table.name(), (metric.value)(snapshot));
+        }
+    }
+    for metric in singles(stats) {
+        header(&mut out, metric.name, metric.kind, metric.help);
+        let _ = writeln!(out, "{} {}", metric.name, metric.value);
+    }
+    out
+}
+
+/// The collector-wide families, with their current values.
+fn singles(stats: &Stats) -> [Single; 9] {
+    let spool = stats.spool.snapshot();
+    let counter = |name, help, value| Single { name, kind: Kind::Counter, help, value: Value::Int(value) };
+    let gauge = |name, help, value| Single { name, kind: Kind::Gauge, help, value };
+    [
+        counter(
+            "promptlog_requests_refused_busy_total",
+            "Export requests refused with UNAVAILABLE / 503 because the spool was full.",
+            stats.refused_busy.load(Relaxed),
+        ),
+        counter(
+            "promptlog_requests_refused_spool_io_total",
+            "Export requests refused because the spool could not be written (disk full or failing).",
+            stats.refused_spool_io.load(Relaxed),
+        ),
+        gauge(
+            "promptlog_clickhouse_up",
+            "1 if the last ClickHouse insert succeeded, else 0.",
+            Value::Int(u64::from(stats.clickhouse_up())),
+        ),
+        gauge("promptlog_spool_bytes", "Bytes of spool segment files on disk.", Value::Int(spool.bytes)),
+        gauge(
+            "promptlog_spool_records",
+            "Accepted requests in the spool not yet fully written to ClickHouse.",
+            Value::Int(spool.records),
+        ),
+        gauge(
+            "promptlog_spool_oldest_age_seconds",
+            "Age of the oldest request in the spool not yet written (0 when none).",
+            Value::Float(spool.oldest_age_s),
+        ),
+        gauge(
+            "promptlog_spool_backlog_records",
+            "Spooled requests waiting on disk only for room in the in-memory queue.",
+            Value::Int(spool.backlog),
+        ),
+        counter(
+            "promptlog_spool_replayed_total",
+            "Requests found in the spool at start-up and replayed.",
+            spool.replayed,
+        ),
+        counter(
+            "promptlog_spool_unreadable_total",
+            "Spooled requests that could not be read back (damaged on disk) and are lost.",
+            spool.unreadable,
+        ),
+    ]
+}
+
+/// The `Instance` value: [`INSTANCE_ENV`] if set, else the hostname.
+pub fn instance_name() -> String {
+    let from_env = std::env::var(INSTANCE_ENV).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    from_env.or_else(hostname).unwrap_or_else(|| UNKNOWN_INSTANCE.to_owned())
+}
+
+/// The kernel's hostname (Linux), else `$HOSTNAME`; no libc call needed for either.
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+/// One `collector_stats` row per table: counters as deltas from `previous`, gauges from `current`.
+/// `spool_bytes` is collector-wide, so every row repeats it (aggregate it with `max`, not `sum`).
+pub fn stats_rows(
+    instance: &str,
+    timestamp_ms: i64,
+    previous: &[TableSnapshot; 3],
+    current: &[TableSnapshot; 3],
+    spool_bytes: u64,
+) -> Vec<CollectorStatsRow> {
+    Table::ALL
+        .iter()
+        .zip(previous.iter().zip(current))
+        .map(|(table, (prev, cur))| CollectorStatsRow {
+            timestamp: timestamp_ms,
+            instance: instance.to_owned(),
+            signal: table.signal().to_owned(),
+            // Counters only grow; saturating keeps a bug elsewhere from writing 2^64 - 1.
+            received: cur.received.saturating_sub(prev.received),
+            written: cur.written.saturating_sub(prev.written),
+            rejected: cur.rejected.saturating_sub(prev.rejected),
+            retried: cur.retried.saturating_sub(prev.retried),
+            dead_lettered: cur.dead_lettered.saturating_sub(prev.dead_lettered),
+            queue_depth: cur.queued,
+            spool_bytes,
+            batch_latency_ms: cur.last_batch_ms,
+        })
+        .collect()
+}
+
+/// Starts the stats writer: every `interval` it inserts one row per table into
+/// [`STATS_TABLE`] until `shutdown` is cancelled. Failures are logged at debug and skipped: the
+/// next row then carries the deltas of the skipped interval too, so sums over the table stay exact.
+pub fn spawn_writer(
+    store: Store,
+    stats: Arc<Stats>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(run_writer(store, stats, interval, shutdown))
+}
+
+async fn run_writer(store: Store, stats: Arc<Stats>, interval: Duration, shutdown: CancellationToken) {
+    let instance = instance_name();
+    let mut previous = [TableSnapshot::default(); 3];
+    let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
+    // After a slow insert, wait a full interval rather than writing a burst of catch-up rows.
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let current = Table::ALL.map(|t| stats.snapshot(t));
+        let timestamp_ms = now_ms();
+        let rows = stats_rows(&instance, timestamp_ms, &previous, &current, stats.spool.bytes.load(Relaxed));
+        let token = format!("{STATS_TABLE}-{instance}-{timestamp_ms}");
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            result = store.insert(STATS_TABLE, &rows, &token) => result,
+        };
+        match result {
+            Ok(()) => previous = current,
+            Err(e) => {
+                tracing::debug!(error = %e, "Could not store collector stats; will include them in the next row.")
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    /// Parsed exposition: family name → type, and (family, labels) → value.
+    #[derive(Default)]
+    struct Exposition {
+        types: BTreeMap<String, String>,
+        helps: BTreeSet<String>,
+        samples: BTreeMap<(String, String), f64>,
+    }
+
+    /// A strict parser for the subset of the format that [`render`] produces.
+    fn parse(text: &str) -> Exposition {
+        let mut e = Exposition::default();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP has a name and text");
+                assert!(!help.is_empty(), "{name}: empty HELP");
+                assert!(e.helps.insert(name.to_owned()), "{name}: HELP twice");
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE has a name and type");
+                assert!(["counter", "gauge"].contains(&kind), "{name}: type {kind}");
+                assert!(e.types.insert(name.to_owned(), kind.to_owned()).is_none(), "{name}: TYPE twice");
+            } else {
+                let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+                let (name, labels) = match series.split_once('{') {
+                    Some((name, labels)) => (name, labels.strip_suffix('}').expect("labels closed")),
+                    None => (series, ""),
+                };
+                assert!(e.types.contains_key(name), "{name}: sample before its TYPE");
+                assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad name {name}");
+                let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}: bad value"));
+                assert!(e.samples.insert((name.to_owned(), labels.to_owned()), value).is_none(), "{line}: twice");
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn exposition_parses_and_has_every_family() {
+        let stats = Stats::new();
+        let traces = stats.table(Table::Traces);
+        traces.received.fetch_add(7, Relaxed);
+        traces.written.fetch_add(5, Relaxed);
+        traces.queued.fetch_add(2, Relaxed);
+        traces.last_batch_micros.store(1_500, Relaxed);
+        stats.table(Table::LlmCalls).dead_lettered.fetch_add(u64::MAX - 1, Relaxed);
+        stats.refused_busy.fetch_add(3, Relaxed);
+        stats.set_clickhouse_up(false);
+        stats.spool.bytes.store(1 << 20, Relaxed);
+        stats.spool.oldest_age_ms.store(2_250, Relaxed);
+
+        let text = render(&stats);
+        assert!(text.ends_with('\n'));
+        let e = parse(&text);
+        assert_eq!(e.types.len(), TABLE_METRICS.len() + singles(&stats).len());
+        assert_eq!(e.helps.len(), e.types.len());
+        for metric in TABLE_METRICS {
+            assert_eq!(e.types[metric.name], metric.kind.as_str());
+            for table in Table::ALL {
+                let label = format!("table=\"{}\"", table.name());
+                assert!(e.samples.contains_key(&(metric.name.to_owned(), label)), "{} {}", metric.name, table.name());
+            }
+        }
+        let get = |name: &str, labels: &str| e.samples[&(name.to_owned(), labels.to_owned())];
+        assert_eq!(get("promptlog_rows_received_total", r#"table="otel_traces""#), 7.0);
+        assert_eq!(get("promptlog_rows_written_total", r#"table="otel_traces""#), 5.0);
+        assert_eq!(get("promptlog_rows_queued", r#"table="otel_traces""#), 2.0);
+        assert_eq!(get("promptlog_last_batch_seconds", r#"table="otel_traces""#), 0.0015);
+        assert_eq!(get("promptlog_rows_received_total", r#"table="otel_logs""#), 0.0);
+        assert_eq!(get("promptlog_requests_refused_busy_total", ""), 3.0);
+        assert_eq!(get("promptlog_clickhouse_up", ""), 0.0);
+        assert_eq!(get("promptlog_spool_bytes", ""), 1_048_576.0);
+        assert_eq!(get("promptlog_spool_oldest_age_seconds", ""), 2.25);
+        assert_eq!(get("promptlog_spool_records", ""), 0.0);
+        // Counters are printed exactly, not through f64.
+        assert!(text.contains(&format!("promptlog_rows_dead_lettered_total{{table=\"llm_calls\"}} {}", u64::MAX - 1)));
+        for (name, kind) in &e.types {
+            assert_eq!(name.ends_with("_total"), kind == "counter", "{name} is a {kind}");
+        }
+    }
+
+    #[test]
+    fn rows_carry_deltas_and_current_gauges() {
+        let snap = |received, written, queued, last_batch_ms| TableSnapshot {
+            received,
+            written,
+            queued,
+            last_batch_ms,
+            ..TableSnapshot::default()
+        };
+        let previous = [snap(10, 8, 2, 1.0), snap(0, 0, 0, 0.0), snap(4, 4, 0, 2.0)];
+        let current = [snap(15, 14, 1, 3.5), snap(2, 0, 2, 0.0), snap(4, 4, 0, 2.0)];
+        let rows = stats_rows("host-a", 1_700_000_000_123, &previous, &current, 4096);
+        let signals: Vec<_> = rows.iter().map(|r| r.signal.as_str()).collect();
+        assert_eq!(signals, ["traces", "logs", "llm_calls"]);
+        assert_eq!((rows[0].received, rows[0].written, rows[0].queue_depth), (5, 6, 1));
+        assert_eq!(rows[0].batch_latency_ms, 3.5);
+        assert_eq!((rows[1].received, rows[1].written, rows[1].queue_depth), (2, 0, 2));
+        assert_eq!((rows[2].received, rows[2].written), (0, 0));
+        assert!(rows.iter().all(|r| r.instance == "host-a" && r.timestamp == 1_700_000_000_123));
+        assert!(rows.iter().all(|r| r.spool_bytes == 4096));
+    }
+
+    #[test]
+    fn instance_is_never_empty() {
+        assert!(!instance_name().is_empty());
+    }
+}

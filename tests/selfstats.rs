@@ -1,0 +1,132 @@
+//! Self-telemetry end to end: `GET /metrics` after real traffic, and `collector_stats` rows with
+//! correct deltas, both from a writer run at a short interval and from the collector's own writer.
+
+mod common;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use common::Stack;
+use promptlog::demo;
+use promptlog::selfstats;
+use promptlog::storage::clickhouse::Store;
+use promptlog::telemetry::{Stats, Table};
+use prost::Message;
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+/// Spans sent by the end-to-end test.
+const SPANS: u64 = 12;
+
+fn number(row: &Map<String, Value>, key: &str) -> f64 {
+    let v = &row[key];
+    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or_else(|| panic!("{key}: {v}"))
+}
+
+/// `SELECT`s until `done` accepts the rows or `within` passes; returns the last rows.
+async fn poll(
+    stack: &Stack,
+    sql: &str,
+    within: Duration,
+    done: impl Fn(&[Map<String, Value>]) -> bool,
+) -> Vec<Map<String, Value>> {
+    let started = Instant::now();
+    loop {
+        let rows = stack.query_json(sql).await;
+        if done(&rows) || started.elapsed() > within {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of one sample in a Prometheus exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    let line = text.lines().find(|l| l.rsplit_once(' ').is_some_and(|(s, _)| s == series));
+    line.and_then(|l| l.rsplit_once(' ')?.1.parse().ok()).unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_writer_stores_deltas_and_gauges() {
+    let stack = Stack::start().await;
+    let stats = Stats::new();
+    let shutdown = CancellationToken::new();
+    let store = Store::new(&stack.config.clickhouse);
+    let writer = selfstats::spawn_writer(store, stats.clone(), Duration::from_millis(300), shutdown.clone());
+
+    let traces = stats.table(Table::Traces);
+    traces.received.fetch_add(5, Relaxed);
+    traces.queued.fetch_add(5, Relaxed);
+    let sum_sql = "SELECT sum(Received) AS received, sum(Written) AS written \
+                   FROM collector_stats WHERE Signal = 'traces'";
+    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| number(&r[0], "received") == 5.0).await;
+    assert_eq!(number(&rows[0], "received"), 5.0);
+
+    traces.received.fetch_add(3, Relaxed);
+    traces.written.fetch_add(8, Relaxed);
+    traces.queued.fetch_sub(5, Relaxed);
+    traces.last_batch_micros.store(2_500, Relaxed);
+    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| number(&r[0], "written") == 8.0).await;
+    assert_eq!((number(&rows[0], "received"), number(&rows[0], "written")), (8.0, 8.0));
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), writer).await.expect("writer stops on shutdown").unwrap();
+
+    // Per row: counters are deltas (5, then 3; zero rows in between), gauges are current values.
+    let rows = stack
+        .query_json(
+            "SELECT Instance, Received, Written, QueueDepth, BatchLatencyMs FROM collector_stats \
+             WHERE Signal = 'traces' AND Received > 0 ORDER BY Timestamp",
+        )
+        .await;
+    let deltas: Vec<_> = rows.iter().map(|r| number(r, "Received")).collect();
+    assert_eq!(deltas, [5.0, 3.0]);
+    assert_eq!((number(&rows[0], "QueueDepth"), number(&rows[1], "QueueDepth")), (5.0, 0.0));
+    assert_eq!(number(&rows[1], "BatchLatencyMs"), 2.5);
+    assert_eq!(rows[0]["Instance"], selfstats::instance_name().as_str());
+    let signals = stack.query_json("SELECT DISTINCT Signal AS s FROM collector_stats ORDER BY s").await;
+    let signals: Vec<_> = signals.iter().map(|r| r["s"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(signals, ["llm_calls", "logs", "traces"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_reports_its_traffic_in_metrics_and_collector_stats() {
+    let stack = Stack::start().await;
+    let spans = (0..SPANS).map(|i| demo::span(&format!("stats-{i}"), demo::now_ns(), 3, vec![])).collect();
+    let body = demo::traces_request(demo::resource("selfstats", "test"), spans).encode_to_vec();
+    let (status, _, _) = stack.post_otlp("/v1/traces", "application/x-protobuf", body, false).await;
+    assert_eq!(status, 200);
+    stack.wait_for_count("otel_traces", SPANS).await;
+
+    let metrics_url = format!("{}/metrics", stack.otlp_http_url());
+    let started = Instant::now();
+    let text = loop {
+        let response = reqwest::get(&metrics_url).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(content_type, selfstats::PROMETHEUS_CONTENT_TYPE);
+        let text = response.text().await.unwrap();
+        // The written counter moves right after the insert returns, which may trail the rows.
+        if sample(&text, r#"promptlog_rows_written_total{table="otel_traces"}"#) == SPANS as f64
+            || started.elapsed() > Duration::from_secs(10)
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sample(&text, r#"promptlog_rows_received_total{table="otel_traces"}"#), SPANS as f64);
+    assert_eq!(sample(&text, r#"promptlog_rows_written_total{table="otel_traces"}"#), SPANS as f64);
+    assert_eq!(sample(&text, r#"promptlog_rows_queued{table="otel_traces"}"#), 0.0);
+    assert_eq!(sample(&text, "promptlog_clickhouse_up"), 1.0);
+    assert!(sample(&text, r#"promptlog_last_batch_seconds{table="otel_traces"}"#) > 0.0);
+    for spool_gauge in ["promptlog_spool_bytes", "promptlog_spool_records", "promptlog_spool_oldest_age_seconds"] {
+        assert!(sample(&text, spool_gauge) >= 0.0);
+    }
+
+    // The collector's own writer runs every STATS_INTERVAL; two intervals cover the write landing
+    // just after a row was taken.
+    let sql = "SELECT sum(Received) AS received, sum(Written) AS written FROM collector_stats WHERE Signal = 'traces'";
+    let within = 2 * selfstats::STATS_INTERVAL + Duration::from_secs(5);
+    let rows = poll(&stack, sql, within, |r| number(&r[0], "written") == SPANS as f64).await;
+    println!("[selfstats] collector_stats caught up after {:?}", started.elapsed());
+    assert_eq!((number(&rows[0], "received"), number(&rows[0], "written")), (SPANS as f64, SPANS as f64));
+}
