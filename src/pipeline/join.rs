@@ -79,11 +79,31 @@ impl<S> Joiner<S> {
         }
     }
 
-    fn release_or_hold(&mut self, key: Key, call: NormalizedCall, tag: S, now: Instant) {
+    fn release_or_hold(&mut self, key: Key, mut call: NormalizedCall, tag: S, now: Instant) {
+        if call.awaits_content && !call.content.is_complete() {
+            self.adopt_parent_output(&mut call);
+        }
         if !call.awaits_content || call.content.is_complete() {
             self.ready.push((tag, call.finish()));
         } else {
             self.hold(key, Pending::Call(tag, Box::new(call)), now);
+        }
+    }
+
+    /// Some SDKs (OpenLLMetry in events mode, when streaming) attach the completion's log record to
+    /// the call's *parent* span. A call still missing its output adopts content held under its
+    /// parent that carries only output (a parent that is itself a call would hold a call, not content).
+    fn adopt_parent_output(&mut self, call: &mut NormalizedCall) {
+        if !call.content.output.is_empty() || call.row.parent_span_id.is_empty() {
+            return;
+        }
+        let parent = (call.row.trace_id.clone(), call.row.parent_span_id.clone());
+        let output_only = matches!(
+            self.pending.get(&parent),
+            Some((_, Pending::Content(c, _))) if c.input.is_empty() && !c.output.is_empty()
+        );
+        if output_only && let Some((_, Pending::Content(content, _))) = self.pending.remove(&parent) {
+            append(&mut call.content, content);
         }
     }
 
@@ -131,19 +151,24 @@ impl<S> Joiner<S> {
     /// Releases the entry for `key` if it is still the one queued at `deadline`.
     fn expire(&mut self, deadline: Instant, key: Key) {
         if self.pending.get(&key).is_some_and(|(d, _)| *d == deadline)
-            && let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key)
+            && let Some((_, Pending::Call(tag, mut call))) = self.pending.remove(&key)
         {
+            self.adopt_parent_output(&mut call);
             self.ready.push((tag, call.finish()));
         }
     }
 
     /// Releases every held call (shutdown).
     pub fn drain(&mut self) {
-        for (_, (_, pending)) in self.pending.drain() {
-            if let Pending::Call(tag, call) = pending {
+        let calls: Vec<Key> =
+            self.pending.iter().filter(|(_, (_, p))| matches!(p, Pending::Call(..))).map(|(k, _)| k.clone()).collect();
+        for key in calls {
+            if let Some((_, Pending::Call(tag, mut call))) = self.pending.remove(&key) {
+                self.adopt_parent_output(&mut call);
                 self.ready.push((tag, call.finish()));
             }
         }
+        self.pending.clear();
         self.order.clear();
     }
 

@@ -148,3 +148,36 @@ fn every_call_comes_back_once_with_its_tag() {
     let want: Vec<_> = [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (5, "d")].map(|(t, s)| (t, s.to_owned())).into();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_call_missing_its_output_adopts_output_logged_on_its_parent_span() {
+    let t0 = Instant::now();
+    for fragment_first in [true, false] {
+        let mut j = Joiner::new(WINDOW, 100);
+        let mut c = call("child", true, Content::default());
+        c.row.parent_span_id = "parent".into();
+        let parent_output = || fragment("parent", output("streamed answer"));
+        if fragment_first {
+            j.add_content(parent_output(), t0);
+        }
+        j.add_content(fragment("child", input("q")), t0);
+        j.add_call(c, t0);
+        if !fragment_first {
+            j.add_content(parent_output(), t0 + Duration::from_secs(1));
+        }
+        j.tick(t0 + WINDOW);
+        let rows = j.take_ready();
+        assert_eq!(rows.len(), 1, "fragment first: {fragment_first}");
+        assert_eq!((rows[0].input_text.as_str(), rows[0].output_text.as_str()), ("q", "streamed answer"));
+    }
+    // Output-and-input content under the parent belongs to the parent, not the child.
+    let mut j = Joiner::new(WINDOW, 100);
+    let mut c = call("child", true, input("q"));
+    c.row.parent_span_id = "parent".into();
+    let mut both = input("parent q");
+    both.output = output("parent a").output;
+    j.add_content(fragment("parent", both), t0);
+    j.add_call(c, t0);
+    j.tick(t0 + WINDOW);
+    assert_eq!(j.take_ready()[0].output_text, "");
+}
