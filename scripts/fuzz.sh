@@ -12,6 +12,11 @@ cd "$(dirname "$0")/.."
 budget=${1:-60}
 [[ $budget =~ ^[0-9]+$ ]] || { echo "usage: $0 [seconds]" >&2; exit 2; }
 
+# cargo-fuzz comes from crates.io; install it (once) when a nightly toolchain is there to use it.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "[fuzz] installing cargo-fuzz" >&2
+  cargo install --locked --quiet cargo-fuzz --version 0.13.2 >&2 || echo "[fuzz] cargo-fuzz install failed" >&2
+fi
 if command -v cargo-fuzz >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   # libFuzzer writes new inputs into its first corpus directory: keep them out of the repository.
   scratch=$(mktemp -d)

@@ -13,6 +13,8 @@ echo "[test] cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --all-targets --quiet -- -D warnings
 echo "[test] chDB test server self-test" >&2
 .venv/bin/python tests/chdb_server/selftest.py
+echo "[test] fuzz the OTLP decode + normalise path briefly" >&2
+scripts/fuzz.sh "${PROMPTLOG_CI_FUZZ_SECONDS:-20}"
 echo "[test] cargo test" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
