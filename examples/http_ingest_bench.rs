@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use promptlog::demo::{kv, kv_i64, now_ns, resource, span, traces_request};
+use promptlog::demo::{embeddings_span, now_ns, resource, traces_request};
 use prost::Message;
 
 const SPANS_PER_REQUEST: u64 = 50;
@@ -17,13 +17,7 @@ fn body(client: u64, request: u64) -> Vec<u8> {
     let start = now_ns();
     let spans = (0..SPANS_PER_REQUEST)
         .map(|k| {
-            let attrs = vec![
-                kv("gen_ai.operation.name", "embeddings"),
-                kv("gen_ai.provider.name", "openai"),
-                kv("gen_ai.request.model", "text-embedding-3-small"),
-                kv_i64("gen_ai.usage.input_tokens", 12),
-            ];
-            let mut s = span("embeddings text-embedding-3-small", start + k, 3, attrs);
+            let mut s = embeddings_span(start + k, 3, 12);
             // +1: an all-zero span id is invalid.
             s.span_id = ((client << 48) | (request << 8) | (k + 1)).to_be_bytes().to_vec();
             s

@@ -134,6 +134,22 @@ pub fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
 }
 
+/// An OpenAI `text-embedding-3-small` embeddings span (released to `llm_calls` at once: embeddings
+/// never wait for content), used by the demo, the fault tests and the ingest benchmark.
+pub fn embeddings_span(start_ns: u64, duration_ms: u64, input_tokens: i64) -> Span {
+    span(
+        "embeddings text-embedding-3-small",
+        start_ns,
+        duration_ms,
+        vec![
+            kv("gen_ai.operation.name", "embeddings"),
+            kv("gen_ai.provider.name", "openai"),
+            kv("gen_ai.request.model", "text-embedding-3-small"),
+            kv_i64("gen_ai.usage.input_tokens", input_tokens),
+        ],
+    )
+}
+
 fn chat_attrs(provider: &str, model: &str, input: u64, output: u64) -> Vec<KeyValue> {
     vec![
         kv("gen_ai.operation.name", "chat"),
@@ -234,17 +250,7 @@ pub fn round(i: u32) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
     spans.push(s);
 
     // Embeddings and a non-LLM span.
-    spans.push(span(
-        "embeddings text-embedding-3-small",
-        now - 800_000_000,
-        60,
-        vec![
-            kv("gen_ai.operation.name", "embeddings"),
-            kv("gen_ai.provider.name", "openai"),
-            kv("gen_ai.request.model", "text-embedding-3-small"),
-            kv_i64("gen_ai.usage.input_tokens", 9),
-        ],
-    ));
+    spans.push(embeddings_span(now - 800_000_000, 60, 9));
     spans.push(span("GET /api/tickets", now - 3_100_000_000, 3200, vec![kv("http.request.method", "GET")]));
 
     let res = resource(if i.is_multiple_of(2) { "support-bot" } else { "search-api" }, "demo");

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
-use promptlog::demo::{kv, kv_i64, now_ns, resource, span, traces_request};
+use promptlog::demo::{embeddings_span, now_ns, resource, traces_request};
 use prost::Message;
 use serde_json::Value;
 
@@ -294,13 +294,7 @@ fn request(tag: u32, request: u32) -> (Vec<u8>, Vec<String>) {
     let start = now_ns();
     let spans: Vec<Span> = (0..SPANS_PER_REQUEST)
         .map(|k| {
-            let attrs = vec![
-                kv("gen_ai.operation.name", "embeddings"),
-                kv("gen_ai.provider.name", "openai"),
-                kv("gen_ai.request.model", "text-embedding-3-small"),
-                kv_i64("gen_ai.usage.input_tokens", 12),
-            ];
-            let mut s = span("embeddings text-embedding-3-small", start + k, 3, attrs);
+            let mut s = embeddings_span(start + k, 3, 12);
             let id = (u64::from(tag) << 40) | (u64::from(request) << 16) | k;
             s.span_id = id.to_be_bytes().to_vec();
             s.trace_id = [tag.to_be_bytes().as_slice(), &request.to_be_bytes(), &[7; 8]].concat();
