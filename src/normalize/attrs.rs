@@ -42,6 +42,11 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// The first of `keys` that holds an unsigned integer (conventions spell one count many ways).
+    pub fn first_u64(&self, keys: &[&str]) -> Option<u64> {
+        keys.iter().find_map(|k| self.u64(k))
+    }
+
     /// The value of `key` as a float (doubles, ints and numeric strings).
     pub fn f64(&self, key: &str) -> Option<f64> {
         match self.get(key)? {

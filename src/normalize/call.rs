@@ -92,6 +92,30 @@ pub fn fill_if_empty(field: &mut String, value: Option<String>) {
     }
 }
 
+/// Sets a count from `value` unless an earlier (higher-precedence) source already set it.
+pub fn fill_if_zero(field: &mut u64, value: Option<u64>) {
+    if *field == 0
+        && let Some(v) = value
+    {
+        *field = v;
+    }
+}
+
+/// Sets `TotalTokens`, unless already set, from the convention's own total, else input + output.
+pub fn fill_total(row: &mut LlmCallRow, total: Option<u64>) {
+    if row.total_tokens == 0 {
+        row.total_tokens = total.unwrap_or(row.input_tokens + row.output_tokens);
+    }
+}
+
+/// Seconds from the span's start to its first event whose name satisfies `is_marker` (streaming
+/// SDKs mark the first token or chunk with an event).
+pub fn delay_to_event(span: &Span, is_marker: impl Fn(&str) -> bool) -> Option<f64> {
+    let event = span.events.iter().find(|e| is_marker(&e.name))?;
+    let delta = event.time_unix_nano.checked_sub(span.start_time_unix_nano)?;
+    Some(delta as f64 / 1e9)
+}
+
 /// Operations whose spans wrap other calls and repeat their usage (summed only via leaf calls).
 pub fn is_rollup(operation: &str) -> bool {
     matches!(operation, "invoke_agent" | "invoke_workflow" | "agent_step" | "create_agent")

@@ -5,7 +5,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
 
 use super::attrs::Attrs;
-use super::call::fill_if_empty;
+use super::call::{fill_if_empty, fill_if_zero, fill_total};
 use super::messages::{Content, any_as_messages};
 use crate::rows::LlmCallRow;
 
@@ -15,17 +15,10 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
     fill_if_empty(&mut row.request_model, a.str("langfuse.observation.model.name"));
     if let Some(Json::Object(usage)) = a.json("langfuse.observation.usage_details") {
         let get = |keys: &[&str]| keys.iter().find_map(|k| usage.get(*k)?.as_u64());
-        let set = |field: &mut u64, v: Option<u64>| {
-            if *field == 0 {
-                *field = v.unwrap_or(0);
-            }
-        };
-        set(&mut row.input_tokens, get(&["input", "prompt_tokens", "input_tokens"]));
-        set(&mut row.output_tokens, get(&["output", "completion_tokens", "output_tokens"]));
-        set(&mut row.cache_read_input_tokens, get(&["input_cached_tokens", "cache_read_input_tokens"]));
-        if row.total_tokens == 0 {
-            row.total_tokens = get(&["total"]).unwrap_or(row.input_tokens + row.output_tokens);
-        }
+        fill_if_zero(&mut row.input_tokens, get(&["input", "prompt_tokens", "input_tokens"]));
+        fill_if_zero(&mut row.output_tokens, get(&["output", "completion_tokens", "output_tokens"]));
+        fill_if_zero(&mut row.cache_read_input_tokens, get(&["input_cached_tokens", "cache_read_input_tokens"]));
+        fill_total(row, get(&["total"]));
     }
     if row.cost_usd.is_none()
         && let Some(Json::Object(cost)) = a.json("langfuse.observation.cost_details")

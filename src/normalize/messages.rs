@@ -139,6 +139,15 @@ pub fn any_as_messages(value: Json, role: &str) -> Vec<Json> {
     }
 }
 
+/// A JSON-encoded string (tool arguments, schemas, Vercel `ai.*` arrays) parsed into JSON; anything
+/// else, including a string that is not JSON, is returned as is.
+pub fn parse_json_string(value: Json) -> Json {
+    match value {
+        Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
+        other => other,
+    }
+}
+
 /// A message with one text part.
 pub fn text_message(role: &str, text: &str) -> Json {
     json!({"role": role, "parts": [{"type": "text", "content": text}]})
@@ -224,11 +233,7 @@ fn push_tool_calls(tool_calls: Option<Json>, parts: &mut Vec<Json>) {
         let name = call.pointer("/function/name").or_else(|| call.get("name")).cloned().unwrap_or(Json::Null);
         let raw_args = call.pointer("/function/arguments").or_else(|| call.get("arguments")).cloned();
         // Arguments arrive as a JSON-encoded string; keep them structured when they parse.
-        let arguments = match raw_args {
-            Some(Json::String(s)) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
-            Some(v) => v,
-            None => Json::Null,
-        };
+        let arguments = raw_args.map(parse_json_string).unwrap_or(Json::Null);
         let id = call.get("id").cloned().unwrap_or(Json::Null);
         parts.push(json!({"type": "tool_call", "id": id, "name": name, "arguments": arguments}));
     }

@@ -6,9 +6,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value as Json, json};
 
 use super::attrs::{Attrs, format_f64};
-use super::call::{fill_if_empty, normalize_provider};
+use super::call::{delay_to_event, fill_if_empty, fill_if_zero, fill_total, normalize_provider};
 use super::flat::unflatten;
-use super::messages::{Content, any_as_messages, messages_from_json, to_otel_message};
+use super::messages::{Content, any_as_messages, messages_from_json, parse_json_string, to_otel_message};
 use crate::rows::LlmCallRow;
 
 /// Maps `openinference.span.kind` to an operation; `None` for kinds that are not LLM operations
@@ -71,7 +71,8 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
         row.finish_reasons = vec![reason];
     }
     if row.time_to_first_token.is_none() {
-        row.time_to_first_token = first_token_delay(span);
+        // Streaming: OpenInference records a `First Token Stream Event` span event.
+        row.time_to_first_token = delay_to_event(span, |name| name == "First Token Stream Event");
     }
     fill_content(content, a);
 }
@@ -86,26 +87,12 @@ pub fn json_param(value: &Json) -> String {
 }
 
 fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
-    let set = |field: &mut u64, key: &str| {
-        if *field == 0 {
-            *field = a.u64(key).unwrap_or(0);
-        }
-    };
-    set(&mut row.input_tokens, "llm.token_count.prompt");
-    set(&mut row.output_tokens, "llm.token_count.completion");
-    set(&mut row.cache_read_input_tokens, "llm.token_count.prompt_details.cache_read");
-    set(&mut row.cache_write_input_tokens, "llm.token_count.prompt_details.cache_write");
-    set(&mut row.reasoning_output_tokens, "llm.token_count.completion_details.reasoning");
-    if row.total_tokens == 0 {
-        row.total_tokens = a.u64("llm.token_count.total").unwrap_or(row.input_tokens + row.output_tokens);
-    }
-}
-
-/// Streaming: OpenInference records a `First Token Stream Event` span event.
-fn first_token_delay(span: &Span) -> Option<f64> {
-    let event = span.events.iter().find(|e| e.name == "First Token Stream Event")?;
-    let delta = event.time_unix_nano.checked_sub(span.start_time_unix_nano)?;
-    Some(delta as f64 / 1e9)
+    fill_if_zero(&mut row.input_tokens, a.u64("llm.token_count.prompt"));
+    fill_if_zero(&mut row.output_tokens, a.u64("llm.token_count.completion"));
+    fill_if_zero(&mut row.cache_read_input_tokens, a.u64("llm.token_count.prompt_details.cache_read"));
+    fill_if_zero(&mut row.cache_write_input_tokens, a.u64("llm.token_count.prompt_details.cache_write"));
+    fill_if_zero(&mut row.reasoning_output_tokens, a.u64("llm.token_count.completion_details.reasoning"));
+    fill_total(row, a.u64("llm.token_count.total"));
 }
 
 fn fill_content(content: &mut Content, a: Attrs<'_>) {
@@ -130,7 +117,7 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
         && let Some(Json::Array(tools)) = unflatten(a.0, "llm.tools")
     {
         let defs: Vec<Json> =
-            tools.iter().filter_map(|t| t.pointer("/tool/json_schema")).map(parse_if_string).collect();
+            tools.iter().filter_map(|t| t.pointer("/tool/json_schema")).cloned().map(parse_json_string).collect();
         content.tools = (!defs.is_empty()).then_some(Json::Array(defs));
     }
     if content.input.is_empty()
@@ -153,13 +140,6 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
         && v.get("choices").is_none()
     {
         content.output = any_as_messages(v, "assistant");
-    }
-}
-
-fn parse_if_string(v: &Json) -> Json {
-    match v {
-        Json::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
-        other => other.clone(),
     }
 }
 

@@ -7,9 +7,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value as Json, json};
 
 use super::attrs::{Attrs, value_to_string};
-use super::call::fill_if_empty;
+use super::call::{delay_to_event, fill_if_empty, fill_if_zero};
 use super::flat::unflatten;
-use super::messages::{Content, to_otel_message};
+use super::messages::{Content, parse_json_string, to_otel_message};
 use crate::rows::LlmCallRow;
 
 /// `llm.request.type` → operation.
@@ -47,9 +47,7 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
             row.request_params.push(((*short).to_owned(), value_to_string(v)));
         }
     }
-    if row.reasoning_output_tokens == 0 {
-        row.reasoning_output_tokens = a.u64("llm.usage.reasoning_tokens").unwrap_or(0);
-    }
+    fill_if_zero(&mut row.reasoning_output_tokens, a.u64("llm.usage.reasoning_tokens"));
     if let Some(total) = a.u64("llm.usage.total_tokens") {
         row.total_tokens = total;
     }
@@ -60,7 +58,8 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
             completions.iter().filter_map(|c| c.get("finish_reason")?.as_str().map(str::to_owned)).collect();
     }
     if row.time_to_first_token.is_none() {
-        row.time_to_first_token = first_chunk_delay(span);
+        // Streaming: the first `*.content.completion.chunk` span event marks the first token.
+        row.time_to_first_token = delay_to_event(span, |name| name.ends_with("content.completion.chunk"));
     }
     fill_content(content, a);
 }
@@ -90,9 +89,8 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
             let defs = defs.into_iter().map(|mut d| {
                 if let Some(obj) = d.as_object_mut() {
                     obj.entry("type").or_insert_with(|| json!("function"));
-                    if let Some(Json::String(p)) = obj.get("parameters") {
-                        let parsed = serde_json::from_str(p).unwrap_or(Json::String(p.clone()));
-                        obj.insert("parameters".into(), parsed);
+                    if let Some(parameters) = obj.remove("parameters") {
+                        obj.insert("parameters".into(), parse_json_string(parameters));
                     }
                 }
                 d
@@ -100,11 +98,4 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
             content.tools = Some(Json::Array(defs.collect()));
         }
     }
-}
-
-/// Streaming: the first `*.content.completion.chunk` span event marks the first token.
-fn first_chunk_delay(span: &Span) -> Option<f64> {
-    let event = span.events.iter().find(|e| e.name.ends_with("content.completion.chunk"))?;
-    let delta = event.time_unix_nano.checked_sub(span.start_time_unix_nano)?;
-    Some(delta as f64 / 1e9)
 }

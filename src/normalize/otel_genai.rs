@@ -49,20 +49,20 @@ pub fn fill_row(row: &mut LlmCallRow, a: Attrs<'_>) {
 }
 
 fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
-    let first = |keys: &[&str]| keys.iter().find_map(|k| a.u64(k));
-    row.input_tokens = first(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"]).unwrap_or(0);
-    row.output_tokens = first(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"]).unwrap_or(0);
+    row.input_tokens = a.first_u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"]).unwrap_or(0);
+    row.output_tokens = a.first_u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"]).unwrap_or(0);
     row.cache_read_input_tokens =
-        first(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"]).unwrap_or(0);
-    row.cache_write_input_tokens = first(&[
-        "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.cache_write.input_tokens",
-        "gen_ai.usage.cache_creation_input_tokens",
-    ])
-    .unwrap_or(0);
+        a.first_u64(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"]).unwrap_or(0);
+    row.cache_write_input_tokens = a
+        .first_u64(&[
+            "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_write.input_tokens",
+            "gen_ai.usage.cache_creation_input_tokens",
+        ])
+        .unwrap_or(0);
     row.reasoning_output_tokens =
-        first(&["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"]).unwrap_or(0);
-    row.total_tokens = first(&["gen_ai.usage.total_tokens"]).unwrap_or(row.input_tokens + row.output_tokens);
+        a.first_u64(&["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"]).unwrap_or(0);
+    row.total_tokens = a.u64("gen_ai.usage.total_tokens").unwrap_or(row.input_tokens + row.output_tokens);
 }
 
 /// Every `gen_ai.request.*` setting (except the model) under its short name, plus renamed ones.

@@ -5,8 +5,8 @@
 use serde_json::{Value as Json, json};
 
 use super::attrs::{Attrs, value_to_string};
-use super::call::{fill_if_empty, normalize_provider};
-use super::messages::{Content, any_as_messages, messages_from_json, text_message};
+use super::call::{fill_if_empty, fill_if_zero, fill_total, normalize_provider};
+use super::messages::{Content, any_as_messages, messages_from_json, parse_json_string, text_message};
 use crate::rows::LlmCallRow;
 
 /// `ai.operationId` → (operation, is_rollup); `None` when it is not an AI SDK operation.
@@ -71,28 +71,23 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
 }
 
 fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
-    let first = |keys: &[&str]| keys.iter().find_map(|k| a.u64(k));
-    let set = |field: &mut u64, v: Option<u64>| {
-        if *field == 0 {
-            *field = v.unwrap_or(0);
-        }
-    };
     // Embeddings (`ai.embed`, `ai.embedMany` and their `.doEmbed`) report only `ai.usage.tokens`.
-    set(&mut row.input_tokens, first(&["ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens"]));
-    set(&mut row.output_tokens, first(&["ai.usage.outputTokens", "ai.usage.completionTokens"]));
+    fill_if_zero(
+        &mut row.input_tokens,
+        a.first_u64(&["ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens"]),
+    );
+    fill_if_zero(&mut row.output_tokens, a.first_u64(&["ai.usage.outputTokens", "ai.usage.completionTokens"]));
     // v6 records both the flat (deprecated) keys and the `…TokenDetails.*` ones.
-    set(
+    fill_if_zero(
         &mut row.reasoning_output_tokens,
-        first(&["ai.usage.reasoningTokens", "ai.usage.outputTokenDetails.reasoningTokens"]),
+        a.first_u64(&["ai.usage.reasoningTokens", "ai.usage.outputTokenDetails.reasoningTokens"]),
     );
-    set(
+    fill_if_zero(
         &mut row.cache_read_input_tokens,
-        first(&["ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"]),
+        a.first_u64(&["ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"]),
     );
-    set(&mut row.cache_write_input_tokens, first(&["ai.usage.inputTokenDetails.cacheWriteTokens"]));
-    if row.total_tokens == 0 {
-        row.total_tokens = first(&["ai.usage.totalTokens"]).unwrap_or(row.input_tokens + row.output_tokens);
-    }
+    fill_if_zero(&mut row.cache_write_input_tokens, a.first_u64(&["ai.usage.inputTokenDetails.cacheWriteTokens"]));
+    fill_total(row, a.u64("ai.usage.totalTokens"));
 }
 
 fn fill_content(content: &mut Content, a: Attrs<'_>) {
@@ -123,11 +118,8 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
         }
         if let Some(Json::Array(calls)) = a.json("ai.response.toolCalls") {
             for c in calls {
-                let args = c.get("args").or_else(|| c.get("input")).cloned().unwrap_or(Json::Null);
-                let args = match args {
-                    Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
-                    other => other,
-                };
+                let args =
+                    c.get("args").or_else(|| c.get("input")).cloned().map(parse_json_string).unwrap_or(Json::Null);
                 parts.push(json!({"type": "tool_call", "id": c.get("toolCallId"), "name": c.get("toolName"), "arguments": args}));
             }
         }
@@ -141,10 +133,7 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
         && let Some(Json::Array(tools)) = a.json("ai.prompt.tools")
     {
         let tools = tools.into_iter().map(|t| {
-            let mut t = match t {
-                Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
-                other => other,
-            };
+            let mut t = parse_json_string(t);
             // v5+ spell the JSON schema `inputSchema` (v4: `parameters`, as gen_ai.tool.definitions does).
             if let Some(obj) = t.as_object_mut()
                 && !obj.contains_key("parameters")

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use super::{Outcome, RETRY_AFTER, ReceiveError, Receiver};
+use super::{RETRY_AFTER, ReceiveError, Receiver};
 
 // OTLP's status codes for tonic's own decode errors (oversized → RESOURCE_EXHAUSTED, not the
 // retryable OUT_OF_RANGE; undecodable → INVALID_ARGUMENT, not INTERNAL).
@@ -50,7 +50,7 @@ impl TraceService for Receiver {
         let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
         // Spooled as `encode_to_vec()` of the decoded request: tonic does not expose the raw bytes.
         let outcome = self.traces(request.into_inner(), None).await?;
-        let partial_success = partial(&outcome).then_some(ExportTracePartialSuccess {
+        let partial_success = outcome.is_partial().then_some(ExportTracePartialSuccess {
             rejected_spans: outcome.rejected as i64,
             error_message: outcome.message,
         });
@@ -66,7 +66,7 @@ impl LogsService for Receiver {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
         let outcome = self.logs(request.into_inner(), None).await?;
-        let partial_success = partial(&outcome).then_some(ExportLogsPartialSuccess {
+        let partial_success = outcome.is_partial().then_some(ExportLogsPartialSuccess {
             rejected_log_records: outcome.rejected as i64,
             error_message: outcome.message,
         });
@@ -82,11 +82,6 @@ impl MetricsService for Receiver {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
     }
-}
-
-/// Whether the response needs a `partial_success` (rejections, or warnings such as truncation).
-fn partial(outcome: &Outcome) -> bool {
-    outcome.rejected > 0 || !outcome.message.is_empty()
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` is cancelled, then finishes in-flight calls.

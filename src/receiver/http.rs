@@ -95,7 +95,8 @@ async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     }
     .await;
     respond(result, encoding, |o| ExportTraceServiceResponse {
-        partial_success: partial(o)
+        partial_success: o
+            .is_partial()
             .then(|| ExportTracePartialSuccess { rejected_spans: o.rejected as i64, error_message: o.message.clone() }),
     })
 }
@@ -112,7 +113,7 @@ async fn logs(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
     }
     .await;
     respond(result, encoding, |o| ExportLogsServiceResponse {
-        partial_success: partial(o).then(|| ExportLogsPartialSuccess {
+        partial_success: o.is_partial().then(|| ExportLogsPartialSuccess {
             rejected_log_records: o.rejected as i64,
             error_message: o.message.clone(),
         }),
@@ -129,10 +130,6 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> R
         .await
         .map(|_| Outcome::default());
     respond(result, encoding, |_| ExportMetricsServiceResponse { partial_success: None })
-}
-
-fn partial(outcome: &Outcome) -> bool {
-    outcome.rejected > 0 || !outcome.message.is_empty()
 }
 
 /// Health: 200 while the pipeline runs; `degraded` when ClickHouse is failing. `spool` tells how much

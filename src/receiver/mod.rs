@@ -69,6 +69,13 @@ pub struct Outcome {
     pub message: String,
 }
 
+impl Outcome {
+    /// Whether the response needs a `partial_success` (rejections, or warnings such as truncation).
+    pub fn is_partial(&self) -> bool {
+        self.rejected > 0 || !self.message.is_empty()
+    }
+}
+
 /// What both transports share.
 #[derive(Clone)]
 pub struct Receiver {
