@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use promptlog::demo::{kv, kv_f64, kv_i64, kv_strs, now_ns, resource, span, traces_request};
-use promptlog::normalize::{Limits, normalize_traces};
+use promptlog_ingest::normalize::normalize;
+use promptlog_ingest::{Limits, Request};
+use promptlog_otlp::{kv, kv_f64, kv_i64, kv_strs, now_ns, resource, span, traces_request};
 use prost::Message;
 
 /// Same allocator as the binary, so the figures match production.
@@ -68,7 +69,7 @@ fn measure(name: &str, make: fn(usize) -> opentelemetry_proto::tonic::trace::v1:
     let (mut spans, mut calls) = (0usize, 0usize);
     while start.elapsed() < RUN_FOR {
         let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("valid");
-        let batch = normalize_traces(&decoded, limits);
+        let (batch, _) = normalize(&Request::Traces(decoded), limits, 0);
         spans += batch.spans.len();
         calls += batch.calls.len();
     }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use promptlog::demo::{embeddings_span, now_ns, resource, traces_request};
+use promptlog_otlp::{embeddings_span, now_ns, resource, traces_request};
 use prost::Message;
 
 const SPANS_PER_REQUEST: u64 = 50;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use promptlog::spool::{Spool, SpoolOptions};
+use promptlog_spool::{Spool, SpoolOptions};
 
 const RECORD_BYTES: usize = 1024;
 const PHASE: Duration = Duration::from_secs(2);

@@ -45,9 +45,9 @@ pub const DEFAULT_MAX_PENDING_JOINS: usize = 100_000;
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Spool size cap (segment files); when reached, requests are refused with UNAVAILABLE / 503.
 /// The value is the spool module's own default, so it is written once.
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = crate::spool::DEFAULT_MAX_BYTES;
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = promptlog_spool::DEFAULT_MAX_BYTES;
 /// Spool segment file size.
-pub const DEFAULT_SPOOL_SEGMENT_BYTES: u64 = crate::spool::DEFAULT_SEGMENT_BYTES;
+pub const DEFAULT_SPOOL_SEGMENT_BYTES: u64 = promptlog_spool::DEFAULT_SEGMENT_BYTES;
 /// fsync every acknowledged request (group commit) so it survives a power loss, not just a crash.
 pub const DEFAULT_SPOOL_FSYNC: bool = true;
 /// Default `tracing` filter.
@@ -214,8 +214,12 @@ impl Default for SpoolConfig {
 
 impl SpoolConfig {
     /// The spool's own options.
-    pub fn options(&self) -> crate::spool::SpoolOptions {
-        crate::spool::SpoolOptions { max_bytes: self.max_bytes, segment_bytes: self.segment_bytes, fsync: self.fsync }
+    pub fn options(&self) -> promptlog_spool::SpoolOptions {
+        promptlog_spool::SpoolOptions {
+            max_bytes: self.max_bytes,
+            segment_bytes: self.segment_bytes,
+            fsync: self.fsync,
+        }
     }
 }
 
@@ -399,7 +403,7 @@ impl Config {
             }
         }
         // Every accepted request becomes one spool record, so the record cap bounds the request cap.
-        let record_cap = crate::spool::MAX_RECORD_BYTES - crate::pipeline::record::HEADER_BYTES as u64;
+        let record_cap = promptlog_spool::MAX_RECORD_BYTES - promptlog_ingest::record::MAX_HEADER_BYTES as u64;
         if self.receivers.max_request_bytes as u64 > record_cap {
             let reason = format!("must be at most {record_cap} (the largest spool record)");
             return Err(invalid("receivers.max_request_bytes", &self.receivers.max_request_bytes, &reason));

@@ -1,27 +1,27 @@
 //! promptlog: an OpenTelemetry-native collector that stores every LLM call in ClickHouse.
 //!
 //! # Layout
+//! The pure parts live in workspace crates: `promptlog-ingest` (request → processors → rows, the
+//! join, the batcher, the spool record format), `promptlog-spool` (the durable queue) and
+//! `promptlog-otlp` (OTLP builders and sample traffic). This crate is the collector around them:
 //! - [`config`]: the YAML config, its defaults and `PROMPTLOG_*` overrides.
-//! - [`receiver`]: OTLP in — [`receiver::grpc`] (4317) and [`receiver::http`] (4318, also `/health`).
-//! - [`normalize`]: pure functions from OTLP requests to rows; one file per convention.
-//! - [`pipeline`]: bounded queue and on-disk backlog, span/log join, batching, per-table writers, spool acks.
-//! - [`spool`]: the durable on-disk queue every accepted request is written to before it is acknowledged.
-//! - [`storage::clickhouse`]: schema migrations, inserts and retry classification.
-//! - [`rows`]: the row structs, i.e. every table's column list.
-//! - [`telemetry`]: promptlog's own counters.
-//! - [`selfstats`]: those counters as Prometheus `/metrics` and as `collector_stats` rows.
+//! - `receiver`: OTLP in — gRPC (4317) and HTTP (4318, also `/health` and `/metrics`), one generic
+//!   path per transport for every signal.
+//! - `pipeline`: the live side of the ingest seam (spool append, then the bounded queue), the
+//!   on-disk backlog and replay (the same seam), one batching lane and writer per table, spool acks.
+//! - [`storage`]: ClickHouse schema migrations, inserts and retry classification.
+//! - [`telemetry`]: promptlog's own counters; `selfstats`: them as Prometheus text and as
+//!   `collector_stats` rows.
 //! - [`server`]: [`serve`] wires the above together on already-bound listeners.
-//! - [`demo`]: sample LLM traffic in each convention, for `promptlog demo`.
+//! - [`demo`]: `promptlog demo`, which sends `promptlog_otlp`'s sample traffic.
 
 pub mod config;
 pub mod demo;
-pub mod normalize;
-pub mod pipeline;
+mod pipeline;
 pub mod receiver;
-pub mod rows;
+mod runtime;
 pub mod selfstats;
 pub mod server;
-pub mod spool;
 pub mod storage;
 pub mod telemetry;
 

@@ -16,9 +16,11 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::rows::CollectorStatsRow;
 use crate::storage::clickhouse::Store;
-use crate::telemetry::{Stats, Table, TableSnapshot};
+use crate::telemetry::{Stats, TableSnapshot};
+use promptlog_ingest::Table;
+use promptlog_ingest::rows::CollectorStatsRow;
+use promptlog_ingest::table::COLLECTOR_STATS_TABLE;
 
 /// How often the stats writer stores a row per table.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
@@ -26,8 +28,6 @@ pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Environment variable naming this collector in `collector_stats.Instance` (default: the hostname).
 pub const INSTANCE_ENV: &str = "PROMPTLOG_INSTANCE";
-/// The table the stats writer inserts into (in the configured database).
-pub const STATS_TABLE: &str = "collector_stats";
 /// `Instance` when neither [`INSTANCE_ENV`] nor a hostname is available.
 const UNKNOWN_INSTANCE: &str = "unknown";
 
@@ -252,7 +252,7 @@ pub fn stats_rows(
 }
 
 /// Starts the stats writer: every `interval` it inserts one row per table into
-/// [`STATS_TABLE`] until `shutdown` is cancelled. Failures are logged at debug and skipped: the
+/// [`COLLECTOR_STATS_TABLE`] until `shutdown` is cancelled. Failures are logged at debug and skipped: the
 /// next row then carries the deltas of the skipped interval too, so sums over the table stay exact.
 pub fn spawn_writer(
     store: Store,
@@ -277,10 +277,10 @@ async fn run_writer(store: Store, stats: Arc<Stats>, interval: Duration, shutdow
         let current = Table::ALL.map(|t| stats.snapshot(t));
         let timestamp_ms = now_ms();
         let rows = stats_rows(&instance, timestamp_ms, &previous, &current, stats.spool.bytes.load(Relaxed));
-        let token = format!("{STATS_TABLE}-{instance}-{timestamp_ms}");
+        let token = format!("{COLLECTOR_STATS_TABLE}-{instance}-{timestamp_ms}");
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
-            result = store.insert(STATS_TABLE, &rows, &token) => result,
+            result = store.insert(COLLECTOR_STATS_TABLE, &rows, &token) => result,
         };
         match result {
             Ok(()) => previous = current,

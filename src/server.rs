@@ -7,11 +7,13 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::{Ingestor, Limits, Processors};
+use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
+
 use crate::config::Config;
-use crate::normalize::Limits;
 use crate::pipeline;
-use crate::receiver::{Receiver, blocking, grpc, http};
-use crate::spool::{RecordId, Spool, SpoolError, SpoolOptions};
+use crate::receiver::{Receiver, grpc, http};
+use crate::runtime::blocking;
 use crate::storage::clickhouse::{Store, retry, schema};
 use crate::telemetry::Stats;
 
@@ -67,11 +69,12 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         }
     };
     let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options()).await?;
-    let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay };
-    let (ingest, pipeline) = pipeline::start(&config, parts);
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    let receiver =
-        Receiver::new(ingest, limits, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
+    // Later steps (project stamping, redaction, pricing) are added to this list, and nowhere else.
+    let ingestor = Ingestor::new(limits, Processors::new());
+    let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
+    let (ingest, pipeline) = pipeline::start(&config, parts);
+    let receiver = Receiver::new(ingest, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
     tracing::info!(
         grpc = %listeners.grpc.local_addr()?, http = %listeners.http.local_addr()?,
         clickhouse = %config.clickhouse.url, database = %config.clickhouse.database,
@@ -119,8 +122,8 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 }
 
 /// Opens (and recovers) the spool off the async threads; returns the ids of the records still to
-/// write. Their payloads are dropped here and read back one by one when the pipeline has room, so a
-/// large spool is never held in memory at once.
+/// write. Recovery reads every unacked payload once (see the README's known gaps); they are dropped
+/// here and read back one by one when the pipeline has room.
 async fn open_spool(dir: &Path, options: SpoolOptions) -> Result<(Spool, Vec<RecordId>), SpoolError> {
     let dir = dir.to_owned();
     let (spool, replay) = blocking(move || Spool::open(&dir, options)).await?;

@@ -6,45 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-use crate::spool::SpoolStats;
-
-/// The tables rows are written to (and the signals they count).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    /// `otel_traces`.
-    Traces,
-    /// `otel_logs`.
-    Logs,
-    /// `llm_calls`.
-    LlmCalls,
-}
-
-impl Table {
-    /// All tables, in a fixed order.
-    pub const ALL: [Table; 3] = [Table::Traces, Table::Logs, Table::LlmCalls];
-
-    /// The ClickHouse table name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Traces => "otel_traces",
-            Table::Logs => "otel_logs",
-            Table::LlmCalls => "llm_calls",
-        }
-    }
-
-    /// The signal label used in stats (`traces`, `logs`, `llm_calls`).
-    pub fn signal(self) -> &'static str {
-        match self {
-            Table::Traces => "traces",
-            Table::Logs => "logs",
-            Table::LlmCalls => "llm_calls",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+use promptlog_ingest::Table;
+use promptlog_spool::SpoolStats;
 
 /// Counters of one table.
 #[derive(Debug, Default)]

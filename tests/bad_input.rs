@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use promptlog::demo::{kv, kv_i64, logs_request, now_ns, resource, span, traces_request};
+use promptlog_otlp::{kv, kv_i64, logs_request, now_ns, resource, span, traces_request};
 use prost::Message;
 use support_sdk::{Enc, HttpReply, RpcStatus, cell_str, cell_u64, post};
 use tonic::Code;
@@ -52,7 +52,7 @@ fn logs(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
 }
 
 fn log_for(span: &Span, event: &str) -> LogRecord {
-    promptlog::demo::span_log(span, event, vec![kv("k", "v")], None)
+    promptlog_otlp::span_log(span, event, vec![kv("k", "v")], None)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

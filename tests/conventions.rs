@@ -9,12 +9,9 @@ mod support_conventions;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use promptlog::normalize::{Limits, normalize_logs, normalize_traces};
-use promptlog::pipeline::join::Joiner;
-use promptlog::rows::LlmCallRow;
-use prost::Message;
+use promptlog_ingest::join::Joiner;
+use promptlog_ingest::rows::LlmCallRow;
+use promptlog_ingest::{Ingestor, Limits, Processors, Request, RequestContext, Signal};
 use serde_json::Value;
 use support_conventions::{TABLE, check, check_rollups, scenario_of, split_rollups};
 
@@ -34,20 +31,23 @@ pub fn calls_of(folder: &Path) -> Vec<LlmCallRow> {
         .filter(|p| p.extension().is_some_and(|e| e == "pb"))
         .collect();
     files.sort_by_key(|p| p.file_name().unwrap().to_str().unwrap().split('-').nth(1).unwrap().to_owned());
-    let limits = Limits { max_attribute_value_bytes: 1 << 20 };
+    let ingestor = Ingestor::new(Limits { max_attribute_value_bytes: 1 << 20 }, Processors::new());
     let mut joiner = Joiner::new(Duration::from_secs(10), 10_000);
     let now = Instant::now();
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
         let name = file.file_name().unwrap().to_str().unwrap();
-        if name.starts_with("traces") {
-            let batch = normalize_traces(&ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap(), limits);
-            assert_eq!(batch.report.rejected, 0, "{name}: {}", batch.report.message("spans", 0));
-            batch.calls.into_iter().for_each(|c| joiner.add_call(c, now));
-        } else if name.starts_with("logs") {
-            let batch = normalize_logs(&ExportLogsServiceRequest::decode(bytes.as_slice()).unwrap(), limits, 1);
-            batch.fragments.into_iter().for_each(|f| joiner.add_content(f, now));
-        }
+        let signal = match name.split('-').next() {
+            Some("traces") => Signal::Traces,
+            Some("logs") => Signal::Logs,
+            _ => continue,
+        };
+        // Through the collector's own seam, as a live protobuf request.
+        let request = Request::decode(signal, &bytes).unwrap();
+        let accepted = ingestor.accept(&RequestContext::new(signal, 1), request, Some(bytes));
+        assert_eq!(accepted.report.rejected, 0, "{name}: {}", accepted.report.message("records", 0));
+        accepted.submission.calls.into_iter().for_each(|c| joiner.add_call(c, now));
+        accepted.submission.fragments.into_iter().for_each(|f| joiner.add_content(f, now));
     }
     joiner.drain();
     joiner.take_ready()

@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span as ProtoSpan, span:
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use promptlog::demo::{json_to_any, kv, kv_i64, kv_value, random_bytes, traces_request};
+use promptlog_otlp::{json_to_any, kv, kv_i64, kv_value, random_bytes, traces_request};
 use serde_json::{Value as Json, json};
 use support_sdk::{Enc, Row, cell_f64_opt, cell_json, cell_map, cell_maps, cell_str, cell_strs, cell_u64};
 
@@ -455,7 +455,7 @@ fn structured_span_attributes(sdk: &Sdk, start: SystemTime) -> Emitted {
         ],
         ..ProtoSpan::default()
     };
-    let mut req = traces_request(promptlog::demo::resource(sdk.transport.service(), ENVIRONMENT), vec![span]);
+    let mut req = traces_request(promptlog_otlp::resource(sdk.transport.service(), ENVIRONMENT), vec![span]);
     req.resource_spans[0].scope_spans[0] = ScopeSpans {
         scope: Some(InstrumentationScope { name: SCOPE.into(), ..InstrumentationScope::default() }),
         ..req.resource_spans[0].scope_spans[0].clone()

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
-use promptlog::demo::{embeddings_span, now_ns, resource, traces_request};
+use promptlog_otlp::{embeddings_span, now_ns, resource, traces_request};
 use prost::Message;
 use serde_json::Value;
 
@@ -372,7 +372,7 @@ async fn assert_exact(ch: &ClickHouse, collector: &Collector, database: &str, le
 }
 
 fn database(name: &str) -> String {
-    format!("faults_{name}_{}", const_hex::encode(promptlog::demo::random_bytes::<4>()))
+    format!("faults_{name}_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()))
 }
 
 /// Runs `fault` while a sender pushes `requests` requests, then checks exactness.
@@ -518,8 +518,8 @@ async fn sigterm_while_clickhouse_is_down_exits_in_time_and_keeps_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_keys_match_what_clickhouse_computes() {
-    use promptlog::rows::{Keyed, LlmCallRow, LogRow, SpanRow};
     use promptlog::storage::clickhouse::{Store, schema};
+    use promptlog_ingest::rows::{Keyed, LlmCallRow, LogRow, SpanRow};
     let _serial = SERIAL.lock().await;
     let url = common::shared_clickhouse_url();
     let config = common::test_config(&url, &database("keys"), Path::new("."));

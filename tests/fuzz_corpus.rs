@@ -139,8 +139,8 @@ mod otlp_fuzz_decode {
 #[test]
 #[ignore = "regenerates fuzz/corpus/otlp_decode; run by hand"]
 fn write_seed_corpus() {
-    let (traces, logs) = promptlog::demo::round(0);
-    let empty_traces = promptlog::demo::traces_request(promptlog::demo::resource("fuzz", "seed"), vec![]);
+    let (traces, logs) = promptlog_otlp::round(0);
+    let empty_traces = promptlog_otlp::traces_request(promptlog_otlp::resource("fuzz", "seed"), vec![]);
     let seeds: [(&str, Vec<u8>); 6] = [
         ("traces-demo.pb", Input::TracesProtobuf.encode(&traces.encode_to_vec())),
         ("traces-demo.json", Input::TracesJson.encode(&serde_json::to_vec(&traces).unwrap())),

@@ -15,7 +15,6 @@ use axum::http::StatusCode;
 use common::Stack;
 use hostile_support::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
-use promptlog::demo;
 use promptlog::receiver::http::conn::{self, Timeouts};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,7 +74,8 @@ async fn gzip_bombs_stop_at_the_request_cap() {
     post(&stack, "/v1/logs", JSON, bomb, true).await.assert_error(413, Code::ResourceExhausted);
 
     // gRPC: tonic compresses a 4 MiB message to a few KB; the collector inflates only up to the cap.
-    let padded = demo::span("bomb", demo::now_ns(), 5, vec![demo::kv("pad", "a".repeat(4 << 20))]);
+    let padded =
+        promptlog_otlp::span("bomb", promptlog_otlp::now_ns(), 5, vec![promptlog_otlp::kv("pad", "a".repeat(4 << 20))]);
     let started = Instant::now();
     let result = grpc_traces(&stack, traces(vec![padded]), true).await;
     println!("[hostile] gRPC gzip bomb answered in {:?}", started.elapsed());
@@ -86,7 +86,12 @@ async fn gzip_bombs_stop_at_the_request_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_are_resource_exhausted_not_retryable() {
     let stack = Stack::start_with(|c| c.receivers.max_request_bytes = SMALL_LIMIT).await;
-    let padded = demo::span("oversized", demo::now_ns(), 5, vec![demo::kv("pad", "a".repeat(SMALL_LIMIT + 1024))]);
+    let padded = promptlog_otlp::span(
+        "oversized",
+        promptlog_otlp::now_ns(),
+        5,
+        vec![promptlog_otlp::kv("pad", "a".repeat(SMALL_LIMIT + 1024))],
+    );
     let request = traces(vec![padded]);
     let reply = post(&stack, "/v1/traces", PROTOBUF, request.encode_to_vec(), false).await;
     reply.assert_error(413, Code::ResourceExhausted);
@@ -281,7 +286,7 @@ async fn wrong_id_lengths_are_rejected_and_valid_spans_kept() {
 async fn timestamps_at_zero_and_u64_max_are_rejected_per_record() {
     let stack = Stack::start().await;
     let bad_spans = || {
-        [(0, 5), (demo::now_ns(), u64::MAX), (u64::MAX, u64::MAX)].map(|(start, end)| {
+        [(0, 5), (promptlog_otlp::now_ns(), u64::MAX), (u64::MAX, u64::MAX)].map(|(start, end)| {
             let mut span = valid_span("bad-time");
             (span.start_time_unix_nano, span.end_time_unix_nano) = (start, end);
             span
@@ -300,11 +305,11 @@ async fn timestamps_at_zero_and_u64_max_are_rejected_per_record() {
     }
     // Logs: no time at all is allowed (the collector stamps it); a time past 2262 is not.
     let span = valid_span("log-times");
-    let mut untimed = demo::span_log(&span, "untimed", vec![], None);
+    let mut untimed = promptlog_otlp::span_log(&span, "untimed", vec![], None);
     (untimed.time_unix_nano, untimed.observed_time_unix_nano) = (0, 0);
-    let mut too_late = demo::span_log(&span, "too-late", vec![], None);
+    let mut too_late = promptlog_otlp::span_log(&span, "too-late", vec![], None);
     too_late.time_unix_nano = u64::MAX;
-    let logs = demo::logs_request(demo::resource("hostile", "test"), vec![untimed, too_late]);
+    let logs = promptlog_otlp::logs_request(promptlog_otlp::resource("hostile", "test"), vec![untimed, too_late]);
     let reply = post(&stack, "/v1/logs", PROTOBUF, logs.encode_to_vec(), false).await;
     assert_eq!(reply.status, 200);
     let response = ExportLogsServiceResponse::decode(reply.body.as_slice()).unwrap();

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{Stack, repo_root};
-use promptlog::rows::{AttrMap, LlmCallRow};
+use promptlog_ingest::rows::{AttrMap, LlmCallRow};
 use serde_json::{Map, Value};
 use support_conventions::{Carries, TABLE, check, check_rollups, split_rollups, try_scenario_of};
 use tokio::io::AsyncReadExt;

@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use common::Stack;
-use promptlog::demo;
 use promptlog::selfstats;
 use promptlog::storage::clickhouse::Store;
-use promptlog::telemetry::{Stats, Table};
+use promptlog::telemetry::Stats;
+use promptlog_ingest::Table;
 use prost::Message;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -91,8 +91,9 @@ async fn stats_writer_stores_deltas_and_gauges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_reports_its_traffic_in_metrics_and_collector_stats() {
     let stack = Stack::start().await;
-    let spans = (0..SPANS).map(|i| demo::span(&format!("stats-{i}"), demo::now_ns(), 3, vec![])).collect();
-    let body = demo::traces_request(demo::resource("selfstats", "test"), spans).encode_to_vec();
+    let spans =
+        (0..SPANS).map(|i| promptlog_otlp::span(&format!("stats-{i}"), promptlog_otlp::now_ns(), 3, vec![])).collect();
+    let body = promptlog_otlp::traces_request(promptlog_otlp::resource("selfstats", "test"), spans).encode_to_vec();
     let (status, _, _) = stack.post_otlp("/v1/traces", "application/x-protobuf", body, false).await;
     assert_eq!(status, 200);
     stack.wait_for_count("otel_traces", SPANS).await;

@@ -6,7 +6,8 @@
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use promptlog::normalize::{self, Limits};
+use promptlog_ingest::normalize::normalize;
+use promptlog_ingest::{Limits, Request};
 use prost::Message;
 
 /// Small, so that truncation runs on most inputs rather than only on huge ones.
@@ -55,16 +56,16 @@ pub fn run(data: &[u8]) {
 }
 
 fn traces(request: &ExportTraceServiceRequest) {
-    let batch = normalize::normalize_traces(request, LIMITS);
+    let (batch, report) = normalize(&Request::Traces(request.clone()), LIMITS, NOW_NS);
     let sent: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
-    assert_eq!(batch.spans.len() as u64 + batch.report.rejected, sent as u64, "every span stored or rejected");
+    assert_eq!(batch.spans.len() as u64 + report.rejected, sent as u64, "every span stored or rejected");
     assert!(batch.calls.len() <= batch.spans.len(), "an LLM call without its span");
-    let _ = batch.report.message("spans", LIMITS.max_attribute_value_bytes);
+    let _ = report.message("spans", LIMITS.max_attribute_value_bytes);
 }
 
 fn logs(request: &ExportLogsServiceRequest) {
-    let batch = normalize::normalize_logs(request, LIMITS, NOW_NS);
+    let (batch, report) = normalize(&Request::Logs(request.clone()), LIMITS, NOW_NS);
     let sent: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
-    assert_eq!(batch.logs.len() as u64 + batch.report.rejected, sent as u64, "every record stored or rejected");
-    let _ = batch.report.message("log records", LIMITS.max_attribute_value_bytes);
+    assert_eq!(batch.logs.len() as u64 + report.rejected, sent as u64, "every record stored or rejected");
+    let _ = report.message("log records", LIMITS.max_attribute_value_bytes);
 }

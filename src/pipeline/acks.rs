@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::spool::{RecordId, Spool};
+use promptlog_spool::{RecordId, Spool};
 
 /// Where a row comes from: the spool record to ack once it is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub fn tally(sources: impl IntoIterator<Item = Source>) -> Vec<(RecordId, u64)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spool::SpoolOptions;
+    use promptlog_spool::SpoolOptions;
 
     fn source(offset: u64) -> Source {
         Source { id: RecordId { segment: 1, offset }, replayed: false }

@@ -14,12 +14,12 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::{Ingestor, RecordError, Submission};
+use promptlog_spool::{Spool, SpoolError};
+
+use super::Queued;
 use super::acks::Source;
-use super::record::{self, RecordError};
-use super::{Queued, Submission};
-use crate::normalize::Limits;
-use crate::receiver::blocking;
-use crate::spool::{Spool, SpoolError};
+use crate::runtime::blocking;
 use crate::telemetry::Stats;
 
 /// Wait before reading a record again after a disk read failed.
@@ -27,7 +27,7 @@ const READ_RETRY: Duration = Duration::from_secs(1);
 
 /// Ids of spooled records waiting for room in the pipeline, oldest first.
 #[derive(Default)]
-pub struct Backlog {
+pub(super) struct Backlog {
     queue: Mutex<VecDeque<Source>>,
     added: Notify,
 }
@@ -39,7 +39,7 @@ impl Backlog {
     }
 
     /// Adds a record at the end.
-    pub fn push(&self, source: Source) {
+    pub(super) fn push(&self, source: Source) {
         self.lock().push_back(source);
         self.added.notify_one();
     }
@@ -55,24 +55,25 @@ impl Backlog {
     }
 
     /// Records waiting.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.lock().len()
     }
 }
 
 /// What the drainer needs.
-pub struct Drainer {
-    pub backlog: Arc<Backlog>,
-    pub spool: Spool,
-    pub tx: mpsc::Sender<Queued>,
-    pub limits: Limits,
-    pub stats: Arc<Stats>,
+pub(super) struct Drainer {
+    pub(super) backlog: Arc<Backlog>,
+    pub(super) spool: Spool,
+    pub(super) tx: mpsc::Sender<Queued>,
+    /// The same seam the live requests went through.
+    pub(super) ingestor: Arc<Ingestor>,
+    pub(super) stats: Arc<Stats>,
 }
 
 impl Drainer {
     /// Feeds backlog records into the pipeline until `stop` is cancelled; records not fed by then stay
     /// in the spool (replayed at the next start).
-    pub async fn run(self, stop: CancellationToken) {
+    pub(super) async fn run(self, stop: CancellationToken) {
         loop {
             let source = tokio::select! {
                 biased;
@@ -121,10 +122,10 @@ impl Drainer {
     }
 
     async fn load(&self, source: Source) -> Result<Submission, Load> {
-        let (spool, limits) = (self.spool.clone(), self.limits);
+        let (spool, ingestor) = (self.spool.clone(), self.ingestor.clone());
         blocking(move || {
             let bytes = spool.read(source.id).map_err(Load::from)?;
-            record::to_submission(&bytes, limits).map_err(|e: RecordError| Load::Lost(e.to_string()))
+            ingestor.replay(&bytes).map_err(|e: RecordError| Load::Lost(Box::new(e)))
         })
         .await
     }
@@ -136,8 +137,9 @@ enum Load {
     Retry(SpoolError),
     /// Acked already: nothing to do.
     Gone,
-    /// Never loadable (damaged on disk, or undecodable).
-    Lost(String),
+    /// Never loadable: damaged on disk ([`SpoolError`]), or not a record this version can read
+    /// ([`RecordError`]).
+    Lost(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<SpoolError> for Load {
@@ -145,19 +147,17 @@ impl From<SpoolError> for Load {
         match e {
             SpoolError::Io(_) => Load::Retry(e),
             SpoolError::Unknown(_) => Load::Gone,
-            other => Load::Lost(other.to_string()),
+            other => Load::Lost(Box::new(other)),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use prost::Message;
-
     use super::*;
-    use crate::demo::{kv, resource, span, traces_request};
-    use crate::pipeline::record::Signal;
-    use crate::spool::SpoolOptions;
+    use promptlog_ingest::{Limits, Processors, Request, RequestContext, Signal, record};
+    use promptlog_otlp::{kv, resource, span, traces_request};
+    use promptlog_spool::SpoolOptions;
 
     #[tokio::test]
     async fn drainer_feeds_records_back_and_retires_unreadable_ones() {
@@ -165,7 +165,8 @@ mod tests {
         let (spool, _) = Spool::open(dir.path(), SpoolOptions { fsync: false, ..SpoolOptions::default() }).unwrap();
         let spans =
             vec![span("embeddings m", 1_700_000_000_000_000_000, 1, vec![kv("gen_ai.operation.name", "embeddings")])];
-        let good = record::from_protobuf(Signal::Traces, 0, &traces_request(resource("s", "e"), spans).encode_to_vec());
+        let request = Request::Traces(traces_request(resource("s", "e"), spans));
+        let good = record::encode_request(&RequestContext::new(Signal::Traces, 0), &request);
         let good = spool.append(good).await.unwrap();
         let bad = spool.append(bytes::Bytes::from_static(b"\x07not a record")).await.unwrap();
         let backlog = Arc::new(Backlog::default());
@@ -174,8 +175,8 @@ mod tests {
         }
         let (tx, mut rx) = mpsc::channel(1);
         let stats = Stats::new();
-        let limits = Limits { max_attribute_value_bytes: 1024 };
-        let drainer = Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, limits, stats: stats.clone() };
+        let ingestor = Arc::new(Ingestor::new(Limits { max_attribute_value_bytes: 1024 }, Processors::new()));
+        let drainer = Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, ingestor, stats: stats.clone() };
         let stop = CancellationToken::new();
         let task = tokio::spawn(drainer.run(stop.clone()));
 

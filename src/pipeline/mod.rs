@@ -23,67 +23,48 @@
 
 mod acks;
 mod backlog;
-pub mod batch;
-pub mod join;
-pub mod record;
+mod lanes;
 mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use bytes::Bytes;
+use promptlog_ingest::join::Joiner;
+use promptlog_ingest::{Ingestor, Request, RequestContext, Submission, Table};
+use promptlog_spool::{RecordId, Spool, SpoolError};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::normalize::{ContentFragment, Limits, LogsBatch, NormalizedCall, TracesBatch};
-use crate::rows::{LlmCallRow, LogRow, SpanRow};
-use crate::spool::{RecordId, Spool, SpoolError};
+use crate::runtime::blocking;
 use crate::storage::clickhouse::Store;
-use crate::telemetry::{Stats, Table};
-use acks::AckTracker;
-pub use acks::Source;
+use crate::telemetry::Stats;
+use acks::{AckTracker, Source};
 use backlog::{Backlog, Drainer};
-use batch::Batcher;
-use join::Joiner;
+use lanes::Lanes;
 
-/// Batches in flight between the batch loop and each writer.
-const WRITER_QUEUE: usize = 2;
 /// How often the batch loop checks ages and the join window.
 const TICK: Duration = Duration::from_millis(100);
 /// How often the spool gauges in [`Stats`] are refreshed.
 const GAUGE_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Rows decoded from one request.
-#[derive(Debug, Default)]
-pub struct Submission {
-    /// `otel_traces` rows.
-    pub spans: Vec<SpanRow>,
-    /// LLM calls found among the spans.
-    pub calls: Vec<NormalizedCall>,
-    /// `otel_logs` rows.
-    pub logs: Vec<LogRow>,
-    /// GenAI content from log records.
-    pub fragments: Vec<ContentFragment>,
+/// The result of an accepted request: how many records were refused, and why (or warnings).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    /// Records not stored.
+    pub(crate) rejected: u64,
+    /// Explanation for the client; empty when everything was stored as sent.
+    pub(crate) message: String,
 }
 
-impl Submission {
-    /// The rows of a normalised trace request (its report is the receiver's business).
-    pub fn from_traces(batch: TracesBatch) -> Self {
-        Self { spans: batch.spans, calls: batch.calls, ..Self::default() }
-    }
-
-    /// The rows of a normalised logs request.
-    pub fn from_logs(batch: LogsBatch) -> Self {
-        Self { logs: batch.logs, fragments: batch.fragments, ..Self::default() }
-    }
-
-    /// Rows that go to ClickHouse: spans, log records and calls (content fragments merge into calls).
-    pub fn rows(&self) -> u64 {
-        (self.spans.len() + self.logs.len() + self.calls.len()) as u64
+impl Outcome {
+    /// The `partial_success` (count and message), when there were rejections or warnings such as
+    /// truncation.
+    pub(crate) fn partial(self) -> Option<(u64, String)> {
+        (self.rejected > 0 || !self.message.is_empty()).then_some((self.rejected, self.message))
     }
 }
 
@@ -100,14 +81,14 @@ pub(crate) struct Sourced<T> {
 }
 
 /// Why a request was not accepted. Nothing of it was stored or acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IngestError {
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum IngestError {
     /// The spool is at its size cap (ClickHouse down or slower than clients): retry later.
     #[error("the collector's spool is full ({used} of {max} bytes) while ClickHouse catches up; retry later")]
     SpoolFull { used: u64, max: u64 },
     /// The spool could not be written (disk full or failing): retry later.
     #[error("the collector cannot write its spool ({0}); retry later")]
-    SpoolIo(String),
+    SpoolIo(#[source] Arc<SpoolError>),
     /// The request is larger than the spool could ever hold; retrying cannot help.
     #[error("request of {len} bytes cannot fit in the collector's spool (at most {max} bytes)")]
     TooLarge { len: u64, max: u64 },
@@ -118,7 +99,9 @@ pub enum IngestError {
 
 /// The receivers' handle on the pipeline. Cheap to clone.
 #[derive(Clone)]
-pub struct Ingest {
+pub(crate) struct Ingest {
+    /// The seam, shared with the backlog drainer: live and replayed requests go through it alike.
+    ingestor: Arc<Ingestor>,
     tx: mpsc::Sender<Queued>,
     spool: Spool,
     /// Largest record the spool can ever take: a bigger one would be refused as `Full` forever.
@@ -128,16 +111,37 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// Runs a live request through the seam (on a blocking thread: it is CPU work), stores what it
+    /// made of it and hands the rows on (see [`Ingest::submit`]). `protobuf`: the body as received.
+    pub(crate) async fn accept(
+        &self,
+        ctx: RequestContext,
+        request: Request,
+        protobuf: Option<Vec<u8>>,
+    ) -> Result<Outcome, IngestError> {
+        let (signal, ingestor) = (ctx.signal, self.ingestor.clone());
+        let accepted = blocking(move || ingestor.accept(&ctx, request, protobuf)).await;
+        let table = signal.table();
+        self.count_rejected(table, accepted.report.rejected);
+        let outcome =
+            Outcome { rejected: accepted.report.rejected, message: accepted.message(signal, self.ingestor.limits()) };
+        if let Some(record) = accepted.record {
+            let records = accepted.submission.records();
+            self.submit(record, accepted.submission).await.inspect_err(|_| self.count_rejected(table, records))?;
+        }
+        Ok(outcome)
+    }
+
     /// Stores `record` durably in the spool (returns once it is fsynced), then hands `submission`, the
     /// rows made from it, to the pipeline. `Ok` means the client may be told its data was accepted.
-    pub async fn submit(&self, record: Bytes, submission: Submission) -> Result<(), IngestError> {
+    async fn submit(&self, record: bytes::Bytes, submission: Submission) -> Result<(), IngestError> {
         let len = record.len() as u64;
-        if crate::spool::frame_len(record.len()) > self.max_record {
+        if promptlog_spool::frame_len(record.len()) > self.max_record {
             return Err(IngestError::TooLarge { len, max: self.max_record });
         }
         let id = self.spool.append(record).await.map_err(|e| self.refused(e, len))?;
-        for (table, n) in [(Table::Traces, submission.spans.len()), (Table::Logs, submission.logs.len())] {
-            self.stats.table(table).received.fetch_add(n as u64, Relaxed);
+        for (table, n) in submission.per_table() {
+            self.stats.table(table).received.fetch_add(n, Relaxed);
         }
         let queued = Queued { submission, source: Source { id, replayed: false } };
         match self.tx.try_send(queued) {
@@ -164,19 +168,19 @@ impl Ingest {
             other => {
                 self.stats.refused_spool_io.fetch_add(1, Relaxed);
                 tracing::error!(error = %other, "Cannot write the spool; refusing the request.");
-                IngestError::SpoolIo(other.to_string())
+                IngestError::SpoolIo(Arc::new(other))
             }
         }
     }
 
     /// Counts records refused before reaching the pipeline (invalid or refused).
-    pub fn count_rejected(&self, table: Table, n: u64) {
+    fn count_rejected(&self, table: Table, n: u64) {
         self.stats.table(table).rejected.fetch_add(n, Relaxed);
     }
 }
 
 /// What [`start`] needs besides the configuration.
-pub struct Parts {
+pub(crate) struct Parts {
     /// Where rows go.
     pub store: Store,
     /// Counters.
@@ -185,10 +189,12 @@ pub struct Parts {
     pub spool: Spool,
     /// Ids of the records [`Spool::open`] found unacked, oldest first.
     pub replay: Vec<RecordId>,
+    /// The seam, with its processors.
+    pub ingestor: Ingestor,
 }
 
 /// Running pipeline tasks.
-pub struct PipelineHandle {
+pub(crate) struct PipelineHandle {
     /// Batch loop and writers.
     tasks: JoinSet<()>,
     /// Drainer and gauges.
@@ -202,7 +208,7 @@ impl PipelineHandle {
     /// Stops reading the backlog, waits until `stop_at` for the pipeline to drain (all [`Ingest`]
     /// handles must be dropped first), cancels whatever still runs, and closes the spool. Requests not
     /// written by then stay in the spool.
-    pub async fn shutdown(mut self, stop_at: Instant) {
+    pub(crate) async fn shutdown(mut self, stop_at: Instant) {
         self.stop_intake.cancel();
         while self.intake.join_next().await.is_some() {}
         while !self.tasks.is_empty() {
@@ -219,26 +225,19 @@ impl PipelineHandle {
 }
 
 /// Starts the batch loop, the writers and the backlog drainer; queues `parts.replay` for delivery.
-pub fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
+pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     let cfg = &config.pipeline;
-    let Parts { store, stats, spool, replay } = parts;
+    let Parts { store, stats, spool, replay, ingestor } = parts;
+    let ingestor = Arc::new(ingestor);
     let cancel = CancellationToken::new();
     let stop_intake = CancellationToken::new();
     let acks = Arc::new(AckTracker::new(spool.clone()));
     let mut tasks = JoinSet::new();
     let (tx, rx) = mpsc::channel(cfg.queue_capacity);
     let ctx = writer::WriterCtx::new(store, stats.clone(), cancel.clone(), config.data_dir.clone(), acks.clone());
-    let writers = Writers {
-        traces: writer::spawn::<SpanRow>(&mut tasks, &ctx, Table::Traces, WRITER_QUEUE),
-        logs: writer::spawn::<LogRow>(&mut tasks, &ctx, Table::Logs, WRITER_QUEUE),
-        calls: writer::spawn::<LlmCallRow>(&mut tasks, &ctx, Table::LlmCalls, WRITER_QUEUE),
-    };
     let batch_loop = BatchLoop {
         rx,
-        writers,
-        traces: Batcher::new(cfg.batch_max_rows, cfg.batch_max_delay),
-        logs: Batcher::new(cfg.batch_max_rows, cfg.batch_max_delay),
-        calls: Batcher::new(cfg.batch_max_rows, cfg.batch_max_delay),
+        lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),
         joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins),
         acks,
         stats: stats.clone(),
@@ -254,14 +253,18 @@ pub fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     for id in replay {
         backlog.push(Source { id, replayed: true });
     }
-    let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    let drainer =
-        Drainer { backlog: backlog.clone(), spool: spool.clone(), tx: tx.clone(), limits, stats: stats.clone() };
+    let drainer = Drainer {
+        backlog: backlog.clone(),
+        spool: spool.clone(),
+        tx: tx.clone(),
+        ingestor: ingestor.clone(),
+        stats: stats.clone(),
+    };
     let mut intake = JoinSet::new();
     intake.spawn(drainer.run(stop_intake.clone()));
     intake.spawn(update_gauges(spool.clone(), backlog.clone(), stats.clone(), stop_intake.clone()));
 
-    let ingest = Ingest { tx, spool: spool.clone(), max_record: config.spool.max_bytes, backlog, stats };
+    let ingest = Ingest { ingestor, tx, spool: spool.clone(), max_record: config.spool.max_bytes, backlog, stats };
     (ingest, PipelineHandle { tasks, intake, stop_intake, cancel, spool })
 }
 
@@ -277,18 +280,9 @@ async fn update_gauges(spool: Spool, backlog: Arc<Backlog>, stats: Arc<Stats>, s
     }
 }
 
-struct Writers {
-    traces: mpsc::Sender<Vec<Sourced<SpanRow>>>,
-    logs: mpsc::Sender<Vec<Sourced<LogRow>>>,
-    calls: mpsc::Sender<Vec<Sourced<LlmCallRow>>>,
-}
-
 struct BatchLoop {
     rx: mpsc::Receiver<Queued>,
-    writers: Writers,
-    traces: Batcher<Sourced<SpanRow>>,
-    logs: Batcher<Sourced<LogRow>>,
-    calls: Batcher<Sourced<LlmCallRow>>,
+    lanes: Lanes,
     joiner: Joiner<Source>,
     acks: Arc<AckTracker>,
     stats: Arc<Stats>,
@@ -312,18 +306,15 @@ impl BatchLoop {
         }
         self.joiner.drain();
         self.move_ready_calls(Instant::now().into_std()).await;
-        let (traces, logs, calls) = (self.traces.take(), self.logs.take(), self.calls.take());
-        send_all(&self.writers.traces, vec![traces], &self.cancel).await;
-        send_all(&self.writers.logs, vec![logs], &self.cancel).await;
-        send_all(&self.writers.calls, vec![calls], &self.cancel).await;
+        self.lanes.flush_all(&self.cancel).await;
     }
 
     async fn accept(&mut self, queued: Queued) {
         let Queued { submission: s, source } = queued;
         // Before any row can reach a writer, so no ack can come early.
         self.acks.register(source.id, s.rows());
-        for (table, n) in [(Table::Traces, s.spans.len()), (Table::Logs, s.logs.len())] {
-            self.stats.table(table).queued.fetch_add(n as u64, Relaxed);
+        for (table, n) in s.per_table() {
+            self.stats.table(table).queued.fetch_add(n, Relaxed);
         }
         let now = Instant::now().into_std();
         for call in s.calls {
@@ -332,10 +323,8 @@ impl BatchLoop {
         for fragment in s.fragments {
             self.joiner.add_content(fragment, now);
         }
-        let full = self.traces.offer(s.spans.into_iter().map(|row| Sourced { source, row }), now);
-        send_all(&self.writers.traces, full, &self.cancel).await;
-        let full = self.logs.offer(s.logs.into_iter().map(|row| Sourced { source, row }), now);
-        send_all(&self.writers.logs, full, &self.cancel).await;
+        self.lanes.traces.offer(source, s.spans, now, &self.cancel).await;
+        self.lanes.logs.offer(source, s.logs, now, &self.cancel).await;
         self.move_ready_calls(now).await;
     }
 
@@ -343,15 +332,7 @@ impl BatchLoop {
         let now = Instant::now().into_std();
         self.joiner.tick(now);
         self.move_ready_calls(now).await;
-        if self.traces.should_flush(now) {
-            send_all(&self.writers.traces, vec![self.traces.take()], &self.cancel).await;
-        }
-        if self.logs.should_flush(now) {
-            send_all(&self.writers.logs, vec![self.logs.take()], &self.cancel).await;
-        }
-        if self.calls.should_flush(now) {
-            send_all(&self.writers.calls, vec![self.calls.take()], &self.cancel).await;
-        }
+        self.lanes.flush_due(now, &self.cancel).await;
     }
 
     async fn move_ready_calls(&mut self, now: std::time::Instant) {
@@ -362,21 +343,6 @@ impl BatchLoop {
         let counters = self.stats.table(Table::LlmCalls);
         counters.received.fetch_add(ready.len() as u64, Relaxed);
         counters.queued.fetch_add(ready.len() as u64, Relaxed);
-        let full = self.calls.offer(ready.into_iter().map(|(source, row)| Sourced { source, row }), now);
-        send_all(&self.writers.calls, full, &self.cancel).await;
-    }
-}
-
-/// Hands batches to a writer, waiting while it is busy (this is where backpressure starts). A batch
-/// not handed over (writer gone, or cancelled) is simply not acked: it stays in the spool.
-async fn send_all<T>(tx: &mpsc::Sender<Vec<T>>, batches: Vec<Vec<T>>, cancel: &CancellationToken) {
-    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return,
-            sent = tx.send(batch) => if sent.is_err() {
-                tracing::error!("Writer stopped before the pipeline; batch left in the spool.");
-            },
-        }
+        self.lanes.calls.offer_sourced(ready, now, &self.cancel).await;
     }
 }

@@ -24,11 +24,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::Table;
+use promptlog_ingest::rows::Keyed;
+
 use super::Sourced;
 use super::acks::{AckTracker, tally};
-use crate::rows::Keyed;
+use super::lanes::LaneRow;
 use crate::storage::clickhouse::{Retry, Store, StoreError, retry};
-use crate::telemetry::{Stats, Table};
+use crate::telemetry::Stats;
 
 /// What every writer shares.
 #[derive(Clone)]
@@ -66,16 +69,13 @@ impl WriterCtx {
     }
 }
 
-/// Spawns the writer of `table` and returns the sender that feeds it.
-pub(super) fn spawn<T>(
+/// Spawns the writer of `T`'s table and returns the sender that feeds it.
+pub(super) fn spawn<T: LaneRow>(
     tasks: &mut JoinSet<()>,
     ctx: &WriterCtx,
-    table: Table,
     queue: usize,
-) -> mpsc::Sender<Vec<Sourced<T>>>
-where
-    T: RowWrite + for<'a> Row<Value<'a> = T> + Serialize + Keyed + Send + Sync + 'static,
-{
+) -> mpsc::Sender<Vec<Sourced<T>>> {
+    let table = T::TABLE;
     let (tx, mut rx) = mpsc::channel::<Vec<Sourced<T>>>(queue);
     let ctx = ctx.clone();
     tasks.spawn(async move {

@@ -48,7 +48,8 @@ impl MemoryBudget {
     }
 
     /// Bytes currently reserved.
-    pub fn in_use(&self) -> usize {
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
         (self.total_units as usize - self.permits.available_permits()) * UNIT
     }
 }

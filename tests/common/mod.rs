@@ -98,7 +98,7 @@ pub fn shared_clickhouse_url() -> String {
 }
 
 fn unique_database() -> String {
-    let bytes = promptlog::demo::random_bytes::<6>();
+    let bytes = promptlog_otlp::random_bytes::<6>();
     format!("test_{}", const_hex::encode(bytes))
 }
 

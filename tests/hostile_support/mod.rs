@@ -8,7 +8,6 @@ use bytes::{Buf, BufMut};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use promptlog::demo;
 use prost::Message;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -96,7 +95,7 @@ pub fn span_with(span: &Span, extra: &[u8]) -> Vec<u8> {
 
 /// An `ExportTraceServiceRequest` holding already-encoded spans under one resource and scope.
 pub fn traces_request_bytes(spans: &[Vec<u8>]) -> Vec<u8> {
-    let resource = demo::resource("hostile", "test").encode_to_vec();
+    let resource = promptlog_otlp::resource("hostile", "test").encode_to_vec();
     let spans: Vec<u8> = spans.iter().flat_map(|s| len_field(2, s)).collect(); // ScopeSpans.spans
     let resource_spans = [len_field(1, &resource), len_field(2, &spans)].concat();
     len_field(1, &resource_spans) // ExportTraceServiceRequest.resource_spans
@@ -130,12 +129,12 @@ pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 /// A valid span named `name`, started a second ago.
 pub fn valid_span(name: &str) -> Span {
-    demo::span(name, demo::now_ns() - 1_000_000_000, 5, vec![demo::kv("case", name)])
+    promptlog_otlp::span(name, promptlog_otlp::now_ns() - 1_000_000_000, 5, vec![promptlog_otlp::kv("case", name)])
 }
 
 /// A trace request with `spans` under the suite's resource.
 pub fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    demo::traces_request(demo::resource("hostile", "test"), spans)
+    promptlog_otlp::traces_request(promptlog_otlp::resource("hostile", "test"), spans)
 }
 
 // ---- clients --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //! against a collector, rows read back from ClickHouse): one capability table, one set of checks.
 #![allow(dead_code)] // Each test binary uses a different subset of this module.
 
-use promptlog::rows::LlmCallRow;
+use promptlog_ingest::rows::LlmCallRow;
 use serde_json::Value;
 
 /// What a convention carries (and so what must be exact in its rows).
@@ -152,7 +152,7 @@ fn param<'a>(row: &'a LlmCallRow, key: &str) -> Option<&'a str> {
 }
 
 fn f(v: &Value) -> String {
-    promptlog::normalize::attrs::format_f64(v.as_f64().unwrap())
+    promptlog_ingest::normalize::format_f64(v.as_f64().unwrap())
 }
 
 /// Checks one row against its scenario; returns the list of mismatches.

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use clickhouse::{Client, Row, RowWrite};
 
 use crate::config::ClickHouseConfig;
-use crate::rows::{Keyed, RowKey};
+use promptlog_ingest::rows::{Keyed, RowKey};
 pub use retry::Retry;
 
 /// Keys per existence query: keeps each query well under ClickHouse's default `max_query_size`

@@ -6,6 +6,9 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
+use promptlog_ingest::Table;
+use promptlog_ingest::table::{COLLECTOR_STATS_TABLE, TRACE_ID_TS_TABLE};
+
 use super::{Store, StoreError};
 
 /// One schema change.
@@ -36,11 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
 
 /// Tables with a retention TTL, and the column expression it applies to.
 const TTL_TABLES: &[(&str, &str)] = &[
-    ("otel_traces", "toDateTime(Timestamp)"),
-    ("otel_traces_trace_id_ts", "toDateTime(Start)"),
-    ("otel_logs", "toDateTime(Timestamp)"),
-    ("llm_calls", "toDateTime(Timestamp)"),
-    ("collector_stats", "toDateTime(Timestamp)"),
+    (Table::Traces.name(), "toDateTime(Timestamp)"),
+    (TRACE_ID_TS_TABLE, "toDateTime(Start)"),
+    (Table::Logs.name(), "toDateTime(Timestamp)"),
+    (Table::LlmCalls.name(), "toDateTime(Timestamp)"),
+    (COLLECTOR_STATS_TABLE, "toDateTime(Timestamp)"),
 ];
 
 /// ClickHouse's BAD_ARGUMENTS: `REMOVE TTL` on a table that has none.

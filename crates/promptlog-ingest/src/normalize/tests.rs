@@ -1,18 +1,47 @@
 //! Table-driven tests of the official-convention normaliser, built with the demo OTLP builders.
 
 use super::*;
-use crate::demo::{
-    json_to_any, kv, kv_f64, kv_i64, kv_strs, kv_value, logs_request, resource, span, span_log, traces_request,
-};
 use opentelemetry_proto::tonic::trace::v1::Status;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use promptlog_otlp::{
+    json_to_any, kv, kv_f64, kv_i64, kv_strs, kv_value, logs_request, resource, span, span_log, traces_request,
+};
 use serde_json::json;
 
 const LIMITS: Limits = Limits { max_attribute_value_bytes: 1 << 20 };
 const START: u64 = 1_700_000_000_000_000_000;
 
-fn calls_of(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> TracesBatch {
+/// What one request normalised to, as the tests look at it.
+struct Batch {
+    spans: Vec<crate::rows::SpanRow>,
+    calls: Vec<NormalizedCall>,
+    logs: Vec<crate::rows::LogRow>,
+    fragments: Vec<ContentFragment>,
+    report: Report,
+}
+
+fn batch_of(request: Request, limits: Limits, now_ns: i64) -> Batch {
+    let (s, report) = normalize(&request, limits, now_ns);
+    Batch { spans: s.spans, calls: s.calls, logs: s.logs, fragments: s.fragments, report }
+}
+
+fn normalize_traces(
+    req: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    limits: Limits,
+) -> Batch {
+    batch_of(Request::Traces(req.clone()), limits, 0)
+}
+
+fn normalize_logs(
+    req: &opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest,
+    limits: Limits,
+    now_ns: i64,
+) -> Batch {
+    batch_of(Request::Logs(req.clone()), limits, now_ns)
+}
+
+fn calls_of(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Batch {
     normalize_traces(&traces_request(resource("svc", "prod"), spans), LIMITS)
 }
 

@@ -1,10 +1,10 @@
 //! Typed rows, one struct per ClickHouse table.
 //!
 //! These structs are the single source of truth for each table's column list: the writer inserts them
-//! with `clickhouse::Row`, whose column names come from the field names below, and a test checks that
-//! the migrations create exactly these columns in this order.
+//! with `clickhouse::Row` (derived with the `clickhouse` feature), whose column names come from the
+//! field names below, and the ClickHouse client checks them against the table's schema on every
+//! insert. Each row type names its table through [`TableRow`](crate::table::TableRow).
 
-use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 /// A ClickHouse `Map(LowCardinality(String), String)`, kept as an ordered list of pairs: it preserves
@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 pub type AttrMap = Vec<(String, String)>;
 
 /// One span in `otel_traces` (OpenTelemetry Collector ClickHouse exporter layout).
-#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct SpanRow {
     /// Span start, nanoseconds since the Unix epoch (`DateTime64(9)`).
@@ -49,7 +50,8 @@ pub struct SpanRow {
 }
 
 /// One log record in `otel_logs`.
-#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct LogRow {
     /// Record time, or the observed time when the record has none (ns since the epoch).
@@ -74,7 +76,8 @@ pub struct LogRow {
 }
 
 /// One LLM operation in `llm_calls`, whatever convention it arrived in.
-#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct LlmCallRow {
     /// Span start, ns since the epoch.
@@ -139,7 +142,8 @@ pub struct LlmCallRow {
 
 /// The identity of a stored row: what decides whether a row from a replayed spool record is already in
 /// ClickHouse (written before a crash, but its ack not yet persisted). Parts a table does not use are 0.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 pub struct RowKey {
     /// `Timestamp` in ns (logs only: a log record has no id of its own).
     pub ts: i64,
@@ -201,7 +205,8 @@ impl Keyed for LogRow {
 }
 
 /// One self-telemetry row in `collector_stats`.
-#[derive(Debug, Clone, Default, PartialEq, Row, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct CollectorStatsRow {
     /// Milliseconds since the epoch (`DateTime64(3)`).

@@ -64,7 +64,7 @@ fn arrays(node: Json) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::kv;
+    use promptlog_otlp::kv;
     use serde_json::json;
 
     #[test]

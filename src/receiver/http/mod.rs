@@ -16,13 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use promptlog_ingest::{ExportRequest, Table};
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,8 +27,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::Reservation;
-use super::{Outcome, RETRY_AFTER, ReceiveError, Receiver, blocking};
-use crate::telemetry::{Stats, Table};
+use super::{RETRY_AFTER, ReceiveError, Receiver};
+use crate::runtime::blocking;
+use crate::telemetry::Stats;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -56,11 +54,11 @@ struct RpcStatus {
     message: String,
 }
 
-/// Builds the router (exposed for tests that want to drive it without a socket).
-pub fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
+/// Builds the router.
+fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
     Router::new()
-        .route("/v1/traces", post(traces))
-        .route("/v1/logs", post(logs))
+        .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
+        .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
         .route("/v1/metrics", post(metrics))
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
@@ -68,7 +66,7 @@ pub fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
 }
 
 /// Serves OTLP/HTTP on `listener` until `shutdown` is cancelled, then finishes in-flight requests.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     receiver: Receiver,
     stats: Arc<Stats>,
@@ -83,41 +81,19 @@ async fn prometheus(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+/// The one HTTP export path, for every signal.
+async fn export<R: ExportRequest>(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let encoding = match request_encoding(&headers) {
         Ok(e) => e,
         Err(e) => return error_response(e, Encoding::Protobuf),
     };
     let result = async {
-        let (req, protobuf, _reservation): (ExportTraceServiceRequest, _, _) =
-            decode(&headers, body, encoding, &s.receiver, "traces").await?;
-        s.receiver.traces(req, protobuf).await
+        let (req, protobuf, _reservation) =
+            decode::<R>(&headers, body, encoding, &s.receiver, R::SIGNAL.name()).await?;
+        s.receiver.export(req, protobuf).await
     }
     .await;
-    respond(result, encoding, |o| ExportTraceServiceResponse {
-        partial_success: o
-            .is_partial()
-            .then(|| ExportTracePartialSuccess { rejected_spans: o.rejected as i64, error_message: o.message.clone() }),
-    })
-}
-
-async fn logs(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let encoding = match request_encoding(&headers) {
-        Ok(e) => e,
-        Err(e) => return error_response(e, Encoding::Protobuf),
-    };
-    let result = async {
-        let (req, protobuf, _reservation): (ExportLogsServiceRequest, _, _) =
-            decode(&headers, body, encoding, &s.receiver, "logs").await?;
-        s.receiver.logs(req, protobuf).await
-    }
-    .await;
-    respond(result, encoding, |o| ExportLogsServiceResponse {
-        partial_success: o.is_partial().then(|| ExportLogsPartialSuccess {
-            rejected_log_records: o.rejected as i64,
-            error_message: o.message.clone(),
-        }),
-    })
+    respond(result, encoding)
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -128,8 +104,8 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> R
     // Metrics are validated and acknowledged; storing them comes later.
     let result = decode::<ExportMetricsServiceRequest>(&headers, body, encoding, &s.receiver, "metrics")
         .await
-        .map(|_| Outcome::default());
-    respond(result, encoding, |_| ExportMetricsServiceResponse { partial_success: None })
+        .map(|_| ExportMetricsServiceResponse { partial_success: None });
+    respond(result, encoding)
 }
 
 /// Health: 200 while the pipeline runs; `degraded` when ClickHouse is failing. `spool` tells how much
@@ -236,13 +212,9 @@ fn gunzip_capped(data: &[u8], limit: usize) -> Result<Vec<u8>, ReceiveError> {
     Ok(out)
 }
 
-fn respond<R: Message + Serialize>(
-    result: Result<Outcome, ReceiveError>,
-    encoding: Encoding,
-    build: impl FnOnce(&Outcome) -> R,
-) -> Response {
+fn respond<R: Message + Serialize>(result: Result<R, ReceiveError>, encoding: Encoding) -> Response {
     match result {
-        Ok(outcome) => encode(StatusCode::OK, &build(&outcome), encoding),
+        Ok(response) => encode(StatusCode::OK, &response, encoding),
         Err(e) => error_response(e, encoding),
     }
 }

@@ -2,18 +2,14 @@
 //! they are not stored yet). gzip and zstd request compression are accepted.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use prost::Message;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use promptlog_ingest::ExportRequest;
 use tokio::net::TcpListener;
 use tokio_stream_shim::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -40,21 +36,23 @@ impl From<ReceiveError> for Status {
     }
 }
 
+impl Receiver {
+    /// The one gRPC export path, for every signal.
+    async fn export_grpc<R: ExportRequest>(&self, request: Request<R>) -> Result<Response<R::Response>, Status> {
+        // tonic has decoded it already; reserve what it costs while it is normalised and spooled.
+        let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
+        // Spooled as `encode_to_vec()` of the decoded request: tonic does not expose the raw bytes.
+        Ok(Response::new(self.export(request.into_inner(), None).await?))
+    }
+}
+
 #[tonic::async_trait]
 impl TraceService for Receiver {
     async fn export(
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        // tonic has decoded it already; reserve what it costs while it is normalised and spooled.
-        let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
-        // Spooled as `encode_to_vec()` of the decoded request: tonic does not expose the raw bytes.
-        let outcome = self.traces(request.into_inner(), None).await?;
-        let partial_success = outcome.is_partial().then_some(ExportTracePartialSuccess {
-            rejected_spans: outcome.rejected as i64,
-            error_message: outcome.message,
-        });
-        Ok(Response::new(ExportTraceServiceResponse { partial_success }))
+        self.export_grpc(request).await
     }
 }
 
@@ -64,13 +62,7 @@ impl LogsService for Receiver {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
-        let outcome = self.logs(request.into_inner(), None).await?;
-        let partial_success = outcome.is_partial().then_some(ExportLogsPartialSuccess {
-            rejected_log_records: outcome.rejected as i64,
-            error_message: outcome.message,
-        });
-        Ok(Response::new(ExportLogsServiceResponse { partial_success }))
+        self.export_grpc(request).await
     }
 }
 
@@ -85,7 +77,7 @@ impl MetricsService for Receiver {
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     receiver: Receiver,
     shutdown: CancellationToken,

@@ -1,7 +1,6 @@
 //! The official OpenTelemetry GenAI semantic conventions (v1.26 → v1.41 and the in-flight renames):
 //! span attributes, v1.26–1.27 content span events, and content log records of v1.28+.
 
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
@@ -154,9 +153,4 @@ pub fn log_content(log: &LogRecord, event_name: &str) -> Option<(Content, Conven
     };
     let content = Content { input: vec![message_from_event_body(role, body())], ..Content::default() };
     Some((content, Convention::OtelGenAiMessageEvents))
-}
-
-/// True when a string attribute value is present (used by detection of other conventions).
-pub fn has_string(a: Attrs<'_>, key: &str) -> bool {
-    matches!(a.get(key), Some(Value::StringValue(s)) if !s.is_empty())
 }

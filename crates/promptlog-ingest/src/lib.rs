@@ -1,0 +1,131 @@
+//! promptlog's ingest core: pure and synchronous (no runtime, no sockets, no ClickHouse client).
+//!
+//! # Layout
+//! - [`request`]: the decoded OTLP request of one [`Signal`] and its [`RequestContext`].
+//! - [`record`]: the versioned spool record (context + body), written and read back here.
+//! - [`process`]: the processor stage, the steps every request goes through (empty for now).
+//! - [`normalize`]: OTLP → typed rows, one file per GenAI convention.
+//! - [`join`]: merges log-borne content into its span's LLM call, whichever arrives first.
+//! - [`batch`]: the synchronous batcher (rows in, full or old batches out; no timer).
+//! - [`rows`] and [`table`]: every table's row struct, and the table each belongs to.
+//!
+//! # The seam
+//! [`Ingestor::accept`] (live requests) and [`Ingestor::replay`] (spool records read back by the
+//! backlog or after a restart) both turn a request into rows through one private function, so a
+//! processor added to [`Processors`] runs on both paths, in the same order, with the same context.
+
+pub mod batch;
+pub mod join;
+pub mod normalize;
+pub mod process;
+pub mod record;
+pub mod request;
+pub mod rows;
+pub mod table;
+
+use bytes::Bytes;
+
+pub use normalize::{ContentFragment, Limits, NormalizedCall, Report};
+pub use process::{Processor, Processors};
+pub use record::RecordError;
+pub use request::{ExportRequest, Request, RequestContext, Signal};
+pub use table::{Table, TableRow};
+
+use rows::{LogRow, SpanRow};
+
+/// Rows made from one request.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Submission {
+    /// `otel_traces` rows.
+    pub spans: Vec<SpanRow>,
+    /// LLM calls found among the spans (the join turns them into `llm_calls` rows).
+    pub calls: Vec<NormalizedCall>,
+    /// `otel_logs` rows.
+    pub logs: Vec<LogRow>,
+    /// GenAI content from log records, for the join.
+    pub fragments: Vec<ContentFragment>,
+}
+
+impl Submission {
+    /// Rows that go to ClickHouse: spans, log records and calls (content fragments merge into calls).
+    pub fn rows(&self) -> u64 {
+        (self.spans.len() + self.logs.len() + self.calls.len()) as u64
+    }
+
+    /// Raw records (spans or log records) of the request's own signal.
+    pub fn records(&self) -> u64 {
+        (self.spans.len() + self.logs.len()) as u64
+    }
+
+    /// Raw rows per table, for counting.
+    pub fn per_table(&self) -> [(Table, u64); 2] {
+        [(Table::Traces, self.spans.len() as u64), (Table::Logs, self.logs.len() as u64)]
+    }
+}
+
+/// A live request after the seam: the rows, the spool record to store (none when nothing of the
+/// request is valid), and the report for the client's `partial_success`.
+#[derive(Debug)]
+pub struct Accepted {
+    /// What to append to the spool before acknowledging.
+    pub record: Option<Bytes>,
+    /// The rows, for the pipeline.
+    pub submission: Submission,
+    /// Rejected and truncated records.
+    pub report: Report,
+}
+
+impl Accepted {
+    /// The `partial_success` message for the client, empty when everything was stored as sent.
+    pub fn message(&self, signal: Signal, limits: Limits) -> String {
+        self.report.message(signal.records_noun(), limits.max_attribute_value_bytes)
+    }
+}
+
+/// The seam: limits and processors, applied identically to live and replayed requests.
+#[derive(Debug)]
+pub struct Ingestor {
+    limits: Limits,
+    processors: Processors,
+}
+
+impl Ingestor {
+    /// An ingestor normalising under `limits` and running `processors` in order.
+    pub fn new(limits: Limits, processors: Processors) -> Self {
+        Self { limits, processors }
+    }
+
+    /// The normalisation limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// A live request. `protobuf` is its body as received, when it came as protobuf: it is spooled
+    /// as is unless a processor changed the request. CPU-bound: call it on a blocking thread.
+    pub fn accept(&self, ctx: &RequestContext, mut request: Request, protobuf: Option<Vec<u8>>) -> Accepted {
+        let (changed, submission, report) = self.rows(ctx, &mut request);
+        // Nothing valid, nothing to keep: such a request is answered without touching the spool.
+        let record = (submission.records() > 0).then(|| match protobuf {
+            Some(body) if !changed => record::encode(ctx, &body),
+            _ => record::encode_request(ctx, &request),
+        });
+        Accepted { record, submission, report }
+    }
+
+    /// A spool record read back: the same rows [`Ingestor::accept`] made from it. CPU-bound.
+    pub fn replay(&self, record: &[u8]) -> Result<Submission, RecordError> {
+        let (ctx, mut request) = record::decode(record)?;
+        Ok(self.rows(&ctx, &mut request).1)
+    }
+
+    /// The one path from a request to rows: request processors, normalisation, row processors.
+    fn rows(&self, ctx: &RequestContext, request: &mut Request) -> (bool, Submission, Report) {
+        let changed = self.processors.request(ctx, request);
+        let (mut submission, report) = normalize::normalize(request, self.limits, ctx.received_ns);
+        self.processors.rows(ctx, &mut submission);
+        (changed, submission, report)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+//! What enters the seam: a decoded OTLP export request of one signal, and the context the collector
+//! knows about it (when it arrived, and — once keys exist — for which project, under which key).
+
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use crate::table::Table;
+
+/// Which OTLP signal a request carries. The discriminant is the tag stored in spool records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// `ExportTraceServiceRequest`.
+    Traces = 1,
+    /// `ExportLogsServiceRequest`.
+    Logs = 2,
+}
+
+impl Signal {
+    /// The signal of a stored tag.
+    pub fn from_tag(tag: u8) -> Option<Signal> {
+        match tag {
+            1 => Some(Signal::Traces),
+            2 => Some(Signal::Logs),
+            _ => None,
+        }
+    }
+
+    /// The signal's name in OTLP paths and messages (`traces`, `logs`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// The table the signal's raw records go to.
+    pub fn table(self) -> Table {
+        match self {
+            Signal::Traces => Table::Traces,
+            Signal::Logs => Table::Logs,
+        }
+    }
+
+    /// What one record of the signal is called in messages to clients ("spans", "log records").
+    pub fn records_noun(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Logs => "log records",
+        }
+    }
+}
+
+/// A decoded OTLP export request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Spans.
+    Traces(ExportTraceServiceRequest),
+    /// Log records.
+    Logs(ExportLogsServiceRequest),
+}
+
+impl Request {
+    /// The request's signal.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Request::Traces(_) => Signal::Traces,
+            Request::Logs(_) => Signal::Logs,
+        }
+    }
+
+    /// Decodes a protobuf body of `signal`.
+    pub fn decode(signal: Signal, body: &[u8]) -> Result<Request, prost::DecodeError> {
+        Ok(match signal {
+            Signal::Traces => Request::Traces(ExportTraceServiceRequest::decode(body)?),
+            Signal::Logs => Request::Logs(ExportLogsServiceRequest::decode(body)?),
+        })
+    }
+
+    /// Protobuf-encoded length.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Request::Traces(r) => r.encoded_len(),
+            Request::Logs(r) => r.encoded_len(),
+        }
+    }
+
+    /// Appends the protobuf encoding to `buf`.
+    pub fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Request::Traces(r) => r.encode_raw(buf),
+            Request::Logs(r) => r.encode_raw(buf),
+        }
+    }
+}
+
+/// An OTLP `Export*ServiceRequest` message type: what the receivers are generic over, so every
+/// signal shares one receive path.
+pub trait ExportRequest: Message + Default + serde::de::DeserializeOwned + Send + 'static {
+    /// The signal it carries.
+    const SIGNAL: Signal;
+    /// The matching `Export*ServiceResponse`.
+    type Response: Message + serde::Serialize + Default + Send + 'static;
+    /// Wraps the message.
+    fn into_request(self) -> Request;
+    /// The response: success, or `partial_success` with the count of rejected records and why.
+    fn response(partial: Option<(u64, String)>) -> Self::Response;
+}
+
+impl ExportRequest for ExportTraceServiceRequest {
+    const SIGNAL: Signal = Signal::Traces;
+    type Response = ExportTraceServiceResponse;
+    fn into_request(self) -> Request {
+        Request::Traces(self)
+    }
+    fn response(partial: Option<(u64, String)>) -> Self::Response {
+        ExportTraceServiceResponse {
+            partial_success: partial.map(|(rejected, error_message)| ExportTracePartialSuccess {
+                rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+                error_message,
+            }),
+        }
+    }
+}
+
+impl ExportRequest for ExportLogsServiceRequest {
+    const SIGNAL: Signal = Signal::Logs;
+    type Response = ExportLogsServiceResponse;
+    fn into_request(self) -> Request {
+        Request::Logs(self)
+    }
+    fn response(partial: Option<(u64, String)>) -> Self::Response {
+        ExportLogsServiceResponse {
+            partial_success: partial.map(|(rejected, error_message)| ExportLogsPartialSuccess {
+                rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
+                error_message,
+            }),
+        }
+    }
+}
+
+/// Longest project or key id a record can carry.
+pub const MAX_CONTEXT_ID_BYTES: usize = 255;
+
+/// Everything the collector knows about a request besides its body. Stored in the spool record's
+/// header, so a replayed request is processed with exactly the context it arrived with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The request's signal.
+    pub signal: Signal,
+    /// When the collector received it, ns since the epoch: log records without a time get it.
+    pub received_ns: i64,
+    project_id: String,
+    key_id: String,
+    /// Bit flags for processing decisions that must survive a restart (none defined yet).
+    pub flags: u32,
+}
+
+/// A project or key id longer than [`MAX_CONTEXT_ID_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} of {len} bytes is longer than the {MAX_CONTEXT_ID_BYTES} bytes a spool record can hold")]
+pub struct ContextIdTooLong {
+    /// Which id.
+    pub what: &'static str,
+    /// Its length.
+    pub len: usize,
+}
+
+impl RequestContext {
+    /// A context with no project and no key (what every request has until API keys exist).
+    pub fn new(signal: Signal, received_ns: i64) -> Self {
+        Self { signal, received_ns, project_id: String::new(), key_id: String::new(), flags: 0 }
+    }
+
+    /// Sets the project and the key the request was authenticated with.
+    pub fn with_identity(mut self, project_id: &str, key_id: &str) -> Result<Self, ContextIdTooLong> {
+        for (what, id) in [("project id", project_id), ("key id", key_id)] {
+            if id.len() > MAX_CONTEXT_ID_BYTES {
+                return Err(ContextIdTooLong { what, len: id.len() });
+            }
+        }
+        self.project_id = project_id.to_owned();
+        self.key_id = key_id.to_owned();
+        Ok(self)
+    }
+
+    /// The project, empty when none was assigned.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// The key id, empty when none was used.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}

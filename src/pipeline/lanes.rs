@@ -1,0 +1,115 @@
+//! One lane per table: its batcher and the writer the batches go to. Generic over the row type, so
+//! every table — and any table added later — is batched and handed over by the same code.
+
+use std::time::{Duration, Instant};
+
+use clickhouse::{Row, RowWrite};
+use promptlog_ingest::TableRow;
+use promptlog_ingest::batch::Batcher;
+use promptlog_ingest::rows::{Keyed, LlmCallRow, LogRow, SpanRow};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Sourced;
+use super::acks::Source;
+use super::writer::{self, WriterCtx};
+
+/// Batches in flight between the batch loop and each writer.
+const WRITER_QUEUE: usize = 2;
+
+/// A row the pipeline can write: it names its table, has a replay identity and encodes as RowBinary.
+pub(super) trait LaneRow:
+    TableRow + Keyed + RowWrite + for<'a> Row<Value<'a> = Self> + Serialize + Send + Sync + 'static
+{
+}
+
+impl<T> LaneRow for T where
+    T: TableRow + Keyed + RowWrite + for<'a> Row<Value<'a> = T> + Serialize + Send + Sync + 'static
+{
+}
+
+/// One table's batcher and writer.
+pub(super) struct Lane<T> {
+    batcher: Batcher<Sourced<T>>,
+    tx: mpsc::Sender<Vec<Sourced<T>>>,
+}
+
+impl<T: LaneRow> Lane<T> {
+    fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
+        Self { batcher: Batcher::new(max_rows, max_delay), tx: writer::spawn::<T>(tasks, ctx, WRITER_QUEUE) }
+    }
+
+    /// Adds rows of one spool record; hands over the batches that filled up.
+    pub(super) async fn offer(&mut self, source: Source, rows: Vec<T>, now: Instant, cancel: &CancellationToken) {
+        self.offer_sourced(rows.into_iter().map(|row| (source, row)), now, cancel).await;
+    }
+
+    /// Adds rows, each with its own spool record; hands over the batches that filled up.
+    pub(super) async fn offer_sourced(
+        &mut self,
+        rows: impl IntoIterator<Item = (Source, T)>,
+        now: Instant,
+        cancel: &CancellationToken,
+    ) {
+        let full = self.batcher.offer(rows.into_iter().map(|(source, row)| Sourced { source, row }), now);
+        send_all(&self.tx, full, cancel).await;
+    }
+
+    async fn flush_if_due(&mut self, now: Instant, cancel: &CancellationToken) {
+        if self.batcher.should_flush(now) {
+            self.flush(cancel).await;
+        }
+    }
+
+    async fn flush(&mut self, cancel: &CancellationToken) {
+        send_all(&self.tx, vec![self.batcher.take()], cancel).await;
+    }
+}
+
+/// Every table's lane.
+pub(super) struct Lanes {
+    pub(super) traces: Lane<SpanRow>,
+    pub(super) logs: Lane<LogRow>,
+    pub(super) calls: Lane<LlmCallRow>,
+}
+
+impl Lanes {
+    /// Spawns a writer per table.
+    pub(super) fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
+        Self {
+            traces: Lane::start(tasks, ctx, max_rows, max_delay),
+            logs: Lane::start(tasks, ctx, max_rows, max_delay),
+            calls: Lane::start(tasks, ctx, max_rows, max_delay),
+        }
+    }
+
+    /// Hands over every batch whose oldest row has waited its delay.
+    pub(super) async fn flush_due(&mut self, now: Instant, cancel: &CancellationToken) {
+        self.traces.flush_if_due(now, cancel).await;
+        self.logs.flush_if_due(now, cancel).await;
+        self.calls.flush_if_due(now, cancel).await;
+    }
+
+    /// Hands over everything buffered (shutdown).
+    pub(super) async fn flush_all(&mut self, cancel: &CancellationToken) {
+        self.traces.flush(cancel).await;
+        self.logs.flush(cancel).await;
+        self.calls.flush(cancel).await;
+    }
+}
+
+/// Hands batches to a writer, waiting while it is busy (this is where backpressure starts). A batch
+/// not handed over (writer gone, or cancelled) is simply not acked: it stays in the spool.
+async fn send_all<T>(tx: &mpsc::Sender<Vec<T>>, batches: Vec<Vec<T>>, cancel: &CancellationToken) {
+    for batch in batches.into_iter().filter(|b| !b.is_empty()) {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            sent = tx.send(batch) => if sent.is_err() {
+                tracing::error!("Writer stopped before the pipeline; batch left in the spool.");
+            },
+        }
+    }
+}
