@@ -1,8 +1,13 @@
 # Production image of the collector, used by compose.yaml (`docker compose up`).
+# scripts/check-docker-context.sh copies exactly what the build stage COPYs into an empty directory
+# and runs its cargo command there, so a file the build needs but this file forgets fails CI.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src ./src
+COPY crates ./crates
+# The manifest declares `[[bench]] normalize`: cargo refuses a manifest whose targets are missing.
+COPY benches ./benches
 COPY proto ./proto
 COPY collector-config ./collector-config
 RUN cargo build --release --locked --bin promptlog

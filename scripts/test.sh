@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check the project has, from a fresh clone: set-up (idempotent), format, lints (all targets,
-# benches and examples included), the chDB test-server self-test, and all Rust tests (unit,
+# benches and examples included), the Docker build-context check, the chDB test-server self-test,
+# and all Rust tests of every workspace crate (unit,
 # integration against the chDB-backed ClickHouse, real-client suites, Grafana queries, fault tests).
 # Set PROMPTLOG_TEST_CLICKHOUSE_URL to run the storage tests against a real ClickHouse instead.
 # Ends with one line summing every test runner: "tests: N passed, N failed, N skipped".
@@ -11,6 +12,16 @@ echo "[test] cargo fmt --check" >&2
 cargo fmt --check
 echo "[test] cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --all-targets --quiet -- -D warnings
+echo "[test] the Docker image's build stage builds from exactly what the Dockerfile copies" >&2
+scripts/check-docker-context.sh
+# ... and the check can fail: without the workspace crates the build must not work.
+broken=$(mktemp)
+grep -v '^COPY crates' Dockerfile >"$broken"
+if scripts/check-docker-context.sh "$broken" >/dev/null 2>&1; then
+  echo "[test] check-docker-context.sh passed a Dockerfile that does not copy crates/" >&2
+  exit 1
+fi
+rm -f "$broken"
 echo "[test] chDB test server self-test" >&2
 .venv/bin/python tests/chdb_server/selftest.py
 echo "[test] fuzz the OTLP decode + normalise path briefly" >&2

@@ -319,11 +319,6 @@ fn set_duration(field: &mut Duration, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Names of the variables `Config::load` reads, for documentation and warnings.
-pub fn env_variable_names() -> impl Iterator<Item = &'static str> {
-    ENV_OVERRIDES.iter().map(|o| o.var)
-}
-
 impl Config {
     /// Loads `path` (or the defaults when `None`), applies the process environment and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {

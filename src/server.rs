@@ -18,7 +18,7 @@ use crate::storage::clickhouse::{Store, retry, schema};
 use crate::telemetry::Stats;
 
 /// The spool's directory inside `data_dir`.
-pub const SPOOL_DIR: &str = "spool";
+const SPOOL_DIR: &str = "spool";
 
 /// Already-bound listeners (tests bind port 0).
 pub struct Listeners {

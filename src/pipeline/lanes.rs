@@ -36,9 +36,10 @@ pub(super) struct Lane<T> {
     tx: mpsc::Sender<Vec<Sourced<T>>>,
 }
 
-impl<T: LaneRow> Lane<T> {
-    fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
-        Self { batcher: Batcher::new(max_rows, max_delay), tx: writer::spawn::<T>(tasks, ctx, WRITER_QUEUE) }
+impl<T> Lane<T> {
+    /// A lane batching into `tx`.
+    pub(super) fn new(max_rows: usize, max_delay: Duration, tx: mpsc::Sender<Vec<Sourced<T>>>) -> Self {
+        Self { batcher: Batcher::new(max_rows, max_delay), tx }
     }
 
     /// Adds rows of one spool record; hands over the batches that filled up.
@@ -79,9 +80,9 @@ impl Lanes {
     /// Spawns a writer per table.
     pub(super) fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
         Self {
-            traces: Lane::start(tasks, ctx, max_rows, max_delay),
-            logs: Lane::start(tasks, ctx, max_rows, max_delay),
-            calls: Lane::start(tasks, ctx, max_rows, max_delay),
+            traces: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            logs: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            calls: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
         }
     }
 

@@ -24,6 +24,8 @@
 mod acks;
 mod backlog;
 mod lanes;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::sync::Arc;

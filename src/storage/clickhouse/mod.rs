@@ -1,6 +1,6 @@
 //! ClickHouse over HTTP with the official `clickhouse` crate: schema migrations and RowBinary inserts.
 
-pub mod retry;
+pub(crate) mod retry;
 pub mod schema;
 
 use std::collections::HashSet;
@@ -9,7 +9,7 @@ use clickhouse::{Client, Row, RowWrite};
 
 use crate::config::ClickHouseConfig;
 use promptlog_ingest::rows::{Keyed, RowKey};
-pub use retry::Retry;
+pub(crate) use retry::Retry;
 
 /// Keys per existence query: keeps each query well under ClickHouse's default `max_query_size`
 /// (256 KiB) with 32-character trace ids.
@@ -28,7 +28,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Whether trying again may succeed.
-    pub fn retry(&self) -> Retry {
+    pub(crate) fn retry(&self) -> Retry {
         match self {
             StoreError::ClickHouse { code, .. } => retry::classify(*code),
             StoreError::Migration { .. } => Retry::Retryable,
@@ -73,21 +73,13 @@ impl Store {
     }
 
     /// The database holding promptlog's tables.
-    pub fn database(&self) -> &str {
+    pub(crate) fn database(&self) -> &str {
         &self.database
     }
 
     /// Runs one statement.
-    pub async fn execute(&self, sql: &str) -> Result<(), StoreError> {
+    pub(crate) async fn execute(&self, sql: &str) -> Result<(), StoreError> {
         Ok(self.client.query(sql).execute().await?)
-    }
-
-    /// Checks that the server answers (`SELECT 1`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        // The database may not exist yet, so do not select it.
-        let client = self.client.clone().with_database("default");
-        client.query("SELECT 1").fetch_one::<u8>().await?;
-        Ok(())
     }
 
     /// Inserts `rows` into `table` in one RowBinary INSERT. `dedup_token` makes a retried batch

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 /// First retry delay.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest delay between attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What to do after a failed insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Transient (network, timeout, overload): try the same batch again later.
     Retryable,
     /// The batch itself is refused (type mismatch, unknown column, bad data): retrying cannot help.
@@ -18,7 +18,7 @@ pub enum Retry {
 
 /// Classifies a ClickHouse exception code (`None` when the failure never reached the server, or the
 /// response carried no code, which is treated as transient).
-pub fn classify(code: Option<u32>) -> Retry {
+pub(crate) fn classify(code: Option<u32>) -> Retry {
     let Some(code) = code else { return Retry::Retryable };
     match code {
         // Data or schema errors: the same rows will always fail.
@@ -34,7 +34,7 @@ pub fn classify(code: Option<u32>) -> Retry {
 }
 
 /// Extracts `N` from a ClickHouse error text `Code: N. DB::Exception: ...`.
-pub fn exception_code(message: &str) -> Option<u32> {
+pub(crate) fn exception_code(message: &str) -> Option<u32> {
     let start = message.find("Code: ")? + "Code: ".len();
     let digits: String = message[start..].chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
@@ -42,7 +42,7 @@ pub fn exception_code(message: &str) -> Option<u32> {
 
 /// Capped exponential backoff with full jitter: attempt 1 waits up to 200 ms, doubling to 30 s.
 /// `jitter` is a number in `[0, 1)` supplied by the caller so this stays deterministic in tests.
-pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+pub(crate) fn backoff(attempt: u32, jitter: f64) -> Duration {
     let exp = INITIAL_BACKOFF.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(MAX_BACKOFF);
     // Half fixed, half random: spreads retries of many collectors without ever waiting ~0.

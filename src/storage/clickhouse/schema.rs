@@ -12,7 +12,7 @@ use promptlog_ingest::table::{COLLECTOR_STATS_TABLE, TRACE_ID_TS_TABLE};
 use super::{Store, StoreError};
 
 /// One schema change.
-pub struct Migration {
+pub(crate) struct Migration {
     /// Increasing version number.
     pub version: u32,
     /// Short name (also the file name).
@@ -28,7 +28,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_otel_traces"),
     migration!(2, "0002_otel_traces_trace_id_ts"),
     migration!(3, "0003_otel_traces_trace_id_ts_mv"),
@@ -60,7 +60,7 @@ fn ttl_clause(expr: &str, days: u32) -> String {
 }
 
 /// Renders a migration's SQL for `db` with `retention_days`.
-pub fn render(sql: &str, db: &str, retention_days: u32) -> String {
+pub(crate) fn render(sql: &str, db: &str, retention_days: u32) -> String {
     sql.replace("{db}", &format!("`{db}`"))
         .replace("{ttl_start}", &ttl_clause("toDateTime(Start)", retention_days))
         .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))

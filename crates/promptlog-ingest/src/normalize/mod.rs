@@ -31,9 +31,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 pub use attrs::format_f64;
 use attrs::{Attrs, hex_id};
 pub use call::{Convention, NormalizedCall};
-pub use messages::{Content, text_message};
+pub use messages::Content;
 use raw::ResourceCtx;
-pub use raw::UNKNOWN_SERVICE;
 
 use crate::Submission;
 use crate::request::Request;
