@@ -71,7 +71,10 @@ fn rows(request: Request) -> Submission {
 
 fn assert_between(elapsed: Duration, low: Duration, what: &str) {
     // The loop looks at ages on its tick, so a deadline is met within one tick (plus one of slack).
-    assert!(elapsed >= low && elapsed <= low + 2 * TICK, "{what} after {elapsed:?}, expected {low:?} + at most 2 ticks");
+    assert!(
+        elapsed >= low && elapsed <= low + 2 * TICK,
+        "{what} after {elapsed:?}, expected {low:?} + at most 2 ticks"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,76 @@
+//! Every `PROMPTLOG_*` environment override, in one table, and the parsers they share. A bad value
+//! fails loudly, naming the variable.
+
+use std::time::Duration;
+
+use super::{Config, ConfigError, LogFormat};
+
+/// One supported environment override: the variable and how it applies to the config.
+struct EnvOverride {
+    var: &'static str,
+    apply: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+/// Every `PROMPTLOG_*` variable the collector reads, in one table.
+const ENV_OVERRIDES: &[EnvOverride] = &[
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_URL", apply: |c, v| set_string(&mut c.clickhouse.url, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_DATABASE", apply: |c, v| set_string(&mut c.clickhouse.database, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
+    EnvOverride { var: "PROMPTLOG_RETENTION_DAYS", apply: |c, v| set_parsed(&mut c.clickhouse.retention_days, v) },
+    EnvOverride { var: "PROMPTLOG_INSERT_TIMEOUT", apply: |c, v| set_duration(&mut c.clickhouse.insert_timeout, v) },
+    EnvOverride { var: "PROMPTLOG_OTLP_GRPC_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.grpc_endpoint, v) },
+    EnvOverride { var: "PROMPTLOG_OTLP_HTTP_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.http_endpoint, v) },
+    EnvOverride { var: "PROMPTLOG_MAX_REQUEST_BYTES", apply: |c, v| set_parsed(&mut c.receivers.max_request_bytes, v) },
+    EnvOverride {
+        var: "PROMPTLOG_MAX_INFLIGHT_BYTES",
+        apply: |c, v| set_parsed(&mut c.receivers.max_inflight_bytes, v),
+    },
+    EnvOverride { var: "PROMPTLOG_DATA_DIR", apply: |c, v| set_parsed(&mut c.data_dir, v) },
+    EnvOverride { var: "PROMPTLOG_JOIN_WINDOW", apply: |c, v| set_duration(&mut c.pipeline.join_window, v) },
+    EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
+    EnvOverride { var: "PROMPTLOG_QUEUE_CAPACITY", apply: |c, v| set_parsed(&mut c.pipeline.queue_capacity, v) },
+    EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
+    EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
+    EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },
+    EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
+    EnvOverride {
+        var: "PROMPTLOG_LOG_FORMAT",
+        apply: |c, v| {
+            c.log.format = match v {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err("expected `text` or `json`".into()),
+            };
+            Ok(())
+        },
+    },
+];
+
+fn set_string(field: &mut String, value: &str) -> Result<(), String> {
+    *field = value.to_owned();
+    Ok(())
+}
+
+fn set_parsed<T: std::str::FromStr>(field: &mut T, value: &str) -> Result<(), String>
+where
+    T::Err: std::fmt::Display,
+{
+    *field = value.trim().parse().map_err(|e: T::Err| e.to_string())?;
+    Ok(())
+}
+
+fn set_duration(field: &mut Duration, value: &str) -> Result<(), String> {
+    *field = humantime::parse_duration(value.trim()).map_err(|e| format!("{e} (expected e.g. `10s`, `500ms`)"))?;
+    Ok(())
+}
+
+/// Applies every set override in table order, failing on the first unparsable value.
+pub(super) fn apply(config: &mut Config, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    for o in ENV_OVERRIDES {
+        if let Some(value) = lookup(o.var) {
+            (o.apply)(config, &value).map_err(|reason| ConfigError::Env { var: o.var, value, reason })?;
+        }
+    }
+    Ok(())
+}
