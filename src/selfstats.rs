@@ -154,7 +154,23 @@ pub fn render(stats: &Stats) -> String {
         header(&mut out, metric.name, metric.kind, metric.help);
         let _ = writeln!(out, "{} {}", metric.name, metric.value);
     }
+    if let Some(redactions) = stats.redaction_counters() {
+        render_redactions(&mut out, redactions);
+    }
     out
+}
+
+/// `promptlog_redactions_total{detector}` and the content-policy counter.
+fn render_redactions(out: &mut String, counters: &promptlog_ingest::process::redact::Counters) {
+    let name = "promptlog_redactions_total";
+    header(out, name, Kind::Counter, "PII findings redacted before the spool, per detector (rule name).");
+    for (detector, n) in counters.per_detector() {
+        // Rule names are restricted to [A-Za-z0-9_.-] by the config, so they need no escaping.
+        let _ = writeln!(out, "{name}{{detector=\"{detector}\"}} {n}");
+    }
+    let name = "promptlog_content_policy_applied_total";
+    header(out, name, Kind::Counter, "Content values truncated, hashed or dropped by the content-capture policy.");
+    let _ = writeln!(out, "{name} {}", counters.content());
 }
 
 /// The collector-wide families, with their current values.

@@ -7,10 +7,11 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::process::redact::Redactor;
 use promptlog_ingest::{Ingestor, Limits, Processors};
 use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::pipeline;
 use crate::receiver::{Receiver, grpc, http};
 use crate::runtime::blocking;
@@ -50,6 +51,9 @@ pub enum ServeError {
     /// The spool could not be opened (locked by another instance, unreadable, or corrupt).
     #[error("spool: {0}")]
     Spool(#[from] SpoolError),
+    /// A part of the configuration only checked at start-up (a key file) is unusable.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 /// Runs the collector until `shutdown` is cancelled, then stops accepting, flushes and returns.
@@ -70,8 +74,8 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     };
     let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options()).await?;
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    // Later steps (project stamping, redaction, pricing) are added to this list, and nowhere else.
-    let ingestor = Ingestor::new(limits, Processors::new());
+    // Later steps (project stamping, pricing) are added to this list, and nowhere else.
+    let ingestor = Ingestor::new(limits, processors(&config, &stats)?);
     let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
     let (ingest, pipeline) = pipeline::start(&config, parts);
     let receiver = Receiver::new(ingest, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
@@ -119,6 +123,24 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     }
     tracing::info!("promptlog stopped.");
     Ok(())
+}
+
+/// The request processors, in order: redaction (before the spool, and again on replay).
+fn processors(config: &Config, stats: &Stats) -> Result<Processors, ConfigError> {
+    let mut processors = Processors::new();
+    if config.redaction.enabled() {
+        let spec = config.redaction.spec()?;
+        let rules: Vec<String> = spec.rules.iter().map(|r| format!("{}:{}", r.name, r.action.name())).collect();
+        let redactor = Redactor::new(spec).map_err(|e| ConfigError::Invalid {
+            key: "redaction",
+            value: String::new(),
+            reason: e.to_string(),
+        })?;
+        tracing::info!(?rules, content_capture = %config.redaction.content_capture, "PII redaction is on.");
+        stats.set_redaction_counters(redactor.counters());
+        processors = processors.then(redactor);
+    }
+    Ok(processors)
 }
 
 /// Opens (and recovers) the spool off the async threads; returns the ids of the records still to

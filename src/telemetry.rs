@@ -1,12 +1,13 @@
 //! promptlog's own counters and gauges, one set per table, plus ClickHouse reachability and the spool.
 //! Lock-free atomics: every request touches them.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
 use promptlog_ingest::Table;
+use promptlog_ingest::process::redact::Counters as RedactionCounters;
 use promptlog_spool::SpoolStats;
 
 /// Counters of one table.
@@ -97,6 +98,8 @@ pub struct Stats {
     pub spool: SpoolGauges,
     /// False after an insert failed, true again after one succeeds.
     clickhouse_down: AtomicBool,
+    /// The redaction step's counters, when redaction is on.
+    redactions: OnceLock<Arc<RedactionCounters>>,
 }
 
 /// A point-in-time copy of one table's counters.
@@ -131,6 +134,16 @@ impl Stats {
     /// Whether the last insert attempt succeeded.
     pub fn clickhouse_up(&self) -> bool {
         !self.clickhouse_down.load(Relaxed)
+    }
+
+    /// Shares the redaction step's counters with `/metrics` (once, at start-up).
+    pub fn set_redaction_counters(&self, counters: Arc<RedactionCounters>) {
+        let _ = self.redactions.set(counters);
+    }
+
+    /// The redaction step's counters, when redaction is on.
+    pub fn redaction_counters(&self) -> Option<&RedactionCounters> {
+        self.redactions.get().map(Arc::as_ref)
     }
 
     /// Copies one table's counters.

@@ -413,6 +413,7 @@ fn row_from_json(json: Map<String, Value>) -> Result<LlmCallRow, String> {
         output_text: c.string("OutputText")?,
         time_to_first_token: c.f64_opt("TimeToFirstToken")?,
         convention: c.string("Convention")?,
+        redactions: c.u64("Redactions")?,
         span_attributes: c.map("SpanAttributes")?,
         resource_attributes: c.map("ResourceAttributes")?,
     };

@@ -33,6 +33,12 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
     EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
     EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },
+    EnvOverride { var: "PROMPTLOG_REDACT", apply: |c, v| c.redaction.enable_detectors(v) },
+    EnvOverride { var: "PROMPTLOG_REDACT_HASH_KEY_FILE", apply: |c, v| set_string(&mut c.redaction.hash_key_file, v) },
+    EnvOverride {
+        var: "PROMPTLOG_CONTENT_CAPTURE",
+        apply: |c, v| set_string(&mut c.redaction.content_capture, v.trim()),
+    },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",

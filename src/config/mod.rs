@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod env;
+pub mod redaction;
+
+pub use redaction::RedactionConfig;
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -71,6 +74,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Process log output.
     pub log: LogConfig,
+    /// PII redaction and content capture, before the spool.
+    pub redaction: RedactionConfig,
 }
 
 /// OTLP receivers.
@@ -240,6 +245,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log: LogConfig::default(),
+            redaction: RedactionConfig::default(),
         }
     }
 }
@@ -346,6 +352,7 @@ impl Config {
         if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(invalid("log.level", &self.log.level, "not a valid tracing filter"));
         }
+        self.redaction.validate()?;
         Ok(())
     }
 }

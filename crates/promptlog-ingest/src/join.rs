@@ -190,6 +190,7 @@ impl<S> Joiner<S> {
 
 /// Adds one log record's content to what a span already gathered from earlier records.
 fn append(into: &mut Content, from: Content) {
+    into.redactions += from.redactions;
     if into.system.is_none() {
         into.system = from.system;
     }

@@ -136,6 +136,9 @@ pub struct LlmCallRow {
     pub time_to_first_token: Option<f64>,
     /// Which encoding the call came from (see `normalize::Convention`).
     pub convention: String,
+    /// Redactions made in the call's span and in the log records joined into it (see
+    /// `process::redact`); 0 when nothing was redacted.
+    pub redactions: u64,
     pub span_attributes: AttrMap,
     pub resource_attributes: AttrMap,
 }

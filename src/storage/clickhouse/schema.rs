@@ -35,6 +35,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_otel_logs"),
     migration!(5, "0005_llm_calls"),
     migration!(6, "0006_collector_stats"),
+    // 7 is reserved for the ProjectId columns.
+    migration!(8, "0008_llm_calls_redactions"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.

@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use super::attrs::{Attrs, hex_id};
 use super::messages::Content;
 use super::raw::{ResourceCtx, status_code_name};
+use crate::process::redact::REDACTIONS_ATTRIBUTE;
 use crate::rows::{AttrMap, LlmCallRow};
 
 /// Which encoding an LLM call came from (the `Convention` column).
@@ -71,6 +72,7 @@ impl NormalizedCall {
     /// Renders the content columns and returns the finished row.
     pub fn finish(mut self) -> LlmCallRow {
         self.content.render_into(&mut self.row);
+        self.row.redactions += self.content.redactions;
         self.row
     }
 
@@ -167,6 +169,7 @@ pub fn base_row(
         resource_attributes: res.attributes.clone(),
         ..LlmCallRow::default()
     };
+    row.redactions = a.u64(REDACTIONS_ATTRIBUTE).unwrap_or(0);
     if row.environment.is_empty() {
         row.environment =
             a.str("deployment.environment.name").or_else(|| a.str("deployment.environment")).unwrap_or_default();

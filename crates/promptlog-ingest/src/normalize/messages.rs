@@ -20,6 +20,9 @@ pub struct Content {
     /// Output messages (choices) the request asked for (`n` / `choice.count`); 0 means 1. The join
     /// waits for all of them before releasing a call.
     pub expected_outputs: usize,
+    /// Redactions in the records this content came from (the `promptlog.redactions` attribute of
+    /// log records; the span's own count is on the row).
+    pub redactions: u64,
 }
 
 impl Content {
@@ -35,6 +38,7 @@ impl Content {
 
     /// Adds what `other` knows and `self` does not (span content wins over log content).
     pub fn merge_missing(&mut self, other: Content) {
+        self.redactions += other.redactions;
         if self.system.is_none() {
             self.system = other.system;
         }

@@ -19,7 +19,7 @@ pub(crate) mod messages;
 mod openinference;
 mod openlit;
 mod openllmetry;
-mod otel_genai;
+pub(crate) mod otel_genai;
 mod raw;
 mod vercel;
 
@@ -226,8 +226,9 @@ impl OtlpRecord for LogRecord {
         let row = raw::log_row(self, at.res, at.scope, at.scope_schema_url, walk.now_ns, max, truncated);
         if !row.trace_id.is_empty()
             && !row.span_id.is_empty()
-            && let Some((content, convention)) = otel_genai::log_content(self, &row.event_name)
+            && let Some((mut content, convention)) = otel_genai::log_content(self, &row.event_name)
         {
+            content.redactions = Attrs(&self.attributes).u64(crate::process::redact::REDACTIONS_ATTRIBUTE).unwrap_or(0);
             walk.out.fragments.push(ContentFragment {
                 trace_id: row.trace_id.clone(),
                 span_id: row.span_id.clone(),

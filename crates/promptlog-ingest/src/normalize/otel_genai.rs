@@ -130,6 +130,7 @@ fn content_from_attrs(a: Attrs<'_>) -> Content {
         output: a.json("gen_ai.output.messages").map(messages_from_json).unwrap_or_default(),
         tools: a.json("gen_ai.tool.definitions").filter(|v| !v.is_null()),
         expected_outputs: 0,
+        redactions: 0,
     }
 }
 
