@@ -6,7 +6,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src ./src
 COPY crates ./crates
-# The manifest declares `[[bench]] normalize`: cargo refuses a manifest whose targets are missing.
+# The manifest declares `[[bench]]` targets (normalize, redact): cargo refuses a manifest whose targets are missing.
 COPY benches ./benches
 COPY proto ./proto
 COPY collector-config ./collector-config

@@ -83,32 +83,30 @@ impl Builtin {
         }
     }
 
-    /// Literals of which one occurs in every match (empty: the detector is gated by [`Builtin::digits`]).
-    pub fn literals(self) -> &'static [&'static str] {
+    /// What a text must contain for this detector to match in it (the prefilter).
+    pub fn gate(self) -> Gate {
+        const NONE: Gate = Gate { literals: &[], digits: usize::MAX, dots: 0, hex_colons: usize::MAX };
         match self {
-            Builtin::Email => &["@"],
-            Builtin::Ipv6 => &["::"],
-            Builtin::Secret => SECRET_LITERALS,
-            _ => &[],
+            Builtin::Email => Gate { literals: &["@"], ..NONE },
+            Builtin::Secret => Gate { literals: SECRET_LITERALS, ..NONE },
+            // Compressed forms contain `::`; the full form has seven colons between hex digits
+            // (six with an embedded IPv4 address).
+            Builtin::Ipv6 => Gate { literals: &["::"], hex_colons: 6, ..NONE },
+            Builtin::Ipv4 => Gate { digits: 4, dots: 3, ..NONE },
+            Builtin::Iban | Builtin::Phone => Gate { digits: 8, ..NONE },
+            Builtin::UsSsn => Gate { digits: 9, ..NONE },
+            Builtin::CreditCard => Gate { digits: 13, ..NONE },
         }
     }
 
-    /// Fewest ASCII digits a match contains (the prefilter's other gate), `None` when it needs no digit.
-    pub fn digits(self) -> Option<usize> {
+    /// Which prefilter group the detector's patterns are compiled into: detectors gated by the same
+    /// kind of evidence share one multi-pattern regex.
+    pub fn group(self) -> usize {
         match self {
-            Builtin::Email | Builtin::Secret => None,
-            Builtin::Ipv4 | Builtin::Iban => Some(4),
-            // `::` is a literal; the full form (seven colons) is gated by [`Builtin::colons`].
-            Builtin::Ipv6 => None,
-            Builtin::Phone => Some(8),
-            Builtin::UsSsn => Some(9),
-            Builtin::CreditCard => Some(13),
+            Builtin::Email | Builtin::Secret => 0,
+            Builtin::Ipv6 => 1,
+            _ => 2,
         }
-    }
-
-    /// Fewest colons a match without any of the literals contains (`None`: no such gate).
-    pub fn colons(self) -> Option<usize> {
-        (self == Builtin::Ipv6).then_some(7)
     }
 
     /// Checks a candidate `text[start..end]`: `Some(end)` (possibly shortened) for a finding.
@@ -142,6 +140,16 @@ impl Builtin {
             Builtin::Secret => Some(end),
         }
     }
+}
+
+/// The prefilter of a detector: it can only match a text that contains one of `literals`, or at
+/// least `digits` ASCII digits and `dots` dots, or `hex_colons` colons between hex digits.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    pub literals: &'static [&'static str],
+    pub digits: usize,
+    pub dots: usize,
+    pub hex_colons: usize,
 }
 
 /// API keys and tokens; each starts with a word boundary so `task-…` is not `sk-…`.

@@ -1,9 +1,12 @@
-//! The multi-pattern matcher: every built-in rule's patterns in one `regex_automata::meta::Regex`
-//! (each match carries the `PatternID` that names its rule), gated by a literal prefilter
-//! (`aho-corasick` over the detectors' required literals, plus digit and colon counts), and the
-//! custom rules in a second one (which gets the meta engine's own literal prefilter). Candidates go
-//! through their detector's validator; a rejected candidate resumes the search one character later,
-//! so it cannot hide a valid finding that overlaps it.
+//! The multi-pattern matcher. The built-in rules' patterns are compiled into a few
+//! `regex_automata::meta::Regex`es, one per kind of prefilter evidence (literal-gated: email and
+//! secrets; IPv6; digit-gated: cards, IBANs, SSNs, phones, IPv4), each match carrying the `PatternID`
+//! that names its rule. One pass over the text computes the prefilter (`aho-corasick` over the
+//! detectors' required literals, plus digit, dot and hex-colon counts); only the groups whose
+//! evidence is there run, and most strings (model names, ids, plain prose) run none. Custom rules
+//! share one more regex, which gets the meta engine's own literal prefilter. Candidates go through
+//! their detector's validator; a rejected candidate resumes the search one character later, so it
+//! cannot hide a valid finding that overlaps it.
 //!
 //! Markers written by earlier runs (`[REDACTED:x]`, `[x:0123456789abcdef]`) are cut out of the text
 //! before searching: no rule, custom ones included, can match inside them, which is what makes the
@@ -14,7 +17,7 @@ use regex_automata::meta::Regex;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind};
 
-use super::detectors::Builtin;
+use super::detectors::{Builtin, Gate};
 
 /// A finding: `text[start..end]` matched rule `rule` (index into the configured rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,116 +52,149 @@ pub struct PatternError {
 /// Compiled rules.
 #[derive(Debug)]
 pub struct Matcher {
-    builtin: Option<Regex>,
-    /// Per builtin pattern id: (rule, detector).
-    builtin_rules: Vec<(usize, Builtin)>,
+    /// Built-in groups, then (last) the custom group.
+    groups: Vec<Group>,
     prefilter: Option<AhoCorasick>,
-    /// Fewest digits any digit-gated enabled detector needs (`usize::MAX`: none).
-    min_digits: usize,
-    /// Fewest colons the colon-gated detector needs (`usize::MAX`: none).
-    min_colons: usize,
-    custom: Option<Regex>,
-    /// Per custom pattern id: the rule.
-    custom_rules: Vec<usize>,
+    /// Per prefilter literal: the bit of its group.
+    literal_group: Vec<u32>,
     markers: Regex,
+}
+
+/// One regex over several rules.
+#[derive(Debug)]
+struct Group {
+    regex: Regex,
+    /// Per pattern id: (rule, its built-in detector; `None` for custom rules).
+    rules: Vec<(usize, Option<Builtin>)>,
+    /// The gates of its detectors (empty: always searched).
+    gates: Vec<Gate>,
+}
+
+/// A group being built: its patterns, their rules, its detectors' gates.
+type GroupParts<'a> = (Vec<&'a str>, Vec<(usize, Option<Builtin>)>, Vec<Gate>);
+
+/// What one pass over a text found for the prefilter.
+struct Evidence {
+    literal_groups: u32,
+    digits: usize,
+    dots: usize,
+    hex_colons: usize,
+}
+
+impl Evidence {
+    fn opens(&self, bit: u32, gate: &Gate) -> bool {
+        self.literal_groups & bit != 0
+            || (self.digits >= gate.digits && self.dots >= gate.dots)
+            || self.hex_colons >= gate.hex_colons
+    }
 }
 
 impl Matcher {
     /// Compiles `detectors` (one per rule, in rule order: earlier rules win at equal start).
     pub fn new(detectors: &[Detector]) -> Result<Matcher, PatternError> {
-        let mut builtin_patterns = Vec::new();
-        let mut builtin_rules = Vec::new();
+        let mut builtin: Vec<GroupParts<'_>> = vec![Default::default(); 3];
         let mut literals: Vec<&str> = Vec::new();
-        let (mut min_digits, mut min_colons) = (usize::MAX, usize::MAX);
-        let mut custom_patterns = Vec::new();
-        let mut custom_rules = Vec::new();
+        let mut literal_group = Vec::new();
+        let (mut custom_patterns, mut custom_rules) = (Vec::new(), Vec::new());
         for (rule, detector) in detectors.iter().enumerate() {
             match detector {
                 Detector::Builtin(b) => {
+                    let group = &mut builtin[b.group()];
                     for p in b.patterns() {
-                        builtin_patterns.push(*p);
-                        builtin_rules.push((rule, *b));
+                        group.0.push(*p);
+                        group.1.push((rule, Some(*b)));
                     }
-                    literals.extend(b.literals());
-                    min_digits = min_digits.min(b.digits().unwrap_or(usize::MAX));
-                    min_colons = min_colons.min(b.colons().unwrap_or(usize::MAX));
+                    let gate = b.gate();
+                    group.2.push(gate);
+                    literals.extend(gate.literals);
+                    literal_group.extend(gate.literals.iter().map(|_| 1u32 << b.group()));
                 }
                 Detector::Custom(p) => {
                     // Checked alone first, so the error names the rule.
                     Regex::new(p).map_err(|e| PatternError { rule, reason: e.to_string() })?;
                     custom_patterns.push(p.as_str());
-                    custom_rules.push(rule);
+                    custom_rules.push((rule, None));
                 }
             }
         }
-        let builtin = (!builtin_patterns.is_empty()).then(|| {
-            Regex::builder()
+        let mut groups = Vec::new();
+        for (patterns, rules, gates) in builtin.into_iter().filter(|g| !g.0.is_empty()) {
+            let regex = Regex::builder()
                 .syntax(syntax::Config::new().unicode(false).utf8(false))
                 .configure(Regex::config().match_kind(MatchKind::LeftmostFirst))
-                .build_many(&builtin_patterns)
-                .expect("built-in patterns compile")
-        });
-        let custom = if custom_patterns.is_empty() {
-            None
-        } else {
-            let built =
+                .build_many(&patterns)
+                .expect("built-in patterns compile");
+            groups.push(Group { regex, rules, gates });
+        }
+        if !custom_patterns.is_empty() {
+            let regex =
                 Regex::new_many(&custom_patterns).map_err(|e| PatternError { rule: 0, reason: e.to_string() })?;
-            Some(built)
-        };
+            groups.push(Group { regex, rules: custom_rules, gates: Vec::new() });
+        }
         let prefilter = (!literals.is_empty()).then(|| AhoCorasick::new(&literals).expect("literals compile"));
-        Ok(Matcher {
-            builtin,
-            builtin_rules,
-            prefilter,
-            min_digits,
-            min_colons,
-            custom,
-            custom_rules,
-            markers: Regex::new(MARKER_PATTERN).expect("marker pattern compiles"),
-        })
+        Ok(Matcher { groups, prefilter, literal_group, markers: Regex::new(MARKER_PATTERN).expect("marker pattern") })
     }
 
-    /// Whether the built-in regex could match `text` at all (the prefilter).
-    fn builtin_may_match(&self, text: &str) -> bool {
-        if self.builtin.is_none() {
-            return false;
-        }
-        if self.prefilter.as_ref().is_some_and(|ac| ac.is_match(text)) {
-            return true;
-        }
-        if self.min_digits == usize::MAX && self.min_colons == usize::MAX {
-            return false;
-        }
-        let (mut digits, mut colons) = (0usize, 0usize);
-        for &c in text.as_bytes() {
-            digits += usize::from(c.is_ascii_digit());
-            colons += usize::from(c == b':');
-            if digits >= self.min_digits || colons >= self.min_colons {
-                return true;
+    fn evidence(&self, text: &str) -> Evidence {
+        let mut e = Evidence { literal_groups: 0, digits: 0, dots: 0, hex_colons: 0 };
+        if let Some(ac) = &self.prefilter {
+            for m in ac.find_iter(text) {
+                e.literal_groups |= self.literal_group[m.pattern().as_usize()];
             }
         }
-        false
+        // Separate simple loops: each vectorises.
+        let b = text.as_bytes();
+        e.digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        e.dots = b.iter().filter(|&&c| c == b'.').count();
+        if b.contains(&b':') {
+            let hex = |c: u8| c.is_ascii_hexdigit();
+            e.hex_colons = b.windows(3).filter(|w| w[1] == b':' && hex(w[0]) && hex(w[2])).count();
+        }
+        e
     }
 
-    /// Appends the findings in `text`, in order, without overlaps; true if there are any.
-    pub fn find(&self, text: &str, hits: &mut Vec<Hit>) -> bool {
-        let builtin = self.builtin_may_match(text);
-        if !builtin && self.custom.is_none() {
-            return false;
+    /// Which groups may match `text` (bit per group), from one pass over it.
+    fn open_groups(&self, text: &str) -> u32 {
+        if self.groups.is_empty() {
+            return 0;
+        }
+        let e = self.evidence(text);
+        let mut open = 0;
+        for (i, g) in self.groups.iter().enumerate() {
+            let bit = g.rules.first().and_then(|(_, b)| *b).map_or(0, |b| 1u32 << b.group());
+            if g.gates.is_empty() || g.gates.iter().any(|gate| e.opens(bit, gate)) {
+                open |= 1 << i;
+            }
+        }
+        open
+    }
+
+    /// Whether the prefilter lets any rule search `text` (false: nothing can match in it, nor in
+    /// any part of it).
+    pub fn may_match(&self, text: &str) -> bool {
+        self.open_groups(text) != 0
+    }
+
+    /// Appends the findings in `text`, in order, without overlaps: `None` when the prefilter rules
+    /// out any match in `text` (and so in any part of it), else whether there are findings.
+    pub fn find(&self, text: &str, hits: &mut Vec<Hit>) -> Option<bool> {
+        let open = self.open_groups(text);
+        if open == 0 {
+            return None;
         }
         let first = hits.len();
         let mut scan = |s: usize, e: usize| {
             if s >= e {
                 return;
             }
-            if builtin && let Some(re) = &self.builtin {
-                search(re, text, s, e, hits, |pid, start, end| {
-                    let (rule, detector) = self.builtin_rules[pid];
-                    detector.validate(text, start, end).map(|end| (rule, end))
+            for (_, g) in self.groups.iter().enumerate().filter(|(i, _)| open & (1 << i) != 0) {
+                search(&g.regex, text, s, e, hits, |pid, start, end| {
+                    let (rule, detector) = g.rules[pid];
+                    match detector {
+                        Some(d) => d.validate(text, start, end).map(|end| (rule, end)),
+                        None => Some((rule, end)),
+                    }
                 });
-            }
-            if let Some(re) = &self.custom {
-                search(re, text, s, e, hits, |pid, _, end| Some((self.custom_rules[pid], end)));
             }
         };
         // The text between the markers of earlier runs.
@@ -170,9 +206,9 @@ impl Matcher {
             }
         }
         scan(at, text.len());
-        let found = &mut hits[first..];
-        if self.custom.is_some() && builtin {
-            found.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end), h.rule));
+        if open.count_ones() > 1 {
+            let found = &mut hits[first..];
+            found.sort_by_key(|h| (h.start, h.rule, std::cmp::Reverse(h.end)));
             let mut kept_end = 0;
             let mut keep = Vec::with_capacity(found.len());
             for h in found.iter() {
@@ -184,7 +220,7 @@ impl Matcher {
             hits.truncate(first);
             hits.extend(keep);
         }
-        hits.len() > first
+        Some(hits.len() > first)
     }
 }
 

@@ -182,6 +182,11 @@ fn json_stays_valid_and_escapes_do_not_hide_matches() {
     assert_eq!(inner["text"], "line\n[REDACTED:secret]");
     // Formatting outside the changed tokens is kept as sent.
     assert_eq!(masked("{ \"a\" : 1,\n  \"b\": \"x@y.io\" }"), "{ \"a\" : 1,\n  \"b\": \"[REDACTED:email]\" }");
+    // Escapes in text that is not JSON (a Python repr) do not hide matches either.
+    assert_eq!(
+        masked(r"{'content': 'IBAN:\nDE89370400440532013000\tok'}"),
+        r"{'content': 'IBAN:\n[REDACTED:iban]\tok'}"
+    );
     // Text that only looks like JSON is treated as text.
     assert_eq!(masked("[1] see x@y.io"), "[1] see [REDACTED:email]");
 }

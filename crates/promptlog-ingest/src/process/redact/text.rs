@@ -86,9 +86,9 @@ impl Tally {
     }
 }
 
-/// The HMAC key for `hash`.
+/// The HMAC key for `hash` (the keyed state is computed once and cloned per value).
 #[derive(Clone)]
-pub struct HashKey(Vec<u8>);
+pub struct HashKey(Hmac<Sha256>);
 
 impl std::fmt::Debug for HashKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,12 +99,12 @@ impl std::fmt::Debug for HashKey {
 impl HashKey {
     /// A key from its bytes.
     pub fn new(key: Vec<u8>) -> Self {
-        Self(key)
+        Self(Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length"))
     }
 
     /// `[<name>:<first 16 hex digits of HMAC-SHA256(key, value)>]`.
     pub fn marker(&self, name: &str, value: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = self.0.clone();
         mac.update(value);
         let digest = mac.finalize().into_bytes();
         format!("[{name}:{}]", const_hex::encode(&digest[..8]))
@@ -127,15 +127,29 @@ impl Engine {
     }
 
     fn redact_at(&self, text: &str, tally: &mut Tally, depth: usize) -> Outcome {
-        let mut hits = Vec::new();
-        let found = self.matcher.find(text, &mut hits);
+        // Escaped text (JSON with `\n`, a Python repr, a log line): `\nDE89…` must not glue the
+        // escape's letter to the match, so the letters of escapes are scanned as spaces (same offsets).
+        let escaped = text.contains('\\');
+        let scan = if escaped { Cow::Owned(blank_escapes(text)) } else { Cow::Borrowed(text) };
         let json_like = depth < MAX_JSON_DEPTH && looks_like_json(text);
-        // Without escapes every JSON string's bytes are in the raw text with equivalent boundaries,
-        // so no raw finding means no finding in any decoded token either.
-        if !(found || json_like && text.contains('\\')) {
+        let valid_json = || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        if json_like && escaped {
+            // Decoded strings can differ from the raw text, so they are searched one by one; but
+            // when nothing can match in the whole text, nothing can in any of its strings.
+            if !self.matcher.may_match(&scan) {
+                return Outcome::Unchanged;
+            }
+            if valid_json() {
+                return self.redact_json(text, tally, depth);
+            }
+        }
+        let mut hits = Vec::new();
+        if self.matcher.find(&scan, &mut hits) != Some(true) {
             return Outcome::Unchanged;
         }
-        if json_like && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        // Without escapes a JSON document's strings are in the raw text as they are, so a finding
+        // there is one in a string (or a number): redact token by token to keep the JSON valid.
+        if json_like && !escaped && valid_json() {
             return self.redact_json(text, tally, depth);
         }
         self.apply(text, &hits, tally)
@@ -221,6 +235,24 @@ impl Engine {
         out.push_str(&text[last..]);
         Outcome::Changed(out)
     }
+}
+
+/// `text` with the letter of each `\\n`, `\\t`, `\\r` (and `\\"`, `\\'`) escape replaced by a space.
+fn blank_escapes(text: &str) -> String {
+    let mut b = text.as_bytes().to_vec();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' {
+            if matches!(b[i + 1], b'n' | b't' | b'r' | b'"' | b'\'') {
+                b[i + 1] = b' ';
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    // Only ASCII letters were replaced by ASCII spaces.
+    String::from_utf8(b).unwrap_or_else(|_| text.to_owned())
 }
 
 /// Whether `text` may be a JSON object or array (validated before it is treated as one).
