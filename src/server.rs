@@ -7,10 +7,11 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use promptlog_ingest::{Ingestor, Limits, Processors};
-use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
+use promptlog_ingest::seal::{self, Purpose};
+use promptlog_ingest::{Ingestor, KeyRing, Limits, Processors};
+use promptlog_spool::{RecordId, Replayed, Spool, SpoolError, SpoolOptions};
 
-use crate::config::Config;
+use crate::config::{Config, KeyFileError};
 use crate::pipeline;
 use crate::receiver::{Receiver, grpc, http};
 use crate::runtime::blocking;
@@ -50,10 +51,15 @@ pub enum ServeError {
     /// The spool could not be opened (locked by another instance, unreadable, or corrupt).
     #[error("spool: {0}")]
     Spool(#[from] SpoolError),
+    /// The spool encryption key file is missing or invalid.
+    #[error("{0}")]
+    Keys(#[from] KeyFileError),
 }
 
 /// Runs the collector until `shutdown` is cancelled, then stops accepting, flushes and returns.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
+    // First: a bad key file refuses the start before anything is touched.
+    let keys = config.spool.encryption_keys()?;
     let stats = Stats::new();
     let store = Store::new(&config.clickhouse);
     // Stops on `shutdown`; never waited for, since a stats row lost at exit costs nothing.
@@ -68,10 +74,14 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
             Some(tokio::spawn(migrate_until_done(store.clone(), stats.clone(), shutdown.clone())))
         }
     };
-    let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options()).await?;
+    let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options(), keys.clone()).await?;
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
     // Later steps (project stamping, redaction, pricing) are added to this list, and nowhere else.
-    let ingestor = Ingestor::new(limits, Processors::new());
+    let mut ingestor = Ingestor::new(limits, Processors::new());
+    if let Some(keys) = keys {
+        tracing::info!(current_key = keys.current(), key_ids = ?keys.ids(), "Spool encryption at rest is on.");
+        ingestor = ingestor.sealing_with(keys);
+    }
     let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
     let (ingest, pipeline) = pipeline::start(&config, parts);
     let receiver = Receiver::new(ingest, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
@@ -122,12 +132,45 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 }
 
 /// Opens (and recovers) the spool off the async threads; returns the ids of the records still to
-/// write. Recovery reads every unacked payload once (see the README's known gaps); they are dropped
-/// here and read back one by one when the pipeline has room.
-async fn open_spool(dir: &Path, options: SpoolOptions) -> Result<(Spool, Vec<RecordId>), SpoolError> {
+/// write. Recovery reads every unacked payload once (see the README's known gaps); they are checked
+/// against the encryption keys, dropped here and read back one by one when the pipeline has room.
+async fn open_spool(
+    dir: &Path,
+    options: SpoolOptions,
+    keys: Option<KeyRing>,
+) -> Result<(Spool, Vec<RecordId>), SpoolError> {
     let dir = dir.to_owned();
     let (spool, replay) = blocking(move || Spool::open(&dir, options)).await?;
+    report_sealing(&replay, keys.as_ref());
     Ok((spool, replay.into_iter().map(|r| r.id).collect()))
+}
+
+/// Says at start-up, once, which spooled records the keys cannot open (each is also reported and
+/// counted `unreadable` when its turn comes) and how many are plaintext from before encryption.
+fn report_sealing(replay: &[Replayed], keys: Option<&KeyRing>) {
+    let mut missing = std::collections::BTreeMap::<seal::KeyId, u64>::new();
+    let mut plaintext = 0u64;
+    for record in replay {
+        match seal::envelope_key(Purpose::SpoolRecord, &record.payload) {
+            Ok(id) if !keys.is_some_and(|k| k.holds(id)) => *missing.entry(id).or_default() += 1,
+            Ok(_) => {}
+            Err(_) if !seal::is_sealed(&record.payload) => plaintext += 1,
+            Err(_) => {} // damaged: reported when read
+        }
+    }
+    if !missing.is_empty() {
+        tracing::error!(
+            records_by_key_id = ?missing,
+            "Spooled records are sealed with keys the encryption key file does not hold (or encryption is off):              they cannot be read, and are dropped and counted as unreadable. Keep old keys in the key file \
+             until no record sealed with them is left."
+        );
+    }
+    if keys.is_some() && plaintext > 0 {
+        tracing::info!(
+            records = plaintext,
+            "Spooled records written before encryption was on are plaintext; they are delivered as usual."
+        );
+    }
 }
 
 /// Applies migrations, retrying while ClickHouse is unreachable (inserts retry meanwhile, and

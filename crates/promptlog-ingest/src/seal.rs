@@ -138,6 +138,11 @@ impl KeyRing {
         self.inner.current
     }
 
+    /// Whether the ring holds the key `id`.
+    pub fn holds(&self, id: KeyId) -> bool {
+        self.inner.ciphers.contains_key(&id)
+    }
+
     /// Every key id held, ascending.
     pub fn ids(&self) -> Vec<KeyId> {
         self.inner.ciphers.keys().copied().collect()
