@@ -76,3 +76,29 @@ impl Drop for Exclusive {
         leave(|s| s.1 = false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn exclusive_waits_for_every_shared_holder_and_shared_ones_never_wait_for_it() {
+        let (a, b) = (shared().await, shared().await);
+        let mut alone = tokio::spawn(exclusive());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!alone.is_finished(), "exclusive while shared holders run");
+        // A queued exclusive holder does not block a new shared one (a test may hold two stacks).
+        let c = tokio::time::timeout(Duration::from_secs(1), shared()).await.expect("shared beside a queued exclusive");
+        drop((a, b));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!alone.is_finished(), "exclusive while one shared holder runs");
+        drop(c);
+        let guard =
+            tokio::time::timeout(Duration::from_secs(1), &mut alone).await.expect("exclusive once alone").unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(50), shared()).await.is_err(), "shared while exclusive");
+        drop(guard);
+        drop(tokio::time::timeout(Duration::from_secs(1), shared()).await.expect("shared again"));
+    }
+}

@@ -49,3 +49,12 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repo_root_is_the_workspace_root() {
+        let manifest = std::fs::read_to_string(super::repo_root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]") && manifest.contains("name = \"promptlog\""));
+    }
+}

@@ -225,3 +225,74 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
     }
     Ok(row)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(json: &str) -> Row {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn cells_read_quoted_and_plain_numbers_nulls_and_maps() {
+        let r = row(r#"{"n":"18446744073709551615","i":"-3","f":1.5,"q":"2.5","z":null,"b":1,
+            "s":"x","a":["p","q"],"m":{"k":"v"},"am":[{"a":"1"},{}]}"#);
+        assert_eq!(cell::<u64>(&r, "n"), u64::MAX);
+        assert_eq!(cell::<i64>(&r, "i"), -3);
+        assert_eq!((cell::<f64>(&r, "f"), cell::<f64>(&r, "q")), (1.5, 2.5));
+        assert_eq!((cell::<Option<f64>>(&r, "z"), cell::<Option<f64>>(&r, "absent")), (None, None));
+        assert!(cell::<bool>(&r, "b"));
+        assert_eq!(cell::<&str>(&r, "s"), "x");
+        assert_eq!(cell::<Vec<String>>(&r, "a"), ["p", "q"]);
+        assert_eq!(cell::<AttrMap>(&r, "m"), [("k".to_owned(), "v".to_owned())]);
+        assert_eq!(cell::<Vec<BTreeMap<String, String>>>(&r, "am").len(), 2);
+        assert!(try_cell::<u64>(&r, "s").is_err());
+        assert_eq!(try_cell::<String>(&r, "absent"), Err("column absent missing".to_owned()));
+    }
+
+    #[test]
+    fn json_text_is_none_when_empty_and_an_error_when_not_json() {
+        assert_eq!(json_text("c", ""), Ok(None));
+        assert_eq!(json_text("c", "[1]"), Ok(Some(serde_json::json!([1]))));
+        assert!(json_text("c", "{").is_err());
+    }
+
+    /// A row as `SELECT {LLM_CALL_COLUMNS}` answers in JSONEachRow: maps as objects, 64-bit integers quoted.
+    fn as_selected(call: &LlmCallRow) -> Row {
+        let mut json = serde_json::to_value(call).unwrap().as_object().cloned().unwrap();
+        let ts = json.remove("Timestamp").unwrap();
+        for (col, v) in json.iter_mut() {
+            if ["RequestParams", "Metadata", "SpanAttributes", "ResourceAttributes"].contains(&col.as_str()) {
+                let pairs = v.as_array().unwrap().clone();
+                *v = Value::Object(pairs.iter().map(|p| (p[0].as_str().unwrap().into(), p[1].clone())).collect());
+            } else if let Some(n) = v.as_u64() {
+                *v = Value::String(n.to_string());
+            }
+        }
+        json.insert("TimestampNs".into(), Value::String(ts.to_string()));
+        json.insert("Timestamp".into(), "2026-12-01 10:00:00.000000000".into());
+        json
+    }
+
+    #[test]
+    fn llm_call_rows_are_read_back_strictly() {
+        let call = LlmCallRow {
+            timestamp: 1_700_000_000_000_000_001,
+            duration: 5,
+            span_id: "s".into(),
+            request_params: vec![("temperature".into(), "0.2".into())],
+            cost_usd: Some(0.5),
+            is_rollup: true,
+            finish_reasons: vec!["stop".into()],
+            ..LlmCallRow::default()
+        };
+        assert_eq!(llm_call(as_selected(&call)), Ok(call.clone()));
+        let mut extra = as_selected(&call);
+        extra.insert("Surprise".into(), "x".into());
+        assert!(llm_call(extra).unwrap_err().contains("Surprise"));
+        let mut short = as_selected(&call);
+        short.remove("UserId");
+        assert_eq!(llm_call(short), Err("column UserId missing".to_owned()));
+    }
+}

@@ -2,8 +2,6 @@
 //! refuse to encode, or too slowly), raw-bytes gRPC and HTTP clients that report every outcome, and
 //! the "still serving" check run after each case.
 
-use std::time::{Duration, Instant};
-
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -13,6 +11,8 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::support::sdk;
+pub use crate::support::sdk::HttpReply;
 use crate::support::stack::Stack;
 
 pub const PROTOBUF: &str = "application/x-protobuf";
@@ -134,15 +134,7 @@ pub fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
 
 // ---- clients --------------------------------------------------------------------------------
 
-/// What an OTLP/HTTP request got back.
-#[derive(Debug)]
-pub struct HttpReply {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub elapsed: Duration,
-}
-
+/// What the hostile cases check in a reply.
 impl HttpReply {
     /// The error body, in whichever encoding the collector answered.
     pub fn rpc_status(&self) -> RpcStatus {
@@ -175,20 +167,7 @@ impl HttpReply {
 
 /// POSTs `body` to `path` and returns whatever came back.
 pub async fn post(stack: &Stack, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> HttpReply {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", stack.otlp_http_url()))
-        .header("content-type", content_type)
-        .timeout(Duration::from_secs(120));
-    if gzip {
-        request = request.header("content-encoding", "gzip");
-    }
-    let started = Instant::now();
-    let response = request.body(body).send().await.expect("the collector answers");
-    let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let body = response.bytes().await.expect("response body").to_vec();
-    HttpReply { status, content_type, body, elapsed: started.elapsed() }
+    sdk::post_otlp(&stack.otlp_http_url(), path, content_type, body, gzip).await
 }
 
 async fn channel(stack: &Stack) -> Channel {

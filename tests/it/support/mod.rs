@@ -7,7 +7,7 @@ pub mod conventions;
 pub mod grafana;
 /// Raw protobuf wire encoding and clients that report every outcome, for `hostile`.
 pub mod hostile;
-/// Hand-built OTLP requests over each transport, for `e2e_sdk` and `bad_input`.
+/// Hand-built OTLP requests over each transport, and the OTLP/HTTP client every suite uses.
 pub mod sdk;
 /// ClickHouse plus an in-process collector: [`stack::Stack`].
 pub mod stack;

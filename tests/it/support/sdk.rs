@@ -1,5 +1,8 @@
-//! Helpers shared by `e2e_sdk` and `bad_input`: sending hand-built OTLP requests over each transport
-//! in each encoding. Row readers, `google.rpc.Status` and raw-bytes gRPC are in `promptlog-testkit`.
+//! Sending hand-built OTLP requests over each transport in each encoding (`e2e_sdk`, `bad_input`),
+//! and the one OTLP/HTTP client of the suites (also behind `Stack::post_otlp` and `hostile`). Row
+//! readers, `google.rpc.Status` and raw-bytes gRPC are in `promptlog-testkit`.
+
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
@@ -40,12 +43,13 @@ impl Enc {
     }
 }
 
-/// An HTTP response: status, content type, body.
+/// An HTTP response: status, content type, body, and how long it took to arrive in full.
 #[derive(Debug)]
 pub struct HttpReply {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    pub elapsed: Duration,
 }
 
 impl HttpReply {
@@ -54,18 +58,31 @@ impl HttpReply {
     }
 }
 
+/// Longest one HTTP request may take (hostile bodies included) before the test fails.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// POSTs `body` to `{base}{path}` with the given headers.
 pub async fn post(base: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> HttpReply {
-    let client = reqwest::Client::new();
-    let mut req = client.post(format!("{base}{path}"));
+    let mut req = reqwest::Client::new().post(format!("{base}{path}")).timeout(HTTP_TIMEOUT);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
+    let started = Instant::now();
     let resp = req.body(body).send().await.expect("collector reachable over HTTP");
     let status = resp.status().as_u16();
     let content_type =
         resp.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_owned()).unwrap_or_default();
-    HttpReply { status, content_type, body: resp.bytes().await.expect("read body").to_vec() }
+    let body = resp.bytes().await.expect("read body").to_vec();
+    HttpReply { status, content_type, body, elapsed: started.elapsed() }
+}
+
+/// POSTs an OTLP/HTTP `body` of `content_type`, gzip-encoded (and so declared) when `gzip`.
+pub async fn post_otlp(base: &str, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> HttpReply {
+    let mut headers = vec![("content-type", content_type)];
+    if gzip {
+        headers.push(("content-encoding", "gzip"));
+    }
+    post(base, path, &headers, body).await
 }
 
 /// Sends a trace request over OTLP/HTTP in `enc`; panics unless 200; returns the decoded response.

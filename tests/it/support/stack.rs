@@ -11,6 +11,8 @@ use promptlog_testkit::{Row, Sql, shared_clickhouse_url};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::sdk;
+
 fn unique_database() -> String {
     let bytes = promptlog_otlp::random_bytes::<6>();
     format!("test_{}", const_hex::encode(bytes))
@@ -35,7 +37,6 @@ pub struct Stack {
     pub http_addr: std::net::SocketAddr,
     shutdown: CancellationToken,
     _data: tempfile::TempDir,
-    http: reqwest::Client,
     sql: Sql,
     /// The fault suite, which needs the machine to itself, waits while any stack runs.
     _shared: Shared,
@@ -65,16 +66,7 @@ impl Stack {
             async move { promptlog::serve(config, listeners, shutdown).await.expect("serve") }
         });
         let sql = Sql::new(&url, &config.clickhouse.database);
-        Stack {
-            config,
-            grpc_addr,
-            http_addr,
-            shutdown,
-            _data: data,
-            http: reqwest::Client::new(),
-            sql,
-            _shared: shared,
-        }
+        Stack { config, grpc_addr, http_addr, shutdown, _data: data, sql, _shared: shared }
     }
 
     pub fn otlp_http_url(&self) -> String {
@@ -120,14 +112,8 @@ impl Stack {
 
     /// POSTs an OTLP/HTTP body; returns status, content type and body.
     pub async fn post_otlp(&self, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> (u16, String, Vec<u8>) {
-        let mut req = self.http.post(format!("{}{path}", self.otlp_http_url())).header("content-type", content_type);
-        if gzip {
-            req = req.header("content-encoding", "gzip");
-        }
-        let resp = req.body(body).send().await.expect("collector reachable");
-        let status = resp.status().as_u16();
-        let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        (status, ct, resp.bytes().await.unwrap().to_vec())
+        let reply = sdk::post_otlp(&self.otlp_http_url(), path, content_type, body, gzip).await;
+        (reply.status, reply.content_type, reply.body)
     }
 }
 
