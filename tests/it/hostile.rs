@@ -2,7 +2,7 @@
 //! `google.rpc.Status` body; gRPC INVALID_ARGUMENT / RESOURCE_EXHAUSTED), the collector stays up and
 //! keeps serving other clients, and the valid spans of a mixed request are stored.
 //!
-//! Timings are printed: `cargo test --test hostile -- --nocapture`.
+//! Timings are printed: `cargo test --test it hostile:: -- --nocapture`.
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -56,11 +56,6 @@ impl ChServer {
         &self.url
     }
 
-    /// Where the server keeps its data.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
-
     /// The end of the server's log file (empty when it logs to stderr).
     pub fn log_tail(&self) -> String {
         self.log.as_deref().map(|l| log_tail(l, 30)).unwrap_or_default()
@@ -165,10 +160,6 @@ impl Sql {
     pub fn with_timeout(mut self, timeout: Duration) -> Sql {
         self.timeout = Some(timeout);
         self
-    }
-
-    pub fn database(&self) -> &str {
-        &self.database
     }
 
     /// Runs `sql` (answering in `format`, or the server's default); the answer, or why there is none
