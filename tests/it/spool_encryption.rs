@@ -3,8 +3,9 @@
 //! rotation (old key kept, new key current) a record sealed under the old key is replayed and its
 //! rows are stored exactly once. Also: a bad key file refuses the start, and
 //! `promptlog dead-letter decrypt` reads sealed dead letters back.
-
-mod common;
+//!
+//! Each test that runs a collector holds `promptlog_testkit::gate::shared`, so the fault suite (which
+//! needs the machine to itself) does not run meanwhile.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value as AnyValueKind};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use promptlog_otlp::{kv, logs_request, now_ns, random_bytes, resource, span, traces_request};
+use promptlog_testkit::{Sql, free_port, gate, shared_clickhouse_url};
 use prost::Message;
 use serde_json::Value;
 
@@ -21,10 +23,6 @@ use serde_json::Value;
 const MARKER: &str = "PLAINTEXT-MARKER-c0ffee-4111111111111111";
 const KEY_1: &str = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
 const KEY_2: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn write_key_file(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
@@ -181,23 +179,9 @@ async fn spool_marker_requests(env: &[(&str, String)], data_dir: &Path, log: Pat
     span_id
 }
 
-async fn query(url: &str, database: &str, sql: &str) -> String {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .query(&[("database", database)])
-        .body(sql.to_owned())
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("ClickHouse reachable");
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{sql}: {status} {text}");
-    text
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_key_file_the_marker_is_on_disk_so_the_scan_can_fail() {
+    let _shared = gate::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     spool_marker_requests(&[], &data_dir, dir.path().join("collector.log")).await;
@@ -207,6 +191,7 @@ async fn without_a_key_file_the_marker_is_on_disk_so_the_scan_can_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_spool_holds_no_plaintext_and_replays_after_key_rotation_exactly_once() {
+    let _shared = gate::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let keys = dir.path().join("keys.yaml");
@@ -224,10 +209,11 @@ async fn encrypted_spool_holds_no_plaintext_and_replays_after_key_rotation_exact
 
     // 2. Rotated key file (key 1 kept, key 2 current), ClickHouse reachable: replayed once.
     write_key_file(&keys, &format!("current: 2\nkeys:\n  1: {KEY_1}\n  2: {KEY_2}\n"));
-    let url = common::shared_clickhouse_url();
+    let url = shared_clickhouse_url();
     let database = format!("spoolcrypt_{}", const_hex::encode(random_bytes::<4>()));
     let env = [key_env, ("PROMPTLOG_CLICKHOUSE_URL", url.clone()), ("PROMPTLOG_CLICKHOUSE_DATABASE", database.clone())];
     let collector = Collector::start(&env, &data_dir, log).await;
+    let sql = Sql::new(&url, &database);
     let counts = format!(
         "SELECT (SELECT count() FROM otel_traces WHERE SpanId = '{span_id}'), \
                 (SELECT count() FROM llm_calls WHERE SpanId = '{span_id}' AND position(InputMessages, '{MARKER}') > 0), \
@@ -238,18 +224,7 @@ async fn encrypted_spool_holds_no_plaintext_and_replays_after_key_rotation_exact
         let health = collector.health().await.unwrap_or_default();
         assert_eq!(health["spool"]["unreadable"], 0, "the old record could not be opened: {health}");
         let drained = health["spool"]["records"] == 0 && health["spool"]["backlog"] == 0;
-        let stored = reqwest::Client::new()
-            .post(&url)
-            .query(&[("database", database.as_str())])
-            .body(counts.clone())
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status().is_success());
-        let stored = match stored {
-            Some(resp) => resp.text().await.unwrap_or_default(),
-            None => String::new(),
-        };
+        let stored = sql.try_text(&counts, None).await.unwrap_or_default();
         if drained && stored.split_whitespace().collect::<Vec<_>>() == ["1", "1", "1"] {
             break;
         }
@@ -262,13 +237,14 @@ async fn encrypted_spool_holds_no_plaintext_and_replays_after_key_rotation_exact
     }
     // Exactly once: give a duplicate replay time to land, then count again.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let again = query(&url, &database, &counts).await;
+    let again = sql.text(&counts, None).await;
     assert_eq!(again.split_whitespace().collect::<Vec<_>>(), ["1", "1", "1"], "stored exactly once");
     assert!(collector.log_text().contains("Spool encryption at rest is on."));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_key_file_refuses_the_start_naming_the_problem() {
+    let _shared = gate::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.yaml");
     let cases = [
@@ -328,11 +304,12 @@ fn dead_letter_decrypt_prints_a_sealed_file_with_the_key_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_clickhouse_refuses_are_dead_lettered_sealed_and_decrypt_back() {
+    let _shared = gate::shared().await;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let keys = dir.path().join("keys.yaml");
     write_key_file(&keys, &format!("current: 1\nkeys:\n  1: {KEY_1}\n"));
-    let url = common::shared_clickhouse_url();
+    let url = shared_clickhouse_url();
     let database = format!("spoolcrypt_dl_{}", const_hex::encode(random_bytes::<4>()));
     let env = [
         ("PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE", keys.display().to_string()),
@@ -341,7 +318,7 @@ async fn rows_clickhouse_refuses_are_dead_lettered_sealed_and_decrypt_back() {
     ];
     let collector = Collector::start(&env, &data_dir, dir.path().join("collector.log")).await;
     // Migrated before serving; without the column every insert into otel_logs is refused for good.
-    query(&url, &database, "ALTER TABLE otel_logs DROP COLUMN ScopeVersion").await;
+    Sql::new(&url, &database).exec("ALTER TABLE otel_logs DROP COLUMN ScopeVersion").await;
     let (_, logs, _) = requests();
     collector.post("/v1/logs", logs).await;
     let dead_letters = data_dir.join("dead-letter");
