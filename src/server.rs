@@ -1,5 +1,6 @@
 //! `serve`: wires config → store → spool → pipeline → receivers, and shuts them down in order.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use promptlog_ingest::seal::{self, Purpose};
 use promptlog_ingest::{Ingestor, KeyRing, Limits, Processors};
-use promptlog_spool::{RecordId, Replayed, Spool, SpoolError, SpoolOptions};
+use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
 
 use crate::config::{Config, KeyFileError};
 use crate::pipeline;
@@ -141,23 +142,36 @@ async fn open_spool(
 ) -> Result<(Spool, Vec<RecordId>), SpoolError> {
     let dir = dir.to_owned();
     let (spool, replay) = blocking(move || Spool::open(&dir, options)).await?;
-    report_sealing(&replay, keys.as_ref());
+    report_sealing(replay.iter().map(|r| r.payload.as_ref()), keys.as_ref());
     Ok((spool, replay.into_iter().map(|r| r.id).collect()))
+}
+
+/// Spooled records by how they are sealed.
+#[derive(Debug, Default, PartialEq)]
+struct SealCensus {
+    /// Sealed with a key the ring does not hold (or with no ring at all): records per key id.
+    missing: BTreeMap<seal::KeyId, u64>,
+    /// Plaintext (written while encryption was off).
+    plaintext: u64,
+}
+
+fn seal_census<'a>(records: impl Iterator<Item = &'a [u8]>, keys: Option<&KeyRing>) -> SealCensus {
+    let mut census = SealCensus::default();
+    for record in records {
+        match seal::envelope_key(Purpose::SpoolRecord, record) {
+            Ok(id) if !keys.is_some_and(|k| k.holds(id)) => *census.missing.entry(id).or_default() += 1,
+            Ok(_) => {}
+            Err(_) if !seal::is_sealed(record) => census.plaintext += 1,
+            Err(_) => {} // a damaged envelope: reported when read
+        }
+    }
+    census
 }
 
 /// Says at start-up, once, which spooled records the keys cannot open (each is also reported and
 /// counted `unreadable` when its turn comes) and how many are plaintext from before encryption.
-fn report_sealing(replay: &[Replayed], keys: Option<&KeyRing>) {
-    let mut missing = std::collections::BTreeMap::<seal::KeyId, u64>::new();
-    let mut plaintext = 0u64;
-    for record in replay {
-        match seal::envelope_key(Purpose::SpoolRecord, &record.payload) {
-            Ok(id) if !keys.is_some_and(|k| k.holds(id)) => *missing.entry(id).or_default() += 1,
-            Ok(_) => {}
-            Err(_) if !seal::is_sealed(&record.payload) => plaintext += 1,
-            Err(_) => {} // damaged: reported when read
-        }
-    }
+fn report_sealing<'a>(records: impl Iterator<Item = &'a [u8]>, keys: Option<&KeyRing>) {
+    let SealCensus { missing, plaintext } = seal_census(records, keys);
     if !missing.is_empty() {
         tracing::error!(
             records_by_key_id = ?missing,
@@ -195,5 +209,26 @@ async fn migrate_until_done(store: Store, stats: Arc<Stats>, shutdown: Cancellat
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_up_census_finds_records_no_key_opens_and_plaintext_ones() {
+        let ring = |current: u32, ids: &[u32]| KeyRing::new(current, ids.iter().map(|&i| (i, [i as u8; 32]))).unwrap();
+        let (k1, k3) = (ring(1, &[1]).seal(Purpose::SpoolRecord, b"r"), ring(3, &[3]).seal(Purpose::SpoolRecord, b"r"));
+        let plain = promptlog_ingest::record::encode(
+            &promptlog_ingest::RequestContext::new(promptlog_ingest::Signal::Traces, 0),
+            b"",
+        );
+        let records = [&k1[..], &k3[..], &k3[..], &plain[..], &[0xFE, 9][..]];
+        let rotated = ring(2, &[1, 2]);
+        let census = seal_census(records.iter().copied(), Some(&rotated));
+        assert_eq!(census, SealCensus { missing: BTreeMap::from([(3, 2)]), plaintext: 1 });
+        let off = seal_census(records.iter().copied(), None);
+        assert_eq!(off, SealCensus { missing: BTreeMap::from([(1, 1), (3, 2)]), plaintext: 1 });
     }
 }
