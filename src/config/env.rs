@@ -39,6 +39,13 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         var: "PROMPTLOG_CONTENT_CAPTURE",
         apply: |c, v| set_string(&mut c.redaction.content_capture, v.trim()),
     },
+    EnvOverride {
+        var: "PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE",
+        apply: |c, v| {
+            c.spool.encryption_key_file = (!v.trim().is_empty()).then(|| v.trim().into());
+            Ok(())
+        },
+    },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",

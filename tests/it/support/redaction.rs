@@ -1,7 +1,6 @@
-//! Support for `tests/redaction.rs`: the recorded fixtures of every convention rewritten to carry PII
+//! Support for the `redaction` suite: the recorded fixtures of every convention rewritten to carry PII
 //! (in prompts, completions, system instructions, span, log and resource attributes), what they
 //! must produce, and scans of tables and files for the original strings.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,7 +29,7 @@ pub fn pii_text() -> String {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    promptlog_testkit::repo_root()
 }
 
 /// One recorded request, rewritten.
@@ -223,7 +222,7 @@ pub fn scan_dir(dir: &Path) -> (Vec<String>, bool) {
 }
 
 /// Checks one table's rows (every column, as JSON text): no PII, every marker, and the invalid card.
-pub fn check_table(table: &str, rows: &[serde_json::Map<String, serde_json::Value>]) -> Vec<String> {
+pub fn check_table(table: &str, rows: &[promptlog_testkit::Row]) -> Vec<String> {
     let mut bad = Vec::new();
     if rows.is_empty() {
         bad.push(format!("{table}: no rows"));

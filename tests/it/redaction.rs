@@ -5,25 +5,23 @@
 //! column of `otel_traces`, `otel_logs` or `llm_calls`, nor in any file under the collector's data
 //! directory; the markers must, and the invalid card number is left alone. The same after the
 //! collector is SIGKILLed with everything still in its spool and replays it on restart.
-
-mod common;
-mod redaction_support;
+//!
+//! Each test holds `promptlog_testkit::gate::shared` while it runs a collector (the in-process one
+//! through its `Stack`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Stack;
 use promptlog_ingest::Table;
-use redaction_support::{BAD_CARD, Fixture, PLAIN_PROMPT, check_table, expected, fixtures, scan_dir};
-use serde_json::{Map, Value};
+use promptlog_testkit::{Row, Sql, free_port, gate, shared_clickhouse_url};
+
+use crate::support::redaction::{BAD_CARD, Fixture, PLAIN_PROMPT, check_table, expected, fixtures, scan_dir};
+use crate::support::stack::Stack;
 
 const TRACES_TABLE: &str = Table::Traces.name();
 const LOGS_TABLE: &str = Table::Logs.name();
 const LLM_CALLS_TABLE: &str = Table::LlmCalls.name();
-
-/// One at a time: the SIGKILL test runs processes on a small shared machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -40,32 +38,12 @@ async fn post(client: &reqwest::Client, base: &str, f: &Fixture) {
     assert!(status.is_success(), "{}: {status} {}", f.name, String::from_utf8_lossy(&body));
 }
 
-/// Runs `sql` against `database`, rows as JSON objects.
-async fn query(url: &str, database: &str, sql: &str) -> Vec<Map<String, Value>> {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .query(&[("database", database), ("default_format", "JSONEachRow")])
-        .body(sql.to_owned())
-        .send()
-        .await
-        .expect("ClickHouse reachable");
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{sql}: {status} {text}");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-async fn count(url: &str, database: &str, table: &str) -> u64 {
-    let rows = query(url, database, &format!("SELECT count() AS n FROM {table}")).await;
-    rows.first().and_then(|r| r["n"].as_str().and_then(|s| s.parse().ok()).or(r["n"].as_u64())).unwrap_or(0)
-}
-
 /// Waits until every table holds its expected rows.
-async fn wait_for_rows(url: &str, database: &str, want: [(&str, u64); 3]) {
+async fn wait_for_rows(sql: &Sql, want: [(&str, u64); 3]) {
     let deadline = Instant::now() + WAIT;
     for (table, n) in want {
         loop {
-            let c = count(url, database, table).await;
+            let c = sql.count(table).await;
             if c >= n {
                 break;
             }
@@ -76,17 +54,17 @@ async fn wait_for_rows(url: &str, database: &str, want: [(&str, u64); 3]) {
 }
 
 /// Every check on the stored rows; returns the failures.
-async fn check_tables(url: &str, database: &str, plain_calls: u64) -> Vec<String> {
+async fn check_tables(sql: &Sql, plain_calls: u64) -> Vec<String> {
     let mut bad = Vec::new();
     for table in [TRACES_TABLE, LOGS_TABLE, LLM_CALLS_TABLE] {
-        bad.extend(check_table(table, &query(url, database, &format!("SELECT * FROM {table}")).await));
+        bad.extend(check_table(table, &sql.rows(&format!("SELECT * FROM {table}")).await));
     }
     // The content columns are redacted too (the plain scenario's prompt is in every convention
     // that carries content), and the row says so.
-    let sql = format!(
+    let query = format!(
         "SELECT Convention, InputText, Redactions FROM {LLM_CALLS_TABLE} WHERE InputText LIKE '%{PLAIN_PROMPT}%'"
     );
-    let rows = query(url, database, &sql).await;
+    let rows = sql.rows(&query).await;
     if rows.len() as u64 != plain_calls {
         bad.push(format!("{} plain-scenario calls with content, want {plain_calls}", rows.len()));
     }
@@ -96,8 +74,8 @@ async fn check_tables(url: &str, database: &str, plain_calls: u64) -> Vec<String
             bad.push(format!("{}: InputText {text:?}", r["Convention"]));
         }
     }
-    let n = |r: &Map<String, Value>| r["Redactions"].as_str().and_then(|s| s.parse().ok()).or(r["Redactions"].as_u64());
-    let all = query(url, database, &format!("SELECT Convention, Redactions FROM {LLM_CALLS_TABLE}")).await;
+    let n = |r: &Row| r["Redactions"].as_str().and_then(|s| s.parse().ok()).or(r["Redactions"].as_u64());
+    let all = sql.rows(&format!("SELECT Convention, Redactions FROM {LLM_CALLS_TABLE}")).await;
     // Each span carries the PII attribute (4 findings) and its resource the e-mail address (1).
     for r in all.iter().filter(|r| n(r).unwrap_or(0) < 5) {
         bad.push(format!("{}: Redactions {:?}, want at least 5", r["Convention"], r["Redactions"]));
@@ -127,10 +105,9 @@ fn check_files(dir: &Path, expect_markers: bool) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pii_of_every_convention_reaches_no_table_and_no_file() {
-    let _serial = SERIAL.lock().await;
     let fixtures = fixtures();
     let (spans, logs, calls, plain) = expected(&fixtures);
-    let mut stack = Stack::start_with(|c| {
+    let stack = Stack::start_with(|c| {
         c.redaction.enable_detectors("all").unwrap();
         c.pipeline.join_window = Duration::from_secs(1);
         c.clickhouse.retention_days = 0;
@@ -141,9 +118,8 @@ async fn pii_of_every_convention_reaches_no_table_and_no_file() {
         post(&client, &stack.otlp_http_url(), f).await;
     }
     let mut bad = check_files(&stack.config.data_dir, false);
-    let url = stack.clickhouse_url.clone();
-    wait_for_rows(&url, stack.database(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
-    bad.extend(check_tables(&url, stack.database(), plain).await);
+    wait_for_rows(stack.sql(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
+    bad.extend(check_tables(stack.sql(), plain).await);
     let metrics = client.get(format!("{}/metrics", stack.otlp_http_url())).send().await.unwrap().text().await.unwrap();
     for detector in ["email", "credit_card", "iban", "secret"] {
         let line =
@@ -152,13 +128,8 @@ async fn pii_of_every_convention_reaches_no_table_and_no_file() {
             bad.push(format!("/metrics: no redactions counted for {detector}: {line:?}"));
         }
     }
-    stack.stop().await;
     bad.extend(check_files(&stack.config.data_dir, false));
     assert!(bad.is_empty(), "{} problems:\n{}", bad.len(), bad.join("\n"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The collector binary with redaction on, pointed at `clickhouse`.
@@ -196,10 +167,10 @@ async fn wait_healthy(http: &str, log: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pii_stays_out_after_sigkill_and_replay() {
-    let _serial = SERIAL.lock().await;
+    let _shared = gate::shared().await;
     let fixtures = fixtures();
     let (spans, logs, calls, plain) = expected(&fixtures);
-    let url = common::shared_clickhouse_url();
+    let url = shared_clickhouse_url();
     let database = format!("test_redact_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()));
     let tmp = tempfile::tempdir().unwrap();
     let (data_dir, log) = (tmp.path().join("collector"), tmp.path().join("collector.log"));
@@ -219,8 +190,9 @@ async fn pii_stays_out_after_sigkill_and_replay() {
 
     let mut collector = spawn_collector(&url, &database, &http, &data_dir, &log);
     wait_healthy(&http, &log).await;
-    wait_for_rows(&url, &database, [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
-    bad.extend(check_tables(&url, &database, plain).await);
+    let sql = Sql::new(&url, &database);
+    wait_for_rows(&sql, [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
+    bad.extend(check_tables(&sql, plain).await);
     bad.extend(check_files(&data_dir, false));
     collector.kill().unwrap();
     collector.wait().unwrap();
