@@ -398,6 +398,27 @@ mod tests {
     }
 
     #[test]
+    fn redactions_are_exposed_per_detector_when_on() {
+        use promptlog_ingest::process::redact::{Action, Builtin, RedactionSpec, Redactor, Rule};
+        let stats = Stats::new();
+        assert!(!render(&stats).contains("promptlog_redactions_total"), "absent while redaction is off");
+        let rules = vec![Rule::builtin(Builtin::Email, Action::Mask), Rule::builtin(Builtin::Iban, Action::Mask)];
+        let redactor = Redactor::new(RedactionSpec { rules, ..RedactionSpec::default() }).unwrap();
+        stats.set_redaction_counters(redactor.counters());
+        let mut request = promptlog_ingest::Request::Traces(promptlog_otlp::traces_request(
+            promptlog_otlp::resource("svc", "test"),
+            vec![promptlog_otlp::span("s", 1, 1, vec![promptlog_otlp::kv("note", "a@b.io and c@d.io")])],
+        ));
+        let ctx = promptlog_ingest::RequestContext::new(promptlog_ingest::Signal::Traces, 1);
+        assert!(promptlog_ingest::Processor::request(&redactor, &ctx, &mut request));
+        let e = parse(&render(&stats));
+        assert_eq!(e.types["promptlog_redactions_total"], "counter");
+        assert_eq!(e.samples[&("promptlog_redactions_total".into(), r#"detector="email""#.into())], 2.0);
+        assert_eq!(e.samples[&("promptlog_redactions_total".into(), r#"detector="iban""#.into())], 0.0);
+        assert_eq!(e.samples[&("promptlog_content_policy_applied_total".into(), String::new())], 0.0);
+    }
+
+    #[test]
     fn rows_carry_deltas_and_current_gauges() {
         let snap = |received, written, queued, last_batch_ms| TableSnapshot {
             received,
