@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use promptlog_ingest::Table;
 use promptlog_testkit::{Row, Sql, free_port, gate, shared_clickhouse_url};
 
-use crate::support::redaction::{BAD_CARD, Fixture, PLAIN_PROMPT, check_table, expected, fixtures, scan_dir};
+use crate::support::redaction::{
+    BAD_CARD, Fixture, PLAIN_PROMPT, check_table, content_texts, expected, fixtures, scan_dir,
+};
 use crate::support::stack::Stack;
 
 const TRACES_TABLE: &str = Table::Traces.name();
@@ -203,4 +205,46 @@ async fn pii_stays_out_after_sigkill_and_replay() {
         bad.join("\n"),
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+}
+
+/// `content_capture: drop` for the default project: no prompt, system instruction or completion of
+/// any convention is stored anywhere (which checks the list of content keys against every
+/// normaliser), while every call is still there with its model and token usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_drop_removes_the_text_of_every_convention_and_keeps_usage() {
+    let fixtures = fixtures();
+    let (spans, logs, calls, _) = expected(&fixtures);
+    let stack = Stack::start_with(|c| {
+        c.redaction.projects.insert("default".into(), "drop".into());
+        c.pipeline.join_window = Duration::from_secs(1);
+        c.clickhouse.retention_days = 0;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for f in &fixtures {
+        post(&client, &stack.otlp_http_url(), f).await;
+    }
+    wait_for_rows(stack.sql(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
+    let mut bad = Vec::new();
+    // A prefix of each text: the stored form may be cut or escaped differently after it.
+    let texts: Vec<String> = content_texts().iter().map(|t| t.chars().take(24).collect()).collect();
+    for table in [TRACES_TABLE, LOGS_TABLE, LLM_CALLS_TABLE] {
+        for row in stack.sql().rows(&format!("SELECT * FROM {table}")).await {
+            let text = serde_json::to_string(&row).unwrap();
+            for t in texts.iter().filter(|t| text.contains(t.as_str())) {
+                bad.push(format!("{table}: {t:?} kept in {}", &text[..text.len().min(400)]));
+            }
+        }
+    }
+    let sql = format!(
+        "SELECT count() AS n, countIf(InputTokens > 0) AS with_usage, countIf(RequestModel != '') AS with_model \
+         FROM {LLM_CALLS_TABLE}"
+    );
+    let row = &stack.sql().rows(&sql).await[0];
+    let n = |c: &str| row[c].as_str().and_then(|s| s.parse::<u64>().ok()).or(row[c].as_u64()).unwrap_or(0);
+    if n("with_model") != calls || n("with_usage") * 2 < calls {
+        bad.push(format!("metadata lost: {row:?} of {calls} calls"));
+    }
+    bad.truncate(30);
+    assert!(bad.is_empty(), "{} problems:\n{}", bad.len(), bad.join("\n"));
 }

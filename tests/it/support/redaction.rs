@@ -51,6 +51,11 @@ impl Fixture {
 /// The texts of `scenarios.json` that reach prompts, system instructions and completions, each
 /// followed by the PII sentence.
 fn replacements() -> Vec<(String, String)> {
+    content_texts().into_iter().map(|t| (t.clone(), format!("{t} {}", pii_text()))).collect()
+}
+
+/// The prompts, system instructions and completions of `scenarios.json`, longest first.
+pub fn content_texts() -> Vec<String> {
     let sc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("tests/clients/scenarios.json")).unwrap()).unwrap();
     let mut texts = Vec::new();
@@ -67,7 +72,7 @@ fn replacements() -> Vec<(String, String)> {
     // Longest first, so a text containing another is replaced whole.
     texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
     texts.dedup();
-    texts.into_iter().map(|t| (t.clone(), format!("{t} {}", pii_text()))).collect()
+    texts
 }
 
 fn rewrite_str(s: &mut String, replacements: &[(String, String)]) {
