@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate(arg) => {
             let config = load(&arg)?;
-            let applied = schema::migrate(&Store::new(&config.clickhouse)).await?;
+            let applied = schema::migrate(&Store::try_new(&config.clickhouse)?).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
         }
         Command::CheckConfig(arg) => {

@@ -1,6 +1,7 @@
 //! Every `PROMPTLOG_*` environment override, in one table, and the parsers they share. A bad value
 //! fails loudly, naming the variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Config, ConfigError, LogFormat};
@@ -14,6 +15,7 @@ struct EnvOverride {
 /// Every `PROMPTLOG_*` variable the collector reads, in one table.
 const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_URL", apply: |c, v| set_string(&mut c.clickhouse.url, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_CA_FILE", apply: |c, v| set_path(&mut c.clickhouse.ca_file, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_DATABASE", apply: |c, v| set_string(&mut c.clickhouse.database, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
@@ -26,6 +28,9 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         var: "PROMPTLOG_MAX_INFLIGHT_BYTES",
         apply: |c, v| set_parsed(&mut c.receivers.max_inflight_bytes, v),
     },
+    EnvOverride { var: "PROMPTLOG_TLS_CERT_FILE", apply: |c, v| set_path(&mut c.receivers.tls.cert_file, v) },
+    EnvOverride { var: "PROMPTLOG_TLS_KEY_FILE", apply: |c, v| set_path(&mut c.receivers.tls.key_file, v) },
+    EnvOverride { var: "PROMPTLOG_TLS_CLIENT_CA_FILE", apply: |c, v| set_path(&mut c.receivers.tls.client_ca_file, v) },
     EnvOverride { var: "PROMPTLOG_DATA_DIR", apply: |c, v| set_parsed(&mut c.data_dir, v) },
     EnvOverride { var: "PROMPTLOG_JOIN_WINDOW", apply: |c, v| set_duration(&mut c.pipeline.join_window, v) },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
@@ -49,6 +54,12 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
 
 fn set_string(field: &mut String, value: &str) -> Result<(), String> {
     *field = value.to_owned();
+    Ok(())
+}
+
+/// An optional file; an empty value unsets it (so `VAR=` in compose files means "none").
+fn set_path(field: &mut Option<PathBuf>, value: &str) -> Result<(), String> {
+    *field = Some(value.trim()).filter(|v| !v.is_empty()).map(PathBuf::from);
     Ok(())
 }
 

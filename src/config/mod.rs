@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod env;
+mod tls;
+
+pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsConfig};
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -88,6 +91,8 @@ pub struct ReceiverConfig {
     /// Memory budget for requests being decoded at once (each reserves ~8× its body); beyond it
     /// clients get UNAVAILABLE / 503 + Retry-After (env `PROMPTLOG_MAX_INFLIGHT_BYTES`).
     pub max_inflight_bytes: usize,
+    /// TLS on both listeners; off unless `cert_file` and `key_file` are set.
+    pub tls: TlsConfig,
 }
 
 /// ClickHouse connection and table options.
@@ -96,6 +101,9 @@ pub struct ReceiverConfig {
 pub struct ClickHouseConfig {
     /// HTTP(S) endpoint (env `PROMPTLOG_CLICKHOUSE_URL`).
     pub url: String,
+    /// PEM CA certificates to trust for an `https://` URL instead of the public web CAs, e.g. a
+    /// private CA (env `PROMPTLOG_CLICKHOUSE_CA_FILE`).
+    pub ca_file: Option<PathBuf>,
     /// Database for all tables, created if missing (env `PROMPTLOG_CLICKHOUSE_DATABASE`).
     pub database: String,
     /// User (env `PROMPTLOG_CLICKHOUSE_USER`).
@@ -174,6 +182,7 @@ impl Default for ReceiverConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_attribute_value_bytes: DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES,
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -182,6 +191,7 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
             url: DEFAULT_CLICKHOUSE_URL.into(),
+            ca_file: None,
             database: DEFAULT_DATABASE.into(),
             user: DEFAULT_USER.into(),
             password: String::new(),
@@ -261,6 +271,13 @@ pub enum ConfigError {
     Invalid { key: &'static str, value: String, reason: String },
 }
 
+impl From<crate::tls::TlsError> for ConfigError {
+    fn from(e: crate::tls::TlsError) -> Self {
+        let value = e.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        ConfigError::Invalid { key: e.key, value, reason: e.reason }
+    }
+}
+
 impl Config {
     /// Loads `path` (or the defaults when `None`), applies the process environment and validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -293,7 +310,7 @@ impl Config {
         env::apply(self, lookup)
     }
 
-    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes.
+    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes, TLS files.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &'static str, value: &dyn std::fmt::Display, reason: &str| ConfigError::Invalid {
             key,
@@ -346,6 +363,9 @@ impl Config {
         if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(invalid("log.level", &self.log.level, "not a valid tracing filter"));
         }
+        // Reads and parses the PEM files, so a bad one stops start-up with the key named.
+        crate::tls::check(&self.receivers.tls).map_err(ConfigError::from)?;
+        crate::tls::client::check(&self.clickhouse).map_err(ConfigError::from)?;
         Ok(())
     }
 }

@@ -2,8 +2,10 @@
 """A ClickHouse-HTTP-compatible server on top of chDB (ClickHouse in process), for tests.
 
     python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--insert-delay-ms N] [--verbose]
+                     [--tls-cert PEM --tls-key PEM]
 
-Prints exactly one line `READY http://HOST:PORT` on stdout once it serves; logs go to stderr.
+Prints exactly one line `READY http://HOST:PORT` (`https://` with --tls-cert) on stdout once it
+serves; logs go to stderr.
 See README.md beside this file for what is supported."""
 import argparse
 import json
@@ -313,7 +315,11 @@ def main():
     ap.add_argument("--parent-pid", type=int)
     ap.add_argument("--insert-delay-ms", type=int, default=0, help="delay every INSERT (fault injection)")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain (needs --tls-key)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
     VERBOSE = args.verbose
     INSERT_DELAY_MS[0] = max(0, args.insert_delay_ms)
     # Keep the real stdout for the READY line only; anything chDB prints goes to stderr.
@@ -324,13 +330,23 @@ def main():
     Handler.engine = engine = Engine(args.data_dir)
     httpd = ThreadingHTTPServer((args.host, args.port), Handler)
     httpd.daemon_threads = True
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        # The handshake runs in the request's thread (on first read), so a client that fails it
+        # holds up no other; its error is logged to stderr and the connection closed.
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     host, port = httpd.server_address[:2]
-    log(f"chDB {engine.version} serving {os.path.abspath(args.data_dir)} on http://{host}:{port}")
-    ready_out.write(f"READY http://{host}:{port}\n")
+    log(f"chDB {engine.version} serving {os.path.abspath(args.data_dir)} on {scheme}://{host}:{port}")
+    ready_out.write(f"READY {scheme}://{host}:{port}\n")
     ready_out.flush()
     while not stop.wait(0.5):
         pass

@@ -1,0 +1,165 @@
+//! Accepted connections, plain or TLS, for both receivers' connection loops.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use super::{Protocol, ServerTls};
+
+/// One accepted connection: TCP, or TLS over TCP once the handshake is done.
+pub enum Conn {
+    /// A plaintext connection (TLS off).
+    Plain(TcpStream),
+    /// A connection whose TLS handshake succeeded.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+/// Runs the TLS handshakes of one listener, with the configuration current at each handshake.
+#[derive(Clone)]
+pub struct Acceptor {
+    tls: ServerTls,
+    protocol: Protocol,
+    timeout: Duration,
+}
+
+impl Acceptor {
+    pub(super) fn new(tls: ServerTls, protocol: Protocol) -> Self {
+        let timeout = tls.0.handshake_timeout;
+        Acceptor { tls, protocol, timeout }
+    }
+
+    /// The TLS connection, or `None` (logged at debug, counted) when the client fails the handshake
+    /// or does not finish it in time: a plaintext client, an unknown or missing client certificate,
+    /// a client that does not trust the server's certificate. The TCP connection is then closed.
+    pub async fn handshake(&self, tcp: TcpStream) -> Option<Conn> {
+        let peer = tcp.peer_addr().ok();
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.current(self.protocol));
+        let counters = &self.tls.0.stats.tls;
+        match tokio::time::timeout(self.timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => Some(Conn::Tls(Box::new(stream))),
+            Ok(Err(e)) => {
+                counters.handshake_failures.fetch_add(1, Relaxed);
+                tracing::debug!(?peer, protocol = ?self.protocol, error = %e, "TLS handshake failed; connection closed.");
+                None
+            }
+            Err(_) => {
+                counters.handshake_timeouts.fetch_add(1, Relaxed);
+                tracing::debug!(?peer, protocol = ?self.protocol, timeout = ?self.timeout,
+                    "TLS handshake not completed in time; connection closed.");
+                None
+            }
+        }
+    }
+}
+
+/// The connections accepted on `listener`, after their TLS handshake when `tls` is set. Handshakes
+/// run concurrently (a slow one holds up no other), inside the stream: dropping the stream closes
+/// the listener and abandons unfinished handshakes. Never yields an error (accept errors such as
+/// EMFILE are retried after a pause by axum's `Listener`); the `Result` is what tonic wants.
+pub(crate) fn incoming(listener: TcpListener, tls: Option<Acceptor>) -> impl Stream<Item = io::Result<Conn>> + Send {
+    struct State {
+        listener: TcpListener,
+        tls: Option<Acceptor>,
+        handshakes: FuturesUnordered<BoxFuture<'static, Option<Conn>>>,
+    }
+    let state = State { listener, tls, handshakes: FuturesUnordered::new() };
+    futures::stream::unfold(state, |mut s| async move {
+        loop {
+            tokio::select! {
+                (tcp, _) = axum::serve::Listener::accept(&mut s.listener) => {
+                    // OTLP requests are small and latency-sensitive.
+                    let _ = tcp.set_nodelay(true);
+                    match &s.tls {
+                        None => return Some((Ok(Conn::Plain(tcp)), s)),
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            s.handshakes.push(Box::pin(async move { acceptor.handshake(tcp).await }));
+                        }
+                    }
+                }
+                Some(done) = s.handshakes.next(), if !s.handshakes.is_empty() => {
+                    if let Some(conn) = done {
+                        return Some((Ok(conn), s));
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl Connected for Conn {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.tcp().connect_info()
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
