@@ -218,6 +218,38 @@ async fn plaintext_and_silent_clients_are_closed_and_the_collector_keeps_serving
     assert!(metric(stack.http_addr, config, "promptlog_tls_handshake_timeouts_total").await >= 1);
 }
 
+/// A TLS 1.1 ClientHello (no `supported_versions` extension), as an old client sends it.
+fn tls11_client_hello() -> Vec<u8> {
+    let mut hello = vec![0x03, 0x02]; // client_version TLS 1.1
+    hello.extend([7u8; 32]); // random
+    hello.push(0); // no session id
+    hello.extend([0x00, 0x04, 0xc0, 0x13, 0x00, 0x2f]); // ECDHE-RSA-AES128-SHA, AES128-SHA
+    hello.extend([0x01, 0x00]); // null compression
+    let mut handshake = vec![0x01, 0, (hello.len() >> 8) as u8, hello.len() as u8];
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01, (handshake.len() >> 8) as u8, handshake.len() as u8];
+    record.extend(handshake);
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_is_the_minimum_and_1_3_is_preferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("versions CA");
+    let stack = tls_stack(dir.path(), &ca, None, |_| {}).await;
+    for addr in [stack.http_addr, stack.grpc_addr] {
+        let tls = connect(addr, client_config(&ca.pem, None, H2)).await.unwrap();
+        assert_eq!(tls.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        let tls = connect(addr, tls12_only(&ca.pem)).await.expect("a TLS 1.2 client is served");
+        assert_eq!(tls.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(&tls11_client_hello()).await.unwrap();
+        let answer = read_until_closed(&mut tcp, Duration::from_secs(5)).await.expect("TLS 1.1 client left open");
+        // At most an alert record (0x15), never a ServerHello (a handshake record, 0x16).
+        assert!(answer.first().is_none_or(|b| *b == 0x15), "TLS 1.1 answered with {answer:02x?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_over_https_needs_its_ca_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,10 +10,11 @@ use super::ServerTls;
 
 /// Re-reads the TLS files every `interval` (never when zero) and on SIGHUP, until `shutdown`. A
 /// change that loads is used by new connections from then on; one that does not is logged once as
-/// a warning (and counted), and the previous certificate stays in use.
+/// a warning (and counted), and the previous certificate stays in use. The SIGHUP handler is
+/// installed before this returns (so a SIGHUP right after start-up cannot kill the process).
 pub fn spawn_reloader(tls: ServerTls, interval: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+    let mut hangup = hangup();
     tokio::spawn(async move {
-        let mut hangup = hangup();
         let mut tick = (!interval.is_zero()).then(|| {
             let mut t = tokio::time::interval(interval);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

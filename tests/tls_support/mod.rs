@@ -112,6 +112,18 @@ pub fn client_config(ca: &str, identity: Option<&Leaf>, alpn: &[&[u8]]) -> Arc<r
     Arc::new(config)
 }
 
+/// A client that speaks TLS 1.2 only.
+pub fn tls12_only(ca: &str) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
 /// A TLS connection to `addr` (server name 127.0.0.1).
 pub async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
