@@ -190,21 +190,23 @@ async fn plaintext_and_silent_clients_are_closed_and_the_collector_keeps_serving
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("plaintext CA");
     let stack = tls_stack(dir.path(), &ca, None, |t| t.handshake_timeout = Duration::from_millis(500)).await;
-    let plaintext: [(SocketAddr, &[u8]); 2] = [
-        (
-            stack.http_addr,
-            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n",
-        ),
-        (stack.grpc_addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-    ];
-    for (addr, request) in plaintext {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(request).await.unwrap();
-        let answer = read_until_closed(&mut tcp, Duration::from_secs(5)).await.expect("plaintext connection left open");
-        assert!(!answer.starts_with(b"HTTP/"), "{addr} answered plaintext: {:?}", String::from_utf8_lossy(&answer));
-    }
-    let err = reqwest::get(format!("http://{}/health", stack.http_addr)).await.expect_err("plaintext /health");
-    assert!(!err.is_timeout(), "{err}");
+    // OTLP/HTTP: a plaintext request gets a 400 that says why, then the connection is closed.
+    let mut tcp = TcpStream::connect(stack.http_addr).await.unwrap();
+    let request =
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 2\r\n\r\n{}";
+    tcp.write_all(request).await.unwrap();
+    let answer = read_until_closed(&mut tcp, Duration::from_secs(5)).await.expect("plaintext connection left open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 ") && answer.contains("https://"), "{answer}");
+    let response = reqwest::get(format!("http://{}/health", stack.http_addr)).await.expect("plaintext /health");
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.text().await.unwrap(), promptlog::tls::PLAINTEXT_ANSWER);
+    // OTLP/gRPC: a plaintext HTTP/2 client is closed without an HTTP answer.
+    let mut tcp = TcpStream::connect(stack.grpc_addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    let answer =
+        read_until_closed(&mut tcp, Duration::from_secs(5)).await.expect("plaintext gRPC connection left open");
+    assert!(answer.first().is_none_or(|b| *b == 0x15), "gRPC port answered plaintext with {answer:02x?}");
     // A client that never sends a ClientHello is closed after the handshake timeout.
     let mut silent = TcpStream::connect(stack.http_addr).await.unwrap();
     let started = Instant::now();

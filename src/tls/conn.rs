@@ -52,10 +52,9 @@ impl Acceptor {
     /// a client that does not trust the server's certificate. The TCP connection is then closed.
     pub async fn handshake(&self, tcp: TcpStream) -> Option<Conn> {
         let peer = tcp.peer_addr().ok();
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.current(self.protocol));
         let counters = &self.tls.0.stats.tls;
-        match tokio::time::timeout(self.timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => Some(Conn::Tls(Box::new(stream))),
+        match tokio::time::timeout(self.timeout, self.negotiate(tcp)).await {
+            Ok(Ok(stream)) => Some(stream),
             Ok(Err(e)) => {
                 counters.handshake_failures.fetch_add(1, Relaxed);
                 tracing::debug!(?peer, protocol = ?self.protocol, error = %e, "TLS handshake failed; connection closed.");
@@ -68,6 +67,55 @@ impl Acceptor {
                 None
             }
         }
+    }
+
+    async fn negotiate(&self, mut tcp: TcpStream) -> io::Result<Conn> {
+        // A TLS connection starts with a handshake record (0x16); a plaintext HTTP/1 request with
+        // its method's capital letters. Such a client gets a 400 saying why, instead of a TLS alert
+        // its HTTP parser cannot read.
+        let mut first = [0u8; 1];
+        if self.protocol == Protocol::Http && tcp.peek(&mut first).await? == 1 && first[0].is_ascii_uppercase() {
+            refuse_plaintext(&mut tcp).await;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "plaintext HTTP request on the TLS port (answered 400)",
+            ));
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.current(self.protocol));
+        Ok(Conn::Tls(Box::new(acceptor.accept(tcp).await?)))
+    }
+}
+
+/// The body of the answer to a plaintext HTTP request on the TLS port.
+pub const PLAINTEXT_ANSWER: &str = "This port speaks TLS: send the request to https://, not http://.\n";
+
+/// Answers 400 with [`PLAINTEXT_ANSWER`] and closes, reading what the client sent first (closing a socket
+/// with unread data resets the connection, and the client might never see the answer).
+async fn refuse_plaintext(tcp: &mut TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        match tcp.try_read(&mut sink) {
+            Ok(n) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{PLAINTEXT_ANSWER}",
+        PLAINTEXT_ANSWER.len()
+    );
+    if tcp.write_all(answer.as_bytes()).await.is_ok() && tcp.shutdown().await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while drained < 64 * 1024 {
+                match tcp.read(&mut sink).await {
+                    Ok(n) if n > 0 => drained += n,
+                    _ => break,
+                }
+            }
+        })
+        .await;
     }
 }
 

@@ -24,7 +24,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 pub(crate) use conn::incoming;
-pub use conn::{Acceptor, Conn};
+pub use conn::{Acceptor, Conn, PLAINTEXT_ANSWER};
 pub use reload::spawn_reloader;
 
 use crate::config::TlsConfig;
