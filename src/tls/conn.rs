@@ -1,6 +1,7 @@
 //! Accepted connections, plain or TLS, for both receivers' connection loops.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
@@ -50,39 +51,46 @@ impl Acceptor {
     /// The TLS connection, or `None` (logged at debug, counted) when the client fails the handshake
     /// or does not finish it in time: a plaintext client, an unknown or missing client certificate,
     /// a client that does not trust the server's certificate. The TCP connection is then closed.
-    pub async fn handshake(&self, tcp: TcpStream) -> Option<Conn> {
+    pub async fn handshake(&self, mut tcp: TcpStream) -> Option<Conn> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let peer = tcp.peer_addr().ok();
-        let counters = &self.tls.0.stats.tls;
-        match tokio::time::timeout(self.timeout, self.negotiate(tcp)).await {
-            Ok(Ok(stream)) => Some(stream),
-            Ok(Err(e)) => {
-                counters.handshake_failures.fetch_add(1, Relaxed);
-                tracing::debug!(?peer, protocol = ?self.protocol, error = %e, "TLS handshake failed; connection closed.");
-                None
-            }
-            Err(_) => {
-                counters.handshake_timeouts.fetch_add(1, Relaxed);
-                tracing::debug!(?peer, protocol = ?self.protocol, timeout = ?self.timeout,
-                    "TLS handshake not completed in time; connection closed.");
-                None
-            }
-        }
-    }
-
-    async fn negotiate(&self, mut tcp: TcpStream) -> io::Result<Conn> {
         // A TLS connection starts with a handshake record (0x16); a plaintext HTTP/1 request with
         // its method's capital letters. Such a client gets a 400 saying why, instead of a TLS alert
         // its HTTP parser cannot read.
-        let mut first = [0u8; 1];
-        if self.protocol == Protocol::Http && tcp.peek(&mut first).await? == 1 && first[0].is_ascii_uppercase() {
-            refuse_plaintext(&mut tcp).await;
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "plaintext HTTP request on the TLS port (answered 400)",
-            ));
+        if self.protocol == Protocol::Http {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
+                Err(_) => return self.timed_out(peer),
+                Ok(Err(e)) => return self.failed(peer, &e),
+                Ok(Ok(1)) if first[0].is_ascii_uppercase() => {
+                    self.failed(peer, &"plaintext HTTP request on the TLS port (answered 400)");
+                    refuse_plaintext(&mut tcp).await;
+                    return None;
+                }
+                Ok(Ok(_)) => {}
+            }
         }
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.current(self.protocol));
-        Ok(Conn::Tls(Box::new(acceptor.accept(tcp).await?)))
+        match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => Some(Conn::Tls(Box::new(stream))),
+            Ok(Err(e)) => self.failed(peer, &e),
+            Err(_) => self.timed_out(peer),
+        }
+    }
+
+    /// Counts and logs a failed handshake.
+    fn failed(&self, peer: Option<SocketAddr>, error: &dyn std::fmt::Display) -> Option<Conn> {
+        self.tls.0.stats.tls.handshake_failures.fetch_add(1, Relaxed);
+        tracing::debug!(?peer, protocol = ?self.protocol, error = %error, "TLS handshake failed; connection closed.");
+        None
+    }
+
+    /// Counts and logs a handshake that did not complete in time.
+    fn timed_out(&self, peer: Option<SocketAddr>) -> Option<Conn> {
+        self.tls.0.stats.tls.handshake_timeouts.fetch_add(1, Relaxed);
+        tracing::debug!(?peer, protocol = ?self.protocol, timeout = ?self.timeout,
+            "TLS handshake not completed in time; connection closed.");
+        None
     }
 }
 

@@ -17,3 +17,4 @@ mod grafana;
 mod hostile;
 mod real_clients;
 mod selfstats;
+mod tls;

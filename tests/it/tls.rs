@@ -6,21 +6,19 @@
 //!
 //! Needs `.venv` (chDB server) and `.venvs/otel-latest` (`scripts/setup.sh`).
 
-mod common;
-mod tls_support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::Stack;
 use promptlog::config::{Config, TlsConfig};
 use promptlog::storage::clickhouse::{Store, schema};
 use promptlog_otlp::{kv, kv_i64, now_ns, resource, span, traces_request};
 use prost::Message;
-use tls_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::stack::Stack;
+use crate::support::tls::*;
 
 const H2: &[&[u8]] = &[b"h2"];
 const HTTP1: &[&[u8]] = &[b"http/1.1"];
@@ -292,7 +290,7 @@ async fn clickhouse_over_https_needs_its_ca_file() {
     loop {
         let count = https
             .post(&server.url)
-            .query(&[("database", stack.database())])
+            .query(&[("database", stack.config.clickhouse.database.as_str())])
             .body("SELECT count() FROM llm_calls WHERE ServiceName = 'ch-over-tls'")
             .send()
             .await

@@ -1,7 +1,5 @@
-//! Support for `tests/tls.rs`: a throw-away PKI made with rcgen, raw rustls clients that report
+//! Support of the `tls` suite: a throw-away PKI made with rcgen, raw rustls clients that report
 //! what the server presented, the env-configured Python exporter, and the chDB server over HTTPS.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::common::{Stack, python, repo_root};
+use promptlog_testkit::{python, repo_root};
+
+use crate::support::stack::Stack;
 
 /// A certificate authority of the test.
 pub struct Ca {
