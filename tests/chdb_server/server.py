@@ -340,6 +340,16 @@ def main():
         # holds up no other; its error is logged to stderr and the connection closed.
         httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
         scheme = "https"
+        plain_handle_error = httpd.handle_error
+
+        def handle_error(request, client_address):
+            error = sys.exc_info()[1]
+            if isinstance(error, (ssl.SSLError, ConnectionError)):
+                log(f"TLS handshake with {client_address[0]}:{client_address[1]} failed: {error}")
+            else:
+                plain_handle_error(request, client_address)
+
+        httpd.handle_error = handle_error
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

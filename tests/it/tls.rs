@@ -1,7 +1,8 @@
 //! TLS on both receivers and to ClickHouse, with certificates made in the test (rcgen, ring):
 //! real Python OTLP exporters configured only through the standard `OTEL_EXPORTER_OTLP_*`
-//! variables; mTLS (right CA, other CA, no certificate); a certificate swapped on disk (timer and
-//! SIGHUP) served without a restart while an open connection keeps working; plaintext and silent
+//! variables; mTLS (right CA, other CA, no certificate); a certificate and a client CA swapped on
+//! disk (timer and SIGHUP) used without a restart while an open connection keeps working; TLS 1.2
+//! as the minimum; plaintext and silent
 //! clients against the TLS ports; `https://` ClickHouse with and without `clickhouse.ca_file`.
 //!
 //! Needs `.venv` (chDB server) and `.venvs/otel-latest` (`scripts/setup.sh`).
@@ -79,14 +80,16 @@ async fn mtls_requires_a_client_certificate_from_the_configured_ca() {
     };
     for (protocol, addr) in [("grpc", stack.grpc_addr), ("http/protobuf", stack.http_addr)] {
         let p = protocol.replace('/', "-");
-        let (ok, out) =
-            python_export(&with_identity(protocol, addr, &format!("mtls-{p}"), &good_cert, &good_key)).await;
-        assert!(ok, "{protocol} with a certificate of the client CA failed:\n{out}");
+        // The three clients at once: the refused ones retry until their 5 s timeout.
+        let good_env = with_identity(protocol, addr, &format!("mtls-{p}"), &good_cert, &good_key);
+        let other_env = with_identity(protocol, addr, &format!("other-{p}"), &bad_cert, &bad_key);
+        let none_env = otel_env(protocol, addr, &format!("none-{p}"), &ca_file);
+        let (good, other, none) =
+            tokio::join!(python_export(&good_env), python_export(&other_env), python_export(&none_env));
+        assert!(good.0, "{protocol} with a certificate of the client CA failed:\n{}", good.1);
         assert_eq!(llm_rows(&stack, &format!("mtls-{p}"), ROWS_WAIT).await, 1);
-        let (ok, out) = python_export(&with_identity(protocol, addr, &format!("other-{p}"), &bad_cert, &bad_key)).await;
-        assert!(!ok, "{protocol} with a certificate of another CA was accepted:\n{out}");
-        let (ok, out) = python_export(&otel_env(protocol, addr, &format!("none-{p}"), &ca_file)).await;
-        assert!(!ok, "{protocol} without a client certificate was accepted:\n{out}");
+        assert!(!other.0, "{protocol} with a certificate of another CA was accepted:\n{}", other.1);
+        assert!(!none.0, "{protocol} without a client certificate was accepted:\n{}", none.1);
     }
     for p in ["grpc", "http-protobuf"] {
         for service in [format!("other-{p}"), format!("none-{p}")] {
@@ -172,6 +175,34 @@ async fn sighup_reloads_the_certificate() {
     let status = std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(wait_presented(stack.http_addr, config, &next, Duration::from_secs(5)).await, "SIGHUP did not reload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_ca_swapped_on_disk_applies_to_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server_ca, old_clients, new_clients) =
+        (Ca::new("server CA"), Ca::new("old client CA"), Ca::new("new client CA"));
+    let stack =
+        tls_stack(dir.path(), &server_ca, Some(&old_clients), |t| t.reload_interval = Duration::from_millis(200)).await;
+    let (old_id, new_id) = (old_clients.client("old app"), new_clients.client("new app"));
+    let mut open = KeptAlive::open(stack.http_addr, client_config(&server_ca.pem, Some(&old_id), HTTP1)).await;
+    assert_eq!(open.get("/health").await.0, 200);
+    assert!(refused(stack.http_addr, client_config(&server_ca.pem, Some(&new_id), HTTP1)).await);
+    write(dir.path(), "client-ca.pem", &new_clients.pem);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused(stack.http_addr, client_config(&server_ca.pem, Some(&new_id), HTTP1)).await {
+        assert!(Instant::now() < deadline, "the new client CA was not loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (addr, alpn) in [(stack.http_addr, HTTP1), (stack.grpc_addr, H2)] {
+        assert!(
+            refused(addr, client_config(&server_ca.pem, Some(&old_id), alpn)).await,
+            "{addr}: old CA still trusted"
+        );
+        assert!(!refused(addr, client_config(&server_ca.pem, Some(&new_id), alpn)).await, "{addr}: new CA refused");
+    }
+    // Authenticated before the swap, the open connection carries on.
+    assert_eq!(open.get("/health").await.0, 200);
 }
 
 /// Reads until the server closes; `None` if it is still open after `wait`.
