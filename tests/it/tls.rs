@@ -54,13 +54,18 @@ async fn python_exporters_configured_only_by_env_send_over_tls() {
         assert_eq!(llm_rows(&stack, &service, ROWS_WAIT).await, 1, "{protocol}: the call's row");
     }
     // The same exporters without the CA do not trust the collector, and nothing is stored.
-    for (protocol, addr) in [("grpc", stack.grpc_addr), ("http/protobuf", stack.http_addr)] {
-        let service = format!("untrusted-{}", protocol.replace('/', "-"));
-        let mut env = otel_env(protocol, addr, &service, &ca_file);
+    let untrusted = |protocol: &str, addr| {
+        let mut env = otel_env(protocol, addr, &format!("untrusted-{}", protocol.replace('/', "-")), &ca_file);
         env.retain(|(k, _)| *k != "OTEL_EXPORTER_OTLP_CERTIFICATE");
-        let (ok, out) = python_export(&env).await;
+        env
+    };
+    let (grpc_env, http_env) = (untrusted("grpc", stack.grpc_addr), untrusted("http/protobuf", stack.http_addr));
+    let (grpc, http) = tokio::join!(python_export(&grpc_env), python_export(&http_env));
+    for (protocol, (ok, out)) in [("grpc", grpc), ("http/protobuf", http)] {
         assert!(!ok, "{protocol} export succeeded without trusting the collector's CA:\n{out}");
-        assert_eq!(llm_rows(&stack, &service, Duration::from_millis(500)).await, 0);
+    }
+    for service in ["untrusted-grpc", "untrusted-http-protobuf"] {
+        assert_eq!(llm_rows(&stack, service, Duration::from_millis(500)).await, 0, "{service} stored rows");
     }
 }
 
@@ -80,7 +85,7 @@ async fn mtls_requires_a_client_certificate_from_the_configured_ca() {
     };
     for (protocol, addr) in [("grpc", stack.grpc_addr), ("http/protobuf", stack.http_addr)] {
         let p = protocol.replace('/', "-");
-        // The three clients at once: the refused ones retry until their 5 s timeout.
+        // The three clients at once: the refused ones retry until their timeout.
         let good_env = with_identity(protocol, addr, &format!("mtls-{p}"), &good_cert, &good_key);
         let other_env = with_identity(protocol, addr, &format!("other-{p}"), &bad_cert, &bad_key);
         let none_env = otel_env(protocol, addr, &format!("none-{p}"), &ca_file);

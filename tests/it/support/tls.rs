@@ -223,8 +223,9 @@ pub fn otel_env(protocol: &str, addr: SocketAddr, service: &str, ca_file: &Path)
         ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.display().to_string()),
         ("OTEL_SERVICE_NAME", service.into()),
-        // Failing cases retry until this (seconds); successful ones take well under it.
-        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5".into()),
+        // Refused exports retry until this (seconds); successful ones take well under it, even on
+        // a loaded machine.
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "10".into()),
     ]
 }
 
