@@ -17,4 +17,5 @@ mod grafana;
 mod hostile;
 mod real_clients;
 mod selfstats;
+mod spool_encryption;
 mod tls;
