@@ -32,7 +32,10 @@ pub fn spawn_reloader(tls: ServerTls, interval: Duration, shutdown: Cancellation
                 Ok(true) => {
                     counters.reloads.fetch_add(1, Relaxed);
                     last_error = None;
-                    tracing::info!(trigger, "TLS certificate and key reloaded; new connections use them.");
+                    tracing::info!(
+                        trigger,
+                        "TLS files reloaded (certificate, key, client CA); new connections use them."
+                    );
                 }
                 Ok(false) => tracing::trace!(trigger, "TLS files unchanged."),
                 Err(e) => {
