@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A ClickHouse-HTTP-compatible server on top of chDB (ClickHouse in process), for tests.
 
-    python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--insert-delay-ms N] [--verbose]
+    python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--insert-delay-ms N]
+                     [--config-file FILE] [--verbose]
 
 Prints exactly one line `READY http://HOST:PORT` on stdout once it serves; logs go to stderr.
 See README.md beside this file for what is supported."""
@@ -59,11 +60,19 @@ def log(msg):
 class Engine:
     """One chDB session shared by all requests; every call holds the lock."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, config_file=None):
         from chdb.state import sqlitelike
         os.makedirs(data_dir, exist_ok=True)
         self.lock = threading.Lock()
-        self.conn = sqlitelike.Connection(os.path.abspath(data_dir))
+        target = os.path.abspath(data_dir)
+        if config_file:
+            # chDB passes connection-string parameters to its embedded clickhouse-local as start-up
+            # arguments: --config-file loads a server config (disks, storage policies, ...).
+            config_file = os.path.abspath(config_file)
+            if not os.path.isfile(config_file) or any(c in config_file + target for c in "?&=%"):
+                raise SystemExit(f"--config-file {config_file!r}: not a file, or a path with ?&=%")
+            target = f"file:{target}?config-file={config_file}"
+        self.conn = sqlitelike.Connection(target)
         self.version = self._q("SELECT version()").strip()
         self.timezone = self._q("SELECT timezone()").strip()
         self.http_compression_default = self._q("SELECT getSetting('enable_http_compression')").strip() in ("1", "true")
@@ -312,6 +321,8 @@ def main():
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--parent-pid", type=int)
     ap.add_argument("--insert-delay-ms", type=int, default=0, help="delay every INSERT (fault injection)")
+    ap.add_argument("--config-file", help="ClickHouse server config (XML) for the engine, e.g. disks and "
+                    "storage policies; `from_env` attributes read this process's environment")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     VERBOSE = args.verbose
@@ -321,7 +332,7 @@ def main():
     os.dup2(2, 1)
     if args.parent_pid:
         threading.Thread(target=watchdog, args=(args.parent_pid,), daemon=True).start()
-    Handler.engine = engine = Engine(args.data_dir)
+    Handler.engine = engine = Engine(args.data_dir, args.config_file)
     httpd = ThreadingHTTPServer((args.host, args.port), Handler)
     httpd.daemon_threads = True
     stop = threading.Event()
