@@ -205,3 +205,119 @@ async fn encrypted_storage_policy_keeps_prompts_off_the_disk_in_clear() {
     // ... and not the one stored on the encrypted disk.
     assert_eq!(scan(&secret), Vec::<PathBuf>::new(), "plaintext prompt found on disk");
 }
+
+// ---- compose.yaml: accounts, required secrets, bindings, the encrypted disk -------------------
+
+fn compose() -> serde_yaml_ng::Value {
+    let text = std::fs::read_to_string(common::repo_root().join("compose.yaml")).unwrap();
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc.apply_merge().unwrap();
+    doc
+}
+
+fn env_of<'a>(doc: &'a serde_yaml_ng::Value, service: &str, var: &str) -> &'a str {
+    doc["services"][service]["environment"][var].as_str().unwrap_or_else(|| panic!("{service} lacks {var}"))
+}
+
+#[test]
+fn compose_requires_every_secret_and_ships_none() {
+    let doc = compose();
+    let services = doc["services"].as_mapping().unwrap();
+    let mut secrets = 0;
+    for (name, svc) in services {
+        for (var, value) in svc["environment"].as_mapping().into_iter().flatten() {
+            let (var, value) = (var.as_str().unwrap(), value.as_str().unwrap_or_default());
+            let secret = (var.contains("PASSWORD") && var != "GF_SMTP_PASSWORD") || var.contains("DISK_KEY");
+            if secret {
+                secrets += 1;
+                // `${VAR:?message}`: compose refuses to start while it is unset or empty.
+                assert!(value.starts_with("${") && value.contains(":?"), "{name:?}.{var} = {value}: must be required");
+            }
+        }
+    }
+    assert!(secrets >= 7, "{secrets}");
+    // .env.example documents every variable compose.yaml reads, and ships no secret value.
+    let text = std::fs::read_to_string(common::repo_root().join("compose.yaml")).unwrap();
+    let example = std::fs::read_to_string(common::repo_root().join(".env.example")).unwrap();
+    let vars: std::collections::BTreeSet<&str> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next())
+        .filter(|v| !v.is_empty() && *v != "VAR")
+        .collect();
+    assert!(vars.len() > 25, "{vars:?}");
+    for var in vars {
+        let line = example
+            .lines()
+            .find(|l| l.starts_with(&format!("{var}=")))
+            .unwrap_or_else(|| panic!(".env.example lacks {var}"));
+        if var.contains("PASSWORD") && var != "GF_SMTP_PASSWORD" || var.contains("DISK_KEY") {
+            assert_eq!(line, format!("{var}="), "a secret in .env.example must be left empty");
+        }
+    }
+}
+
+#[test]
+fn compose_uses_separate_least_privilege_accounts() {
+    let doc = compose();
+    let admin = env_of(&doc, "clickhouse", "CLICKHOUSE_USER");
+    let collector = env_of(&doc, "collector", "PROMPTLOG_CLICKHOUSE_USER");
+    let grafana = env_of(&doc, "grafana", "PROMPTLOG_CLICKHOUSE_READER_USER");
+    assert!(admin.contains("PROMPTLOG_CLICKHOUSE_ADMIN_USER"), "{admin}");
+    assert!(collector.contains("PROMPTLOG_CLICKHOUSE_USER:-promptlog_collector"), "{collector}");
+    assert!(grafana.contains("PROMPTLOG_CLICKHOUSE_READER_USER:-promptlog_grafana"), "{grafana}");
+    // Each service holds only its own password.
+    let has = |svc: &str, var: &str| doc["services"][svc]["environment"][var].is_string();
+    assert!(
+        !has("collector", "PROMPTLOG_CLICKHOUSE_ADMIN_PASSWORD")
+            && !has("collector", "PROMPTLOG_CLICKHOUSE_READER_PASSWORD")
+    );
+    assert!(!has("grafana", "PROMPTLOG_CLICKHOUSE_PASSWORD") && !has("grafana", "PROMPTLOG_CLICKHOUSE_ADMIN_PASSWORD"));
+    assert!(has("grants", "PROMPTLOG_CLICKHOUSE_ADMIN_PASSWORD") && has("grants", "PROMPTLOG_CLICKHOUSE_PASSWORD"));
+    // The datasource logs in as the reader.
+    let ds =
+        std::fs::read_to_string(common::repo_root().join("grafana/provisioning/datasources/clickhouse.yaml")).unwrap();
+    assert!(ds.contains("username: ${PROMPTLOG_CLICKHOUSE_READER_USER}"));
+    assert!(ds.contains("password: ${PROMPTLOG_CLICKHOUSE_READER_PASSWORD}"));
+    // `grants` runs once ClickHouse is up; the collector and Grafana wait for it to succeed.
+    let grants = &doc["services"]["grants"];
+    assert_eq!(grants["command"][0].as_str(), Some("grants"));
+    assert_eq!(grants["depends_on"]["clickhouse"]["condition"].as_str(), Some("service_healthy"));
+    for svc in ["collector", "grafana"] {
+        let cond = doc["services"][svc]["depends_on"]["grants"]["condition"].as_str();
+        assert_eq!(cond, Some("service_completed_successfully"), "{svc}");
+    }
+    // ClickHouse and Grafana are published on localhost unless told otherwise; OTLP on all interfaces.
+    for (svc, port) in [("clickhouse", "8123"), ("grafana", "3000")] {
+        let ports = doc["services"][svc]["ports"].as_sequence().unwrap();
+        for p in ports {
+            let p = p.as_str().unwrap();
+            assert!(p.starts_with("127.0.0.1:") || p.contains(":-127.0.0.1}:"), "{svc} publishes {p}");
+            assert!(p.ends_with(&format!(":{port}:{port}")), "{p}");
+        }
+    }
+    let otlp: Vec<_> =
+        doc["services"]["collector"]["ports"].as_sequence().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(otlp, ["4317:4317", "4318:4318"]);
+}
+
+#[test]
+fn compose_clickhouse_stores_tables_on_the_encrypted_disk() {
+    let doc = compose();
+    let mounts: Vec<&str> =
+        doc["services"]["clickhouse"]["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(
+        mounts.contains(
+            &"./clickhouse/encrypted-disk.xml:/etc/clickhouse-server/config.d/promptlog-encrypted-disk.xml:ro"
+        ),
+        "{mounts:?}"
+    );
+    let xml = std::fs::read_to_string(common::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
+    assert!(xml.contains("<type>encrypted</type>") && xml.contains("<algorithm>AES_256_CTR</algorithm>"));
+    assert!(xml.contains(&format!("from_env=\"{DISK_KEY_VAR}\"")), "the key comes from the environment");
+    assert!(!xml.contains("<key>") && !xml.contains("<key_hex>"), "no key in the file");
+    assert!(env_of(&doc, "clickhouse", DISK_KEY_VAR).contains(":?"));
+    let policy = env_of(&doc, "collector", "PROMPTLOG_CLICKHOUSE_STORAGE_POLICY");
+    assert!(policy.ends_with("-promptlog_encrypted}"), "{policy}");
+    assert!(xml.contains("<policies>\n            <promptlog_encrypted>"), "the policy the collector names exists");
+}
