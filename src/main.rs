@@ -33,6 +33,10 @@ enum Command {
         /// Print the SQL (passwords hidden) instead of running it; needs no ClickHouse.
         #[arg(long)]
         print: bool,
+        /// Print the same accounts as a users.xml snippet (for `users.d/`, passwords as SHA-256)
+        /// instead, for servers whose accounts are managed in files.
+        #[arg(long, conflicts_with = "print")]
+        users_xml: bool,
         /// ClickHouse user allowed to manage access (CREATE USER/ROLE, GRANT … WITH GRANT OPTION).
         #[arg(long, env = "PROMPTLOG_CLICKHOUSE_ADMIN_USER", default_value = "default")]
         admin_user: String,
@@ -76,8 +80,12 @@ async fn main() -> anyhow::Result<()> {
             let applied = schema::migrate(&Store::new(&config.clickhouse)).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
         }
-        Command::Grants { config, print, admin_user, admin_password } => {
+        Command::Grants { config, print, users_xml, admin_user, admin_password } => {
             let config = load(&config)?;
+            if users_xml {
+                print!("{}", grants::users_xml(&config)?);
+                return Ok(());
+            }
             let statements = grants::statements(&config)?;
             if print {
                 for s in &statements {

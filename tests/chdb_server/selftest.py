@@ -30,10 +30,12 @@ RESULTS = {"passed": 0, "failed": 0}
 
 
 class Server:
-    def __init__(self, data_dir, parent_pid=None, config_file=None, env=None):
+    def __init__(self, data_dir, parent_pid=None, config_file=None, env=None, account=None):
         cmd = [sys.executable, SERVER, "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir]
         if config_file:
             cmd += ["--config-file", config_file]
+        if account:
+            cmd += ["--users-xml", account[0], "--as-user", account[1]]
         if parent_pid:
             cmd += ["--parent-pid", str(parent_pid)]
         if os.environ.get("CHDB_SERVER_VERBOSE"):
@@ -500,6 +502,44 @@ def main():
                         assert b"selftest-plaintext-marker" not in f.read(), name
         check("--config-file: a storage policy on an encrypted disk (key from the environment)",
               config_file_encrypted_disk)
+
+        def users_xml_account():
+            import base64
+            import hashlib
+            d = os.path.join(tmp, "acct")
+            s5 = Server(d)
+            s5.q("CREATE DATABASE acl")
+            s5.q("CREATE TABLE acl.t (p String) ENGINE = MergeTree ORDER BY p")
+            s5.q("INSERT INTO acl.t VALUES ('a'), ('b')")
+            s5.stop()
+            users = os.path.join(tmp, "users.xml")
+            with open(users, "w") as f:
+                f.write(f"""<clickhouse><profiles><ro><readonly>2</readonly></ro></profiles><users>
+                  <reader><password_sha256_hex>{hashlib.sha256(b"s3cret").hexdigest()}</password_sha256_hex>
+                    <networks><ip>::/0</ip></networks><profile>ro</profile>
+                    <grants><query>GRANT SELECT ON acl.*</query></grants>
+                    <databases><acl><t><filter>p = 'a'</filter></t></acl></databases></reader>
+                  <other><password>x</password></other></users></clickhouse>""")
+            s6 = Server(d, account=(users, "reader"))
+            try:
+                eq(s6.request("GET", "/ping")[0], 200)
+                basic = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+                for how in [dict(params={"user": "reader", "password": "s3cret"}),
+                            dict(headers={"X-ClickHouse-User": "reader", "X-ClickHouse-Key": "s3cret"}),
+                            dict(headers={"Authorization": basic})]:
+                    eq(s6.q("SELECT p FROM acl.t", **how), b"a\n")  # the row filter applies
+                for params in [{"user": "reader", "password": "wrong"}, {"user": "other", "password": "x"}, {}]:
+                    status, headers, body = s6.request(params=params, body=b"SELECT 1")
+                    eq(status, 403)
+                    assert b"AUTHENTICATION_FAILED" in body, body
+                ok = {"user": "reader", "password": "s3cret"}
+                status, _, body = s6.request(params=ok, body=b"INSERT INTO acl.t VALUES ('c')")
+                assert status == 403 and b"ACCESS_DENIED" in body, (status, body)
+                eq(s6.q("SELECT getSetting('readonly')", params=ok), b"2\n")
+            finally:
+                eq(s6.stop(), 0)
+        check("--users-xml/--as-user: password checked (URL, X-ClickHouse-*, Basic), grants, profile and "
+              "row filter enforced", users_xml_account)
     except Exception:
         RESULTS["failed"] += 1
         traceback.print_exc()

@@ -21,8 +21,14 @@
 
 use promptlog_ingest::Table;
 
+pub use super::grants_xml::users_xml;
 use super::{Store, StoreError};
 use crate::config::{Config, is_identifier};
+
+/// Privileges of the writer role when it applies the migrations ...
+pub const WRITER_MIGRATE_PRIVILEGES: &str = "SELECT, INSERT, ALTER, CREATE DATABASE, CREATE TABLE, CREATE VIEW";
+/// ... and when it does not.
+pub const WRITER_PRIVILEGES: &str = "SELECT, INSERT";
 
 /// Row policy giving every user all rows of a project table (see the module docs).
 pub const ALL_ROWS_POLICY: &str = "promptlog_all_rows";
@@ -100,13 +106,20 @@ fn user_statements(user: &str, password: &str, role: &str) -> Result<Vec<Stateme
     ])
 }
 
-/// Every statement for `config`, in the order they must run.
-pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
-    let a = &config.access;
-    let ch = &config.clickhouse;
-    let db = ident(&ch.database)?;
-    let (writer, reader, project_reader) =
-        (ident(&a.writer_role)?, ident(&a.reader_role)?, ident(&a.project_reader_role)?);
+/// The writer role's privileges on the promptlog database.
+pub fn writer_privileges(config: &Config) -> &'static str {
+    if config.access.writer_can_migrate { WRITER_MIGRATE_PRIVILEGES } else { WRITER_PRIVILEGES }
+}
+
+/// The row condition of a project reader.
+pub fn project_filter(project: &str) -> String {
+    format!("ProjectId = {}", quote_string(project))
+}
+
+/// Refuses an admin or shared collector account, duplicate users and missing passwords.
+pub(crate) fn check_accounts(config: &Config) -> Result<(), GrantsError> {
+    let (a, ch) = (&config.access, &config.clickhouse);
+
     if ch.user.is_empty() || ch.user == "default" {
         return Err(GrantsError::WriterIsAdmin(ch.user.clone()));
     }
@@ -135,6 +148,17 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
     if let Some(p) = a.project_readers.iter().find(|p| p.password.expose().is_empty()) {
         return Err(GrantsError::MissingPassword(format!("project reader {:?}", p.user), "its password"));
     }
+    Ok(())
+}
+
+/// Every statement for `config`, in the order they must run.
+pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
+    let a = &config.access;
+    let ch = &config.clickhouse;
+    let db = ident(&ch.database)?;
+    let (writer, reader, project_reader) =
+        (ident(&a.writer_role)?, ident(&a.reader_role)?, ident(&a.project_reader_role)?);
+    check_accounts(config)?;
 
     let mut out: Vec<Statement> = [&writer, &reader, &project_reader]
         .iter()
@@ -173,9 +197,9 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
             for p in &a.project_readers {
                 out.push(Statement::plain(format!(
                     "CREATE ROW POLICY OR REPLACE `{PROJECT_POLICY_PREFIX}{}` ON {table} AS RESTRICTIVE FOR SELECT \
-                     USING ProjectId = {} TO {}",
+                     USING {} TO {}",
                     p.user,
-                    quote_string(&p.project),
+                    project_filter(&p.project),
                     ident(&p.user)?
                 )));
             }

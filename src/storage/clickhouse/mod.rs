@@ -1,6 +1,7 @@
 //! ClickHouse over HTTP with the official `clickhouse` crate: schema migrations and RowBinary inserts.
 
 pub mod grants;
+mod grants_xml;
 pub(crate) mod retry;
 pub mod schema;
 
