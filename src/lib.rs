@@ -9,6 +9,8 @@
 //!   path per transport for every signal.
 //! - `pipeline`: the live side of the ingest seam (spool append, then the bounded queue), the
 //!   on-disk backlog and replay (the same seam), one batching lane and writer per table, spool acks.
+//! - [`dead_letter`]: batches ClickHouse refused for good, as JSON lines (sealed when encryption at
+//!   rest is on).
 //! - [`storage`]: ClickHouse schema migrations, inserts and retry classification.
 //! - [`telemetry`]: promptlog's own counters; `selfstats`: them as Prometheus text and as
 //!   `collector_stats` rows.
@@ -16,6 +18,7 @@
 //! - [`demo`]: `promptlog demo`, which sends `promptlog_otlp`'s sample traffic.
 
 pub mod config;
+pub mod dead_letter;
 pub mod demo;
 mod pipeline;
 pub mod receiver;

@@ -1,5 +1,6 @@
 //! The `promptlog` binary: parse the command line, load config, hand off to the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -46,6 +47,9 @@ enum Command {
     },
     /// Validate the configuration (file + environment) and print it.
     CheckConfig(ConfigArg),
+    /// Work with dead-letter files (batches ClickHouse refused for good).
+    #[command(subcommand)]
+    DeadLetter(DeadLetterCommand),
     /// Send sample LLM calls, in every supported encoding, to a running collector.
     Demo {
         /// OTLP/gRPC endpoint of the collector.
@@ -54,6 +58,19 @@ enum Command {
         /// Rounds of calls to send (each round sends one call per encoding).
         #[arg(long, default_value_t = 1)]
         rounds: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Print the JSON lines of sealed dead-letter files (`*.jsonl.sealed`, written while spool
+    /// encryption is on), using the configured `spool.encryption_key_file`.
+    Decrypt {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Sealed dead-letter files, printed one after another.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -105,8 +122,25 @@ async fn main() -> anyhow::Result<()> {
             println!("applied {} access statement(s) as {}", statements.len(), admin.user);
         }
         Command::CheckConfig(arg) => {
+            init_tracing("warn", LogFormat::Text);
             let config = Config::load(arg.config.as_deref())?;
+            let keys = config.spool.encryption_keys()?;
             println!("configuration is valid:\n{config:#?}");
+            if let Some(keys) = keys {
+                println!("spool encryption: on, current key {}, key ids {:?}", keys.current(), keys.ids());
+            }
+        }
+        Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => {
+            init_tracing("warn", LogFormat::Text);
+            let config = Config::load(config.config.as_deref())?;
+            let keys = config.spool.encryption_keys()?.context(
+                "no spool.encryption_key_file (env PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE) is configured to decrypt with",
+            )?;
+            let mut out = std::io::stdout().lock();
+            for file in files {
+                out.write_all(&promptlog::dead_letter::decrypt(&keys, &file)?)?;
+            }
+            out.flush()?;
         }
         Command::Demo { endpoint, rounds } => {
             init_tracing("info", LogFormat::Text);

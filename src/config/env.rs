@@ -49,6 +49,13 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
     EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
     EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },
+    EnvOverride {
+        var: "PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE",
+        apply: |c, v| {
+            c.spool.encryption_key_file = (!v.trim().is_empty()).then(|| v.trim().into());
+            Ok(())
+        },
+    },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",
