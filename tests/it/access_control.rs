@@ -6,8 +6,6 @@
 //! account per server process (`server.py --users-xml F --as-user NAME`, which also checks the HTTP
 //! user and password). An admin server prepares the data first, on the same data directory.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -29,8 +27,8 @@ struct Server {
 impl Server {
     /// A chDB server on `data_dir`, as the admin (`account` None) or as one users.xml account.
     fn start(data_dir: &Path, account: Option<(&Path, &str)>) -> Server {
-        let mut cmd = Command::new(common::python());
-        cmd.arg(common::repo_root().join("tests/chdb_server/server.py"))
+        let mut cmd = Command::new(promptlog_testkit::python());
+        cmd.arg(promptlog_testkit::repo_root().join("tests/chdb_server/server.py"))
             .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(data_dir)
             .args(["--parent-pid", &std::process::id().to_string()]);
@@ -104,6 +102,7 @@ const DASHBOARD_SQL: &str = "SELECT toStartOfInterval(toDateTime(Timestamp), INT
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grafana_reader_cannot_write_and_project_readers_see_only_their_rows() {
+    let _shared = promptlog_testkit::gate::shared().await; // not while the fault suite runs
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // Admin: the collector's schema, a ProjectId column (migration 0007 of the auth work; IF NOT
@@ -158,11 +157,10 @@ async fn grafana_reader_cannot_write_and_project_readers_see_only_their_rows() {
 
     // The collector's writer: the real collector migrates and inserts as it; nothing beyond that.
     let s = Server::start(&data, Some((&users_xml, WRITER.0)));
-    let mut stack = common::Stack::start_with(|cfg| {
+    let stack = crate::support::stack::Stack::start_with(|cfg| {
         cfg.clickhouse = config(&s.url).clickhouse;
     })
     .await;
-    stack.clickhouse_url = s.url.clone();
     let span = promptlog_otlp::span(
         "chat gpt-4o",
         promptlog_otlp::now_ns(),
@@ -176,7 +174,7 @@ async fn grafana_reader_cannot_write_and_project_readers_see_only_their_rows() {
         assert!(std::time::Instant::now() < deadline, "the collector's span never arrived");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    stack.stop().await;
+    drop(stack);
     assert_eq!(s.ok(WRITER, "SELECT count() FROM llm_calls", &[]).await, "5\n", "the writer sees every project");
     s.refused(WRITER, "DROP TABLE llm_calls", &[], "ACCESS_DENIED").await;
     s.refused(WRITER, "CREATE TABLE default.t (a Int8) ENGINE = Memory", &[], "ACCESS_DENIED").await;

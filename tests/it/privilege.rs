@@ -6,13 +6,11 @@
 //! - the compose encrypted disk (`clickhouse/encrypted-disk.xml`) keeps a stored prompt off the disk
 //!   in clear, while the same prompt stored without the policy is found by the same scan.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::Stack;
+use crate::support::stack::Stack;
 use promptlog::config::{Config, ProjectReader, Secret};
 use promptlog::storage::clickhouse::grants;
 use prost::Message;
@@ -53,7 +51,7 @@ fn grants_config() -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_generated_grant_statement_parses_in_clickhouse() {
-    let url = common::shared_clickhouse_url();
+    let url = promptlog_testkit::shared_clickhouse_url();
     // The check can fail: a misspelt privilege or a clause in the wrong place is a syntax error.
     assert!(format_in_engine(&url, "GRANT SELEC ON db.* TO r").await.is_err());
     assert!(format_in_engine(&url, "CREATE ROW POLICY p ON db.t TO u USING 1").await.is_err());
@@ -79,7 +77,7 @@ async fn every_generated_grant_statement_parses_in_clickhouse() {
 /// When this fails, chDB can manage users: run `grants::statements` for real and test enforcement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chdb_still_cannot_create_users_or_impersonate() {
-    let url = common::shared_clickhouse_url();
+    let url = promptlog_testkit::shared_clickhouse_url();
     let (status, body) = post(&url, "CREATE ROLE IF NOT EXISTS promptlog_canary_role", &[]).await;
     assert_ne!(status, 200, "chDB now creates roles: turn the grants tests into enforcement tests");
     assert!(body.contains("ACCESS_DENIED") || body.contains("ACCESS_STORAGE_FOR_INSERTION_NOT_FOUND"), "{body}");
@@ -101,13 +99,14 @@ impl EncryptedServer {
     fn start() -> EncryptedServer {
         let tmp = tempfile::tempdir().unwrap();
         let (data_dir, disk_dir) = (tmp.path().join("data"), tmp.path().join("disk"));
-        let shipped = std::fs::read_to_string(common::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
+        let shipped =
+            std::fs::read_to_string(promptlog_testkit::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
         let compose_path = "/var/lib/clickhouse/disks/promptlog_plain/";
         assert!(shipped.contains(compose_path) && shipped.contains(&format!("from_env=\"{DISK_KEY_VAR}\"")));
         let config = tmp.path().join("encrypted-disk.xml");
         std::fs::write(&config, shipped.replace(compose_path, &format!("{}/", disk_dir.display()))).unwrap();
-        let mut child = Command::new(common::python())
-            .arg(common::repo_root().join("tests/chdb_server/server.py"))
+        let mut child = Command::new(promptlog_testkit::python())
+            .arg(promptlog_testkit::repo_root().join("tests/chdb_server/server.py"))
             .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(&data_dir)
             .arg("--config-file")
@@ -149,8 +148,8 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     found
 }
 
-/// Sends one span whose prompt attribute is `marker` through `stack` and waits for its row.
-async fn store_prompt(stack: &Stack, marker: &str) {
+/// Sends one span whose prompt attribute is `marker` through `stack` and waits for its row in `sql`.
+async fn store_prompt(stack: &Stack, sql: &promptlog_testkit::Sql, marker: &str) {
     let span = promptlog_otlp::span(
         "chat gpt-4o",
         promptlog_otlp::now_ns(),
@@ -160,37 +159,41 @@ async fn store_prompt(stack: &Stack, marker: &str) {
     let body = promptlog_otlp::traces_request(promptlog_otlp::resource("enc", "test"), vec![span]).encode_to_vec();
     let (status, _, _) = stack.post_otlp("/v1/traces", "application/x-protobuf", body, false).await;
     assert_eq!(status, 200);
-    stack.wait_for_count("otel_traces", 1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sql.count("otel_traces").await < 1 {
+        assert!(std::time::Instant::now() < deadline, "the span never reached ClickHouse");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_storage_policy_keeps_prompts_off_the_disk_in_clear() {
+    let _shared = promptlog_testkit::gate::shared().await; // not while the fault suite runs
     let server = EncryptedServer::start();
     let marker = |kind: &str| format!("prompt-{kind}-{}", const_hex::encode(promptlog_otlp::random_bytes::<12>()));
     let (secret, control) = (marker("encrypted"), marker("plain"));
     for (policy, text) in [("promptlog_encrypted", &secret), ("", &control)] {
-        let mut stack = Stack::start_with(|c| {
+        let stack = Stack::start_with(|c| {
             c.clickhouse.url = server.url.clone();
             c.clickhouse.storage_policy = policy.into();
         })
         .await;
-        stack.clickhouse_url = server.url.clone();
-        store_prompt(&stack, text).await;
-        let disks = stack.query_json("SELECT DISTINCT disk_name AS d FROM system.parts WHERE database = currentDatabase() AND table = 'otel_traces' AND active").await;
+        let sql = promptlog_testkit::Sql::new(&server.url, &stack.config.clickhouse.database);
+        store_prompt(&stack, &sql, text).await;
+        let disks = sql.rows("SELECT DISTINCT disk_name AS d FROM system.parts WHERE database = currentDatabase() AND table = 'otel_traces' AND active").await;
         let expected = if policy.is_empty() { "default" } else { "promptlog_encrypted" };
         assert_eq!(disks.iter().map(|r| r["d"].as_str().unwrap()).collect::<Vec<_>>(), [expected]);
         // Uncompressed copy of the prompt, so only encryption can hide it (ZSTD alone may).
         let settings = if policy.is_empty() { String::new() } else { format!(" SETTINGS storage_policy = '{policy}'") };
-        stack
-            .exec(&format!("CREATE TABLE raw (s String CODEC(NONE)) ENGINE = MergeTree ORDER BY tuple(){settings}"))
+        sql.exec(&format!("CREATE TABLE raw (s String CODEC(NONE)) ENGINE = MergeTree ORDER BY tuple(){settings}"))
             .await;
-        stack.exec(&format!("INSERT INTO raw VALUES ('{text}')")).await;
-        let create = stack.query_json("SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'llm_calls'").await;
+        sql.exec(&format!("INSERT INTO raw VALUES ('{text}')")).await;
+        let create = sql.rows("SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'llm_calls'").await;
         assert_eq!(
             create[0]["q"].as_str().unwrap().contains("storage_policy = 'promptlog_encrypted'"),
             !policy.is_empty()
         );
-        stack.stop().await;
+        drop(stack);
     }
     for dir in [&server.data_dir, &server.disk_dir] {
         assert!(dir.exists(), "{}", dir.display());
@@ -210,7 +213,7 @@ async fn encrypted_storage_policy_keeps_prompts_off_the_disk_in_clear() {
 // ---- compose.yaml: accounts, required secrets, bindings, the encrypted disk -------------------
 
 fn compose() -> serde_yaml_ng::Value {
-    let text = std::fs::read_to_string(common::repo_root().join("compose.yaml")).unwrap();
+    let text = std::fs::read_to_string(promptlog_testkit::repo_root().join("compose.yaml")).unwrap();
     let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     doc.apply_merge().unwrap();
     doc
@@ -238,8 +241,8 @@ fn compose_requires_every_secret_and_ships_none() {
     }
     assert!(secrets >= 7, "{secrets}");
     // .env.example documents every variable compose.yaml reads, and ships no secret value.
-    let text = std::fs::read_to_string(common::repo_root().join("compose.yaml")).unwrap();
-    let example = std::fs::read_to_string(common::repo_root().join(".env.example")).unwrap();
+    let text = std::fs::read_to_string(promptlog_testkit::repo_root().join("compose.yaml")).unwrap();
+    let example = std::fs::read_to_string(promptlog_testkit::repo_root().join(".env.example")).unwrap();
     let vars: std::collections::BTreeSet<&str> = text
         .split("${")
         .skip(1)
@@ -276,8 +279,10 @@ fn compose_uses_separate_least_privilege_accounts() {
     assert!(!has("grafana", "PROMPTLOG_CLICKHOUSE_PASSWORD") && !has("grafana", "PROMPTLOG_CLICKHOUSE_ADMIN_PASSWORD"));
     assert!(has("grants", "PROMPTLOG_CLICKHOUSE_ADMIN_PASSWORD") && has("grants", "PROMPTLOG_CLICKHOUSE_PASSWORD"));
     // The datasource logs in as the reader.
-    let ds =
-        std::fs::read_to_string(common::repo_root().join("grafana/provisioning/datasources/clickhouse.yaml")).unwrap();
+    let ds = std::fs::read_to_string(
+        promptlog_testkit::repo_root().join("grafana/provisioning/datasources/clickhouse.yaml"),
+    )
+    .unwrap();
     assert!(ds.contains("username: ${PROMPTLOG_CLICKHOUSE_READER_USER}"));
     assert!(ds.contains("password: ${PROMPTLOG_CLICKHOUSE_READER_PASSWORD}"));
     // `grants` runs once ClickHouse is up; the collector and Grafana wait for it to succeed.
@@ -313,7 +318,7 @@ fn compose_clickhouse_stores_tables_on_the_encrypted_disk() {
         ),
         "{mounts:?}"
     );
-    let xml = std::fs::read_to_string(common::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
+    let xml = std::fs::read_to_string(promptlog_testkit::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
     assert!(xml.contains("<type>encrypted</type>") && xml.contains("<algorithm>AES_256_CTR</algorithm>"));
     assert!(xml.contains(&format!("from_env=\"{DISK_KEY_VAR}\"")), "the key comes from the environment");
     assert!(!xml.contains("<key>") && !xml.contains("<key_hex>"), "no key in the file");
