@@ -1,7 +1,7 @@
 //! The accounts of `promptlog grants`, enforced by the real ClickHouse engine (chDB).
 //!
 //! chDB cannot run the SQL form (no writable access storage, no `EXECUTE AS`; see
-//! tests/privilege.rs and tests/chdb_server/README.md), but it enforces a users.xml: the same
+//! tests/it/privilege.rs and tests/chdb_server/README.md), but it enforces a users.xml: the same
 //! accounts from `grants::users_xml` (same privileges, profile and row conditions as the SQL), one
 //! account per server process (`server.py --users-xml F --as-user NAME`, which also checks the HTTP
 //! user and password). An admin server prepares the data first, on the same data directory.

@@ -2,7 +2,7 @@
 //! - every statement `promptlog grants` generates parses in the engine (chDB cannot run them: it
 //!   has no writable access storage and no impersonation, see tests/chdb_server/README.md; a canary
 //!   below fails once it can, so these tests can then run the grants for real). The same accounts
-//!   in users.xml form are enforced by the engine in tests/access_control.rs;
+//!   in users.xml form are enforced by the engine in tests/it/access_control.rs;
 //! - the compose encrypted disk (`clickhouse/encrypted-disk.xml`) keeps a stored prompt off the disk
 //!   in clear, while the same prompt stored without the policy is found by the same scan.
 
