@@ -327,3 +327,46 @@ fn compose_clickhouse_stores_tables_on_the_encrypted_disk() {
     assert!(policy.ends_with("-promptlog_encrypted}"), "{policy}");
     assert!(xml.contains("<policies>\n            <promptlog_encrypted>"), "the policy the collector names exists");
 }
+
+// ---- the `promptlog grants` command ---------------------------------------------------------
+
+fn grants_command(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_promptlog"));
+    cmd.arg("grants").args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.envs(env.iter().copied()).output().unwrap()
+}
+
+#[test]
+fn grants_print_shows_the_sql_without_passwords() {
+    let env = [
+        ("PROMPTLOG_CLICKHOUSE_USER", "promptlog_collector"),
+        ("PROMPTLOG_CLICKHOUSE_PASSWORD", "collector-pw-1"),
+        ("PROMPTLOG_CLICKHOUSE_READER_PASSWORD", "reader-pw-2"),
+        ("PROMPTLOG_PROJECT_READERS", "acme:grafana_acme:acme-pw-3"),
+    ];
+    let out = grants_command(&["--print"], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("CREATE ROLE IF NOT EXISTS `promptlog_writer`;\n"), "{text}");
+    assert!(text.contains("USING ProjectId = 'acme' TO `grafana_acme`;"), "{text}");
+    assert_eq!(text.matches("BY '[HIDDEN]'").count(), 6, "{text}");
+    let xml = grants_command(&["--users-xml"], &env);
+    assert!(xml.status.success());
+    let xml = String::from_utf8(xml.stdout).unwrap();
+    assert!(xml.contains("<grafana_acme>") && xml.contains("<filter>ProjectId = 'acme'</filter>"), "{xml}");
+    for (output, form) in [(&text, "--print"), (&xml, "--users-xml")] {
+        for pw in ["collector-pw-1", "reader-pw-2", "acme-pw-3"] {
+            assert!(!output.contains(pw), "{form} shows a password");
+        }
+    }
+    // A missing password, a bad name, and the admin as collector are refused, naming what to fix.
+    let out = grants_command(&["--print"], &env[..1]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PROMPTLOG_CLICKHOUSE_PASSWORD"));
+    let bad = [("PROMPTLOG_PROJECT_READERS", "acme:grafana`;DROP:pw"), env[0], env[1], env[2]];
+    let out = grants_command(&["--print"], &bad);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access.project_readers[].user"));
+    let out = grants_command(&["--print"], &[("PROMPTLOG_CLICKHOUSE_PASSWORD", "x")]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dedicated user"), "{out:?}");
+}
