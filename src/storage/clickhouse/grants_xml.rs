@@ -99,4 +99,48 @@ mod tests {
         c.clickhouse.user = "default".into();
         assert!(users_xml(&c).is_err());
     }
+
+    /// The XML (what the engine tests enforce) grants each user exactly what the SQL grants its role,
+    /// and filters rows with the SQL policies' condition.
+    #[test]
+    fn xml_accounts_match_the_sql_roles() {
+        let mut c = Config::default();
+        c.clickhouse.user = "promptlog_collector".into();
+        c.clickhouse.password = "pw".into();
+        c.access.reader_password = Secret("r".into());
+        c.access.project_readers =
+            vec![ProjectReader { project: "acme".into(), user: "grafana_acme".into(), password: Secret("p".into()) }];
+        let sql = super::super::grants::statements(&c).unwrap();
+        let xml = users_xml(&c).unwrap();
+        let user_block = |user: &str| {
+            let start = xml.find(&format!("<{user}>")).unwrap();
+            xml[start..xml.find(&format!("</{user}>")).unwrap()].to_owned()
+        };
+        for (user, role) in [
+            ("promptlog_collector", "promptlog_writer"),
+            ("promptlog_grafana", "promptlog_reader"),
+            ("grafana_acme", "promptlog_project_reader"),
+        ] {
+            let grant = sql
+                .iter()
+                .find(|s| s.sql.starts_with("GRANT ") && s.sql.ends_with(&format!("TO `{role}` WITH REPLACE OPTION")))
+                .unwrap();
+            let privileges = grant.sql.trim_start_matches("GRANT ").split(" TO ").next().unwrap();
+            let block = user_block(user);
+            let xml_privileges: Vec<&str> = block
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("<query>GRANT ")?.strip_suffix("</query>"))
+                .collect();
+            assert_eq!(xml_privileges.join(", "), privileges, "{user}");
+            assert_eq!(block.contains("<profile>promptlog_reader_profile</profile>"), role != "promptlog_writer");
+        }
+        let policy = sql.iter().find(|s| s.sql.contains("RESTRICTIVE")).unwrap();
+        let condition = policy.sql.split(" USING ").nth(1).unwrap().split(" TO ").next().unwrap();
+        assert!(user_block("grafana_acme").contains(&format!("<filter>{condition}</filter>")));
+        let profile = sql.iter().find(|s| s.sql.contains("SETTINGS PROFILE")).unwrap();
+        assert!(profile.sql.contains("readonly = 2 CONST, max_execution_time = 300 MIN 1 MAX 300"));
+        assert!(
+            xml.contains("<readonly>2</readonly>") && xml.contains("<max_execution_time><min>1</min><max>300</max>")
+        );
+    }
 }
