@@ -19,6 +19,22 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_DATABASE", apply: |c, v| set_string(&mut c.clickhouse.database, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
+    EnvOverride {
+        var: "PROMPTLOG_CLICKHOUSE_STORAGE_POLICY",
+        apply: |c, v| set_string(&mut c.clickhouse.storage_policy, v),
+    },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_READER_USER", apply: |c, v| set_string(&mut c.access.reader_user, v) },
+    EnvOverride {
+        var: "PROMPTLOG_CLICKHOUSE_READER_PASSWORD",
+        apply: |c, v| set_string(&mut c.access.reader_password.0, v),
+    },
+    EnvOverride {
+        var: "PROMPTLOG_PROJECT_READERS",
+        apply: |c, v| {
+            c.access.project_readers = super::access::parse_project_readers(v)?;
+            Ok(())
+        },
+    },
     EnvOverride { var: "PROMPTLOG_RETENTION_DAYS", apply: |c, v| set_parsed(&mut c.clickhouse.retention_days, v) },
     EnvOverride { var: "PROMPTLOG_INSERT_TIMEOUT", apply: |c, v| set_duration(&mut c.clickhouse.insert_timeout, v) },
     EnvOverride { var: "PROMPTLOG_OTLP_GRPC_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.grpc_endpoint, v) },
@@ -87,7 +103,15 @@ fn set_duration(field: &mut Duration, value: &str) -> Result<(), String> {
 pub(super) fn apply(config: &mut Config, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
     for o in ENV_OVERRIDES {
         if let Some(value) = lookup(o.var) {
-            (o.apply)(config, &value).map_err(|reason| ConfigError::Env { var: o.var, value, reason })?;
+            (o.apply)(config, &value).map_err(|reason| {
+                // Never echo a password back in an error message.
+                let value = if o.var.contains("PASSWORD") || o.var == "PROMPTLOG_PROJECT_READERS" {
+                    "[hidden]".to_owned()
+                } else {
+                    value
+                };
+                ConfigError::Env { var: o.var, value, reason }
+            })?;
         }
     }
     Ok(())

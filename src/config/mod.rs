@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod access;
 mod env;
 pub mod keyfile;
 mod tls;
 
 pub use keyfile::KeyFileError;
 pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsConfig};
+
+pub use access::{AccessConfig, ProjectReader, Secret, is_identifier};
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -76,6 +79,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Process log output.
     pub log: LogConfig,
+    /// ClickHouse roles, users and row policies created by `promptlog grants`.
+    pub access: AccessConfig,
 }
 
 /// OTLP receivers.
@@ -117,6 +122,10 @@ pub struct ClickHouseConfig {
     /// Timeout of one insert attempt (env `PROMPTLOG_INSERT_TIMEOUT`).
     #[serde(with = "humantime_serde")]
     pub insert_timeout: Duration,
+    /// Storage policy of the tables the migrations create, e.g. an encrypted disk's
+    /// (`clickhouse/encrypted-disk.xml`); empty: the server's default. Only applies to tables
+    /// created after it is set (env `PROMPTLOG_CLICKHOUSE_STORAGE_POLICY`).
+    pub storage_policy: String,
 }
 
 /// Pipeline tuning.
@@ -202,6 +211,7 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             retention_days: DEFAULT_RETENTION_DAYS,
             insert_timeout: DEFAULT_INSERT_TIMEOUT,
+            storage_policy: String::new(),
         }
     }
 }
@@ -262,6 +272,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log: LogConfig::default(),
+            access: AccessConfig::default(),
         }
     }
 }
@@ -343,6 +354,11 @@ impl Config {
         if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(invalid("clickhouse.database", db, "expected letters, digits and underscores"));
         }
+        let policy = &self.clickhouse.storage_policy;
+        if !policy.is_empty() && !is_identifier(policy) {
+            return Err(invalid("clickhouse.storage_policy", policy, "expected letters, digits and underscores"));
+        }
+        self.access.validate()?;
         let positive = [
             ("receivers.max_request_bytes", self.receivers.max_request_bytes),
             ("receivers.max_attribute_value_bytes", self.receivers.max_attribute_value_bytes),

@@ -1,5 +1,7 @@
 //! ClickHouse over HTTP with the official `clickhouse` crate: schema migrations and RowBinary inserts.
 
+pub mod grants;
+mod grants_xml;
 pub(crate) mod retry;
 pub mod schema;
 
@@ -74,6 +76,7 @@ pub struct Store {
     client: Client,
     database: String,
     retention_days: u32,
+    storage_policy: String,
     insert_timeout: std::time::Duration,
 }
 
@@ -99,6 +102,7 @@ impl Store {
             client,
             database: cfg.database.clone(),
             retention_days: cfg.retention_days,
+            storage_policy: cfg.storage_policy.clone(),
             insert_timeout: cfg.insert_timeout,
         })
     }
@@ -167,5 +171,9 @@ impl Store {
 
     pub(crate) fn retention_days(&self) -> u32 {
         self.retention_days
+    }
+
+    pub(crate) fn storage_policy(&self) -> &str {
+        &self.storage_policy
     }
 }
