@@ -8,12 +8,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod access;
 mod env;
 pub mod keyfile;
 pub mod redaction;
+mod tls;
 
 pub use keyfile::KeyFileError;
 pub use redaction::RedactionConfig;
+pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsConfig};
+
+pub use access::{AccessConfig, ProjectReader, Secret, is_identifier};
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -76,6 +81,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Process log output.
     pub log: LogConfig,
+    /// ClickHouse roles, users and row policies created by `promptlog grants`.
+    pub access: AccessConfig,
     /// PII redaction and content capture, before the spool.
     pub redaction: RedactionConfig,
 }
@@ -95,6 +102,8 @@ pub struct ReceiverConfig {
     /// Memory budget for requests being decoded at once (each reserves ~8× its body); beyond it
     /// clients get UNAVAILABLE / 503 + Retry-After (env `PROMPTLOG_MAX_INFLIGHT_BYTES`).
     pub max_inflight_bytes: usize,
+    /// TLS on both listeners; off unless `cert_file` and `key_file` are set.
+    pub tls: TlsConfig,
 }
 
 /// ClickHouse connection and table options.
@@ -103,6 +112,9 @@ pub struct ReceiverConfig {
 pub struct ClickHouseConfig {
     /// HTTP(S) endpoint (env `PROMPTLOG_CLICKHOUSE_URL`).
     pub url: String,
+    /// PEM CA certificates to trust for an `https://` URL instead of the public web CAs, e.g. a
+    /// private CA (env `PROMPTLOG_CLICKHOUSE_CA_FILE`).
+    pub ca_file: Option<PathBuf>,
     /// Database for all tables, created if missing (env `PROMPTLOG_CLICKHOUSE_DATABASE`).
     pub database: String,
     /// User (env `PROMPTLOG_CLICKHOUSE_USER`).
@@ -114,6 +126,10 @@ pub struct ClickHouseConfig {
     /// Timeout of one insert attempt (env `PROMPTLOG_INSERT_TIMEOUT`).
     #[serde(with = "humantime_serde")]
     pub insert_timeout: Duration,
+    /// Storage policy of the tables the migrations create, e.g. an encrypted disk's
+    /// (`clickhouse/encrypted-disk.xml`); empty: the server's default. Only applies to tables
+    /// created after it is set (env `PROMPTLOG_CLICKHOUSE_STORAGE_POLICY`).
+    pub storage_policy: String,
 }
 
 /// Pipeline tuning.
@@ -184,6 +200,7 @@ impl Default for ReceiverConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_attribute_value_bytes: DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES,
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -192,11 +209,13 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
             url: DEFAULT_CLICKHOUSE_URL.into(),
+            ca_file: None,
             database: DEFAULT_DATABASE.into(),
             user: DEFAULT_USER.into(),
             password: String::new(),
             retention_days: DEFAULT_RETENTION_DAYS,
             insert_timeout: DEFAULT_INSERT_TIMEOUT,
+            storage_policy: String::new(),
         }
     }
 }
@@ -257,6 +276,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log: LogConfig::default(),
+            access: AccessConfig::default(),
             redaction: RedactionConfig::default(),
         }
     }
@@ -277,6 +297,13 @@ pub enum ConfigError {
     /// A value parsed but is not usable.
     #[error("invalid config value {key} = {value:?}: {reason}")]
     Invalid { key: &'static str, value: String, reason: String },
+}
+
+impl From<crate::tls::TlsError> for ConfigError {
+    fn from(e: crate::tls::TlsError) -> Self {
+        let value = e.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        ConfigError::Invalid { key: e.key, value, reason: e.reason }
+    }
 }
 
 impl Config {
@@ -311,7 +338,7 @@ impl Config {
         env::apply(self, lookup)
     }
 
-    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes.
+    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes, TLS files.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &'static str, value: &dyn std::fmt::Display, reason: &str| ConfigError::Invalid {
             key,
@@ -332,6 +359,11 @@ impl Config {
         if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(invalid("clickhouse.database", db, "expected letters, digits and underscores"));
         }
+        let policy = &self.clickhouse.storage_policy;
+        if !policy.is_empty() && !is_identifier(policy) {
+            return Err(invalid("clickhouse.storage_policy", policy, "expected letters, digits and underscores"));
+        }
+        self.access.validate()?;
         let positive = [
             ("receivers.max_request_bytes", self.receivers.max_request_bytes),
             ("receivers.max_attribute_value_bytes", self.receivers.max_attribute_value_bytes),
@@ -366,6 +398,9 @@ impl Config {
         if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(invalid("log.level", &self.log.level, "not a valid tracing filter"));
         }
+        // Reads and parses the PEM files, so a bad one stops start-up with the key named.
+        crate::tls::check(&self.receivers.tls).map_err(ConfigError::from)?;
+        crate::tls::client::check(&self.clickhouse).map_err(ConfigError::from)?;
         self.redaction.validate()?;
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod access_control;
 mod bad_input;
 mod conventions;
 mod e2e_sdk;
@@ -15,7 +16,9 @@ mod faults;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;
+mod privilege;
 mod real_clients;
 mod redaction;
 mod selfstats;
 mod spool_encryption;
+mod tls;

@@ -1,6 +1,7 @@
 //! Versioned, idempotent migrations. Each is a SQL file in `migrations/`, applied once, in order, and
 //! recorded in `<db>.schema_migrations`. `{db}` is replaced by the database, `{ttl}` / `{ttl_start}` by
-//! the retention clause. Retention is re-applied on every run, so changing it in the config takes
+//! the retention clause, `{table_settings}` (at the end of every table's SETTINGS clause) by
+//! `, storage_policy = '…'` when `clickhouse.storage_policy` is set (e.g. the encrypted disk). Retention is re-applied on every run, so changing it in the config takes
 //! effect at the next start.
 
 use clickhouse::Row;
@@ -61,9 +62,15 @@ fn ttl_clause(expr: &str, days: u32) -> String {
     if days == 0 { String::new() } else { format!("TTL {expr} + toIntervalDay({days})") }
 }
 
-/// Renders a migration's SQL for `db` with `retention_days`.
-pub(crate) fn render(sql: &str, db: &str, retention_days: u32) -> String {
+/// The extra table settings for `storage_policy` (empty: none). The policy is a validated identifier.
+fn table_settings(storage_policy: &str) -> String {
+    if storage_policy.is_empty() { String::new() } else { format!(", storage_policy = '{storage_policy}'") }
+}
+
+/// Renders a migration's SQL for `db` with `retention_days` and `storage_policy`.
+pub(crate) fn render(sql: &str, db: &str, retention_days: u32, storage_policy: &str) -> String {
     sql.replace("{db}", &format!("`{db}`"))
+        .replace("{table_settings}", &table_settings(storage_policy))
         .replace("{ttl_start}", &ttl_clause("toDateTime(Start)", retention_days))
         .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))
 }
@@ -76,7 +83,8 @@ pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
     admin
         .execute(&format!(
             "CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations (Version UInt32, Name String, \
-             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version"
+             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version{}",
+            table_settings(store.storage_policy()).replacen(',', " SETTINGS", 1)
         ))
         .await?;
     let applied: Vec<AppliedRow> =
@@ -84,7 +92,7 @@ pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
     let mut now_applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|a| a.version == m.version)) {
         let wrap = |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
-        admin.execute(&render(m.sql, db, store.retention_days())).await.map_err(wrap)?;
+        admin.execute(&render(m.sql, db, store.retention_days(), store.storage_policy())).await.map_err(wrap)?;
         admin
             .execute(&format!(
                 "INSERT INTO `{db}`.schema_migrations (Version, Name) VALUES ({}, '{}')",
@@ -116,4 +124,23 @@ async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), Store
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_takes_the_storage_policy() {
+        for m in MIGRATIONS.iter().filter(|m| m.sql.contains("ENGINE =")) {
+            assert!(
+                m.sql.contains("{table_settings}"),
+                "{}: its SETTINGS clause must end with {{table_settings}}",
+                m.name
+            );
+            let sql = render(m.sql, "db", 30, "promptlog_encrypted");
+            assert!(sql.contains(", storage_policy = 'promptlog_encrypted'"), "{sql}");
+            assert!(!render(m.sql, "db", 30, "").contains("storage_policy"), "{}", m.name);
+        }
+    }
 }

@@ -13,3 +13,6 @@ pub mod redaction;
 pub mod sdk;
 /// ClickHouse plus an in-process collector: [`stack::Stack`].
 pub mod stack;
+/// A throw-away PKI (rcgen), raw rustls clients, the env-configured Python exporter and chDB over
+/// HTTPS, for `tls`.
+pub mod tls;
