@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
 use promptlog_ingest::process::redact::{Action, Builtin, ContentPolicy, HashKey, RedactionSpec, Redactor, Rule};
-use promptlog_ingest::{Processor, Request, RequestContext, Signal};
+use promptlog_ingest::{Request, RequestContext, Signal};
 use promptlog_otlp::{kv, kv_f64, kv_i64, kv_strs, now_ns, resource, span, traces_request};
 use prost::Message;
 
@@ -78,7 +78,7 @@ fn measure(name: &str, span: &Span, spec: RedactionSpec) {
         let mut r = request.clone();
         cloning += t.elapsed();
         let t = Instant::now();
-        changed = step.request(&ctx, &mut r);
+        changed = step.redact_request(&ctx, &mut r);
         total += t.elapsed();
         std::hint::black_box(&r);
         rounds += 1;

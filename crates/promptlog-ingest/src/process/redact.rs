@@ -191,6 +191,22 @@ impl Redactor {
         self.engine.redact(text, tally)
     }
 
+    /// Redacts `request` under the policy of its project; true if anything in it changed (a second
+    /// run on the output changes nothing).
+    pub fn redact_request(&self, ctx: &RequestContext, request: &mut Request) -> bool {
+        let policy = self.policy(ctx.project_id());
+        if self.inert(policy) {
+            return false;
+        }
+        let mut walk = walk::Walk::new(&self.engine, policy);
+        let changed = match request {
+            Request::Traces(r) => walk.traces(r),
+            Request::Logs(r) => walk.logs(r),
+        };
+        self.counters.add(&walk.total);
+        changed
+    }
+
     /// Whether any rule or policy is configured at all.
     fn inert(&self, policy: ContentPolicy) -> bool {
         self.engine.rules.is_empty() && policy == ContentPolicy::Full
@@ -203,16 +219,10 @@ impl Processor for Redactor {
     }
 
     fn request(&self, ctx: &RequestContext, request: &mut Request) -> bool {
-        let policy = self.policy(ctx.project_id());
-        if self.inert(policy) {
-            return false;
-        }
-        let mut walk = walk::Walk::new(&self.engine, policy);
-        let changed = match request {
-            Request::Traces(r) => walk.traces(r),
-            Request::Logs(r) => walk.logs(r),
-        };
-        self.counters.add(&walk.total);
-        changed
+        // Always "changed" once active: the body as received may hold fields the decoder skipped
+        // (unknown field numbers), which were never scanned, so the spool gets the request
+        // re-encoded from what was scanned rather than the client's bytes.
+        self.redact_request(ctx, request);
+        !self.inert(self.policy(ctx.project_id()))
     }
 }

@@ -93,7 +93,7 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
 fn every_stored_string_is_redacted_and_a_second_run_changes_nothing() {
     let r = Redactor::new(mask_all()).unwrap();
     let mut request = traces(pii_span());
-    assert!(r.request(&ctx(Signal::Traces), &mut request));
+    assert!(r.redact_request(&ctx(Signal::Traces), &mut request));
     let bytes = encoded(&request);
     for pii in PII {
         assert!(!contains(&bytes, pii), "{pii} left in the request");
@@ -114,7 +114,7 @@ fn every_stored_string_is_redacted_and_a_second_run_changes_nothing() {
     assert_eq!(per, vec![("secret", 8), ("email", 10), ("iban", 8), ("credit_card", 8)]);
 
     let again = request.clone();
-    assert!(!r.request(&ctx(Signal::Traces), &mut request), "idempotent");
+    assert!(!r.redact_request(&ctx(Signal::Traces), &mut request), "idempotent");
     assert_eq!(request, again);
 }
 
@@ -125,7 +125,7 @@ fn log_bodies_and_attributes_are_redacted() {
     let body = Value::KvlistValue(KeyValueList { values: vec![kv("content", text())] });
     let log = span_log(&s, "gen_ai.user.message", vec![kv("note", text())], Some(body));
     let mut request = Request::Logs(logs_request(resource("svc", "test"), vec![log]));
-    assert!(r.request(&ctx(Signal::Logs), &mut request));
+    assert!(r.redact_request(&ctx(Signal::Logs), &mut request));
     let bytes = encoded(&request);
     assert!(PII.iter().all(|p| !contains(&bytes, p)));
     assert!(contains(&bytes, BAD_CARD));
@@ -139,7 +139,7 @@ fn drop_removes_the_attribute_or_body() {
     let spec = RedactionSpec { rules: vec![Rule::builtin(Builtin::Secret, Action::Drop)], ..RedactionSpec::default() };
     let r = Redactor::new(spec).unwrap();
     let mut request = traces(pii_span());
-    r.request(&ctx(Signal::Traces), &mut request);
+    r.redact_request(&ctx(Signal::Traces), &mut request);
     let s = span_of(&request);
     for key in ["gen_ai.input.messages", "app.note", "app.list", "app.map"] {
         assert!(attr(&s.attributes, key).is_none(), "{key} kept");
@@ -149,7 +149,7 @@ fn drop_removes_the_attribute_or_body() {
 
     let log = span_log(&s.clone(), "gen_ai.user.message", vec![], Some(Value::StringValue(text())));
     let mut request = Request::Logs(logs_request(resource("svc", "test"), vec![log]));
-    r.request(&ctx(Signal::Logs), &mut request);
+    r.redact_request(&ctx(Signal::Logs), &mut request);
     let Request::Logs(l) = &request else { panic!() };
     assert_eq!(l.resource_logs[0].scope_logs[0].log_records[0].body, None);
 }
@@ -189,7 +189,7 @@ fn content_policies_keep_metadata_and_are_idempotent() {
     // drop: the text goes, model, usage and the role stay.
     let r = policy_spec(ContentPolicy::Drop, &[]);
     let mut req = chat("secret plans");
-    assert!(r.request(&c, &mut req));
+    assert!(r.redact_request(&c, &mut req));
     assert_eq!(str_attr(&req, "gen_ai.system_instructions"), None);
     assert_eq!(str_attr(&req, "gen_ai.prompt.0.content"), None);
     assert_eq!(str_attr(&req, "gen_ai.prompt.0.role").as_deref(), Some("user"));
@@ -198,23 +198,23 @@ fn content_policies_keep_metadata_and_are_idempotent() {
     // hash: equal texts give equal markers; a second run keeps them.
     let r = policy_spec(ContentPolicy::Hash, &[]);
     let mut req = chat("secret plans");
-    r.request(&c, &mut req);
+    r.redact_request(&c, &mut req);
     let marker = str_attr(&req, "gen_ai.prompt.0.content").unwrap();
     assert!(marker.starts_with("[content:") && marker.len() == 26, "{marker}");
     assert_eq!(str_attr(&req, "gen_ai.system_instructions"), Some(marker.clone()));
-    assert!(!r.request(&c, &mut req));
+    assert!(!r.redact_request(&c, &mut req));
     // truncate: UTF-8 safe, JSON stays JSON.
     let r = policy_spec(ContentPolicy::Truncate(4), &[]);
     let mut req = chat("héllo wörld");
-    r.request(&c, &mut req);
+    r.redact_request(&c, &mut req);
     assert_eq!(str_attr(&req, "gen_ai.prompt.0.content").as_deref(), Some("hél"));
-    assert!(!r.request(&c, &mut req));
+    assert!(!r.redact_request(&c, &mut req));
     // In a JSON document each string is cut on its own.
     let mut req = chat(r#"[{"type":"text","content":"héllo wörld"}]"#);
-    r.request(&c, &mut req);
+    r.redact_request(&c, &mut req);
     let json: serde_json::Value = serde_json::from_str(&str_attr(&req, "gen_ai.system_instructions").unwrap()).unwrap();
     assert_eq!(json, serde_json::json!([{"type": "text", "content": "hél"}]));
-    assert!(!r.request(&c, &mut req));
+    assert!(!r.redact_request(&c, &mut req));
 }
 
 #[test]
@@ -225,10 +225,10 @@ fn the_policy_is_per_project_and_an_empty_project_is_default() {
     assert_eq!(r.policy("other"), ContentPolicy::Full);
     let mut req = chat("text");
     let acme = ctx(Signal::Traces).with_identity("acme", "k1").unwrap();
-    r.request(&acme, &mut req);
+    r.redact_request(&acme, &mut req);
     assert!(str_attr(&req, "gen_ai.prompt.0.content").unwrap().starts_with("[content:"));
     let mut req = chat("text");
-    assert!(!r.request(&ctx(Signal::Traces).with_identity("other", "k2").unwrap(), &mut req));
+    assert!(!r.redact_request(&ctx(Signal::Traces).with_identity("other", "k2").unwrap(), &mut req));
 }
 
 #[test]
@@ -248,6 +248,16 @@ fn the_seam_spools_only_redacted_data_and_counts_redactions_on_the_call() {
     // Replay gives the same rows.
     let replayed = ingestor.replay(&record).unwrap();
     assert_eq!(replayed, accepted.submission);
+
+    // Bytes the decoder skips (an unknown field) are not spooled as received: they were never scanned.
+    let clean_span = span("chat", 1, 5, vec![kv("gen_ai.operation.name", "chat")]);
+    let clean = Request::Traces(traces_request(resource("svc", "test"), vec![clean_span]));
+    let mut body = encoded(&clean);
+    body.extend_from_slice(&[0xC2, 0x3E, EMAIL.len() as u8]); // field 1000, length-delimited
+    body.extend_from_slice(EMAIL.as_bytes());
+    let decoded = Request::decode(Signal::Traces, &body).unwrap();
+    let record = ingestor.accept(&c, decoded, Some(body)).record.unwrap();
+    assert!(!contains(&record, EMAIL), "an unknown field reached the spool");
 
     // Log records joined into the call add their counts.
     let log = span_log(&s, "gen_ai.user.message", vec![], Some(Value::StringValue(text())));
