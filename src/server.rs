@@ -7,9 +7,11 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::process::project::StampProject;
 use promptlog_ingest::{Ingestor, Limits, Processors};
 use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
 
+use crate::auth::{Auth, KeyFileError};
 use crate::config::Config;
 use crate::pipeline;
 use crate::receiver::{Receiver, grpc, http};
@@ -50,11 +52,24 @@ pub enum ServeError {
     /// The spool could not be opened (locked by another instance, unreadable, or corrupt).
     #[error("spool: {0}")]
     Spool(#[from] SpoolError),
+    /// The API key file could not be loaded.
+    #[error("API keys: {0}")]
+    Auth(#[from] KeyFileError),
 }
 
 /// Runs the collector until `shutdown` is cancelled, then stops accepting, flushes and returns.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
     let stats = Stats::new();
+    // Before anything listens: a bad key file must stop the start, not open the door.
+    let auth = Auth::new(&config.auth, stats.clone())?;
+    if auth.enabled() {
+        tracing::info!(keys = auth.key_count(), file = ?config.auth.keys_file, "API keys required.");
+    } else {
+        tracing::warn!(
+            "No API key configured (auth.keys_file, PROMPTLOG_API_KEYS): accepting every request as project \"default\"."
+        );
+    }
+    let key_watcher = auth.watch(config.auth.reload_interval, shutdown.clone());
     let store = Store::new(&config.clickhouse);
     // Stops on `shutdown`; never waited for, since a stats row lost at exit costs nothing.
     crate::selfstats::spawn_writer(store.clone(), stats.clone(), crate::selfstats::STATS_INTERVAL, shutdown.clone());
@@ -70,11 +85,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     };
     let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options()).await?;
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    // Later steps (project stamping, redaction, pricing) are added to this list, and nowhere else.
-    let ingestor = Ingestor::new(limits, Processors::new());
+    // Every step (project stamping, then redaction and pricing) is added to this list, and nowhere else.
+    let ingestor = Ingestor::new(limits, Processors::new().then(StampProject));
     let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
     let (ingest, pipeline) = pipeline::start(&config, parts);
-    let receiver = Receiver::new(ingest, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
+    let receiver = Receiver::new(ingest, auth, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
     tracing::info!(
         grpc = %listeners.grpc.local_addr()?, http = %listeners.http.local_addr()?,
         clickhouse = %config.clickhouse.url, database = %config.clickhouse.database,
@@ -109,6 +124,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     pipeline.shutdown(stop_at).await;
     if let Some(migrations) = migrations {
         migrations.abort();
+    }
+    if let Some(watcher) = key_watcher {
+        watcher.abort();
     }
     for result in [grpc.map(|r| r.map_err(ServeError::from)), http.map(|r| r.map_err(ServeError::from))] {
         match result {

@@ -85,6 +85,21 @@ pub struct SpoolSnapshot {
     pub unreadable: u64,
 }
 
+/// API key counters and gauges.
+#[derive(Debug, Default)]
+pub struct AuthCounters {
+    /// Whether keys are required (false: every request is project `default`).
+    pub enabled: AtomicBool,
+    /// Requests refused, by reason, in `crate::auth::Refusal::REASONS` order.
+    pub refused: [AtomicU64; 4],
+    /// Keys loaded.
+    pub keys: AtomicU64,
+    /// Times a changed key file was loaded.
+    pub reloads: AtomicU64,
+    /// Times a changed key file could not be loaded (the previous keys stayed in use).
+    pub reload_errors: AtomicU64,
+}
+
 /// Everything the collector reports about itself.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -95,6 +110,8 @@ pub struct Stats {
     pub refused_spool_io: AtomicU64,
     /// The spool.
     pub spool: SpoolGauges,
+    /// API keys.
+    pub auth: AuthCounters,
     /// False after an insert failed, true again after one succeeds.
     clickhouse_down: AtomicBool,
 }

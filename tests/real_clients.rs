@@ -374,6 +374,7 @@ fn row_from_json(json: Map<String, Value>) -> Result<LlmCallRow, String> {
     let timestamp = c.i64("TimestampNs")?;
     c.take("Timestamp")?; // DateTime64(9) as text, in the server's time zone: TimestampNs instead.
     let row = LlmCallRow {
+        project_id: c.string("ProjectId")?,
         timestamp,
         duration: c.u64("Duration")?,
         trace_id: c.string("TraceId")?,

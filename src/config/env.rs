@@ -33,6 +33,15 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
     EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
     EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },
+    EnvOverride { var: "PROMPTLOG_AUTH_KEYS_FILE", apply: |c, v| set_path(&mut c.auth.keys_file, v) },
+    EnvOverride { var: "PROMPTLOG_AUTH_RELOAD_INTERVAL", apply: |c, v| set_duration(&mut c.auth.reload_interval, v) },
+    EnvOverride {
+        var: SECRET_API_KEYS_VAR,
+        apply: |c, v| {
+            c.auth.dev_keys = super::auth::parse_dev_keys(v)?;
+            Ok(())
+        },
+    },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",
@@ -46,6 +55,15 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         },
     },
 ];
+
+/// Plaintext development keys: its value is never echoed in an error.
+const SECRET_API_KEYS_VAR: &str = "PROMPTLOG_API_KEYS";
+
+/// An empty value clears the path.
+fn set_path(field: &mut Option<std::path::PathBuf>, value: &str) -> Result<(), String> {
+    *field = (!value.trim().is_empty()).then(|| value.trim().into());
+    Ok(())
+}
 
 fn set_string(field: &mut String, value: &str) -> Result<(), String> {
     *field = value.to_owned();
@@ -69,7 +87,10 @@ fn set_duration(field: &mut Duration, value: &str) -> Result<(), String> {
 pub(super) fn apply(config: &mut Config, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
     for o in ENV_OVERRIDES {
         if let Some(value) = lookup(o.var) {
-            (o.apply)(config, &value).map_err(|reason| ConfigError::Env { var: o.var, value, reason })?;
+            (o.apply)(config, &value).map_err(|reason| {
+                let value = if o.var == SECRET_API_KEYS_VAR { "<hidden>".to_owned() } else { value };
+                ConfigError::Env { var: o.var, value, reason }
+            })?;
         }
     }
     Ok(())

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod auth;
 mod env;
+
+pub use auth::AuthConfig;
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -71,6 +74,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Process log output.
     pub log: LogConfig,
+    /// API keys and projects.
+    pub auth: AuthConfig,
 }
 
 /// OTLP receivers.
@@ -240,6 +245,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -345,6 +351,14 @@ impl Config {
         }
         if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(invalid("log.level", &self.log.level, "not a valid tracing filter"));
+        }
+        if self.auth.reload_interval.is_zero() {
+            return Err(invalid("auth.reload_interval", &"0s", "must be greater than 0"));
+        }
+        if let Some(path) = &self.auth.keys_file
+            && path.as_os_str().is_empty()
+        {
+            return Err(invalid("auth.keys_file", &"", "must be a path (leave it out, or null, for none)"));
         }
         Ok(())
     }

@@ -1,11 +1,14 @@
 //! The processor stage of the seam: an ordered list of steps that every request goes through, live
-//! or replayed, in the same order. Empty for now; project stamping, redaction and pricing go here.
+//! or replayed, in the same order: [`project::StampProject`] (the project on every row), and later
+//! redaction and pricing.
 //!
 //! A step may act at two points (see [`crate::Ingestor`]):
 //! - [`Processor::request`], on the decoded OTLP request **before it is spooled** — what a step that
 //!   must keep data off the disk (redaction) uses. It runs again on replay, so it must be idempotent
 //!   (running it on its own output changes nothing);
 //! - [`Processor::rows`], on the normalised rows, before they reach the pipeline.
+
+pub mod project;
 
 use crate::Submission;
 use crate::request::{Request, RequestContext};

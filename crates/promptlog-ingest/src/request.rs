@@ -143,6 +143,10 @@ impl ExportRequest for ExportLogsServiceRequest {
     }
 }
 
+/// The project of requests that carry no project: every request while auth is off, and spool records
+/// written before projects existed.
+pub const DEFAULT_PROJECT: &str = "default";
+
 /// Longest project or key id a record can carry.
 pub const MAX_CONTEXT_ID_BYTES: usize = 255;
 
@@ -191,6 +195,11 @@ impl RequestContext {
     /// The project, empty when none was assigned.
     pub fn project_id(&self) -> &str {
         &self.project_id
+    }
+
+    /// The project its rows belong to: the assigned one, else [`DEFAULT_PROJECT`].
+    pub fn row_project(&self) -> &str {
+        if self.project_id.is_empty() { DEFAULT_PROJECT } else { &self.project_id }
     }
 
     /// The key id, empty when none was used.

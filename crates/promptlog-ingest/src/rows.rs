@@ -16,6 +16,9 @@ pub type AttrMap = Vec<(String, String)>;
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct SpanRow {
+    /// The project of the API key the row arrived with (`default` when auth is off); never taken
+    /// from the data itself.
+    pub project_id: String,
     /// Span start, nanoseconds since the Unix epoch (`DateTime64(9)`).
     pub timestamp: i64,
     pub trace_id: String,
@@ -54,6 +57,9 @@ pub struct SpanRow {
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct LogRow {
+    /// The project of the API key the row arrived with (`default` when auth is off); never taken
+    /// from the data itself.
+    pub project_id: String,
     /// Record time, or the observed time when the record has none (ns since the epoch).
     pub timestamp: i64,
     pub trace_id: String,
@@ -80,6 +86,9 @@ pub struct LogRow {
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct LlmCallRow {
+    /// The project of the API key the row arrived with (`default` when auth is off); never taken
+    /// from the data itself.
+    pub project_id: String,
     /// Span start, ns since the epoch.
     pub timestamp: i64,
     /// Span duration, ns.

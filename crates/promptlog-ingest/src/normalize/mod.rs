@@ -88,6 +88,9 @@ impl Report {
 /// GenAI content from a log record, keyed by the span it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContentFragment {
+    /// The project of the request it came in (set by the project stamp): content joins only a call
+    /// of the same project.
+    pub project_id: String,
     /// Hex trace id of the span.
     pub trace_id: String,
     /// Hex span id of the span.
@@ -229,6 +232,7 @@ impl OtlpRecord for LogRecord {
             && let Some((content, convention)) = otel_genai::log_content(self, &row.event_name)
         {
             walk.out.fragments.push(ContentFragment {
+                project_id: String::new(),
                 trace_id: row.trace_id.clone(),
                 span_id: row.span_id.clone(),
                 content,
