@@ -2,7 +2,7 @@
 # Fuzzes the OTLP decode + normalise path (fuzz/fuzz_targets/otlp_decode.rs) for N seconds
 # (default 60). With cargo-fuzz and a nightly toolchain: libFuzzer, coverage-guided, with
 # AddressSanitizer; new interesting inputs go to a scratch directory, crashes to
-# fuzz/artifacts/otlp_decode/. Without them: the stable corpus-mutation test (tests/fuzz_corpus.rs)
+# fuzz/artifacts/otlp_decode/. Without them: the stable corpus-mutation test (tests/it/fuzz_corpus.rs)
 # for the same time.
 #
 #   scripts/fuzz.sh        # 60 s
@@ -26,5 +26,5 @@ if command -v cargo-fuzz >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | 
     -max_total_time="$budget" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1
 else
   echo "[fuzz] cargo-fuzz or nightly missing; running the stable corpus-mutation test for ${budget} s" >&2
-  PROMPTLOG_FUZZ_SECONDS="$budget" cargo test --test fuzz_corpus -- --nocapture
+  PROMPTLOG_FUZZ_SECONDS="$budget" cargo test --test it fuzz_corpus:: -- --nocapture
 fi

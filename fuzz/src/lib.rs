@@ -1,5 +1,5 @@
 //! The body of the `otlp_decode` fuzz target: the receivers' decode step followed by the
-//! normaliser, on arbitrary bytes. Shared with `tests/fuzz_corpus.rs` (through `#[path]`), which
+//! normaliser, on arbitrary bytes. Shared with `tests/it/fuzz_corpus.rs` (through `#[path]`), which
 //! runs it over the seed corpus and mutations of it on stable Rust in every `cargo test`.
 //!
 //! Input layout: the first byte selects what the rest is ([`Input`]); the rest is the body.

@@ -12,9 +12,6 @@
 //! ([`structured_span_attributes`]), and structured content through the SDK goes through the log path
 //! ([`details_event_before_span`]).
 
-mod common;
-mod support_sdk;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,9 +27,13 @@ use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span as ProtoSpan, span:
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use promptlog_ingest::rows::LlmCallRow;
 use promptlog_otlp::{json_to_any, kv, kv_i64, kv_value, random_bytes, traces_request};
+use promptlog_testkit::{LLM_CALL_COLUMNS, Row, cell, json_text, llm_call};
 use serde_json::{Value as Json, json};
-use support_sdk::{Enc, Row, cell_f64_opt, cell_json, cell_map, cell_maps, cell_str, cell_strs, cell_u64};
+
+use crate::support::sdk::{self, Enc};
+use crate::support::stack::Stack;
 
 const SCOPE: &str = "promptlog-e2e";
 const ENVIRONMENT: &str = "staging";
@@ -462,9 +463,9 @@ fn structured_span_attributes(sdk: &Sdk, start: SystemTime) -> Emitted {
     };
     let partial = sdk.rt.block_on(async {
         match sdk.transport {
-            Transport::Grpc => support_sdk::grpc_traces(&sdk.grpc_url, req).await.expect("gRPC export").partial_success,
-            Transport::HttpProto => support_sdk::http_traces(&sdk.http_url, Enc::Proto, &req).await.partial_success,
-            Transport::HttpJson => support_sdk::http_traces(&sdk.http_url, Enc::Json, &req).await.partial_success,
+            Transport::Grpc => sdk::grpc_traces(&sdk.grpc_url, req).await.expect("gRPC export").partial_success,
+            Transport::HttpProto => sdk::http_traces(&sdk.http_url, Enc::Proto, &req).await.partial_success,
+            Transport::HttpJson => sdk::http_traces(&sdk.http_url, Enc::Json, &req).await.partial_success,
         }
     });
     assert!(
@@ -1158,20 +1159,13 @@ impl Mismatches {
         }
     }
 
-    fn json(&mut self, what: &str, row: &Row, col: &str, want: &Option<Json>) {
-        match cell_json(row, col) {
+    fn json(&mut self, what: &str, col: &str, text: &str, want: &Option<Json>) {
+        match json_text(col, text) {
             Ok(got) => self.eq(&format!("{what} {col}"), got, want.clone()),
             Err(e) => self.0.push(format!("{what}: {e}")),
         }
     }
 }
-
-const LLM_COLUMNS: &str = "TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Environment, ScopeName, Operation, \
-    Provider, RequestModel, ResponseModel, RequestParams, InputTokens, OutputTokens, TotalTokens, \
-    CacheReadInputTokens, CacheWriteInputTokens, ReasoningOutputTokens, FinishReasons, ResponseId, StatusCode, \
-    ErrorType, ErrorMessage, SessionId, UserId, SystemInstructions, InputMessages, OutputMessages, \
-    ToolDefinitions, InputText, OutputText, TimeToFirstToken, Convention, Duration, \
-    toUnixTimestamp64Nano(Timestamp) AS StartNs";
 
 const TRACE_COLUMNS: &str = "TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, ScopeName, StatusCode, \
     StatusMessage, Duration, toUnixTimestamp64Nano(Timestamp) AS StartNs, SpanAttributes, \
@@ -1181,28 +1175,40 @@ const TRACE_COLUMNS: &str = "TraceId, SpanId, ParentSpanId, SpanName, SpanKind, 
 fn by_span_id(rows: Vec<Row>) -> HashMap<String, Vec<Row>> {
     let mut out: HashMap<String, Vec<Row>> = HashMap::new();
     for row in rows {
-        out.entry(cell_str(&row, "SpanId").to_owned()).or_default().push(row);
+        out.entry(cell::<String>(&row, "SpanId")).or_default().push(row);
+    }
+    out
+}
+
+/// `llm_calls` rows by span id; a row that does not read back as an [`LlmCallRow`] is a mismatch.
+fn calls_by_span_id(m: &mut Mismatches, rows: Vec<Row>) -> HashMap<String, Vec<LlmCallRow>> {
+    let mut out: HashMap<String, Vec<LlmCallRow>> = HashMap::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        match llm_call(row) {
+            Ok(call) => out.entry(call.span_id.clone()).or_default().push(call),
+            Err(e) => m.0.push(format!("llm_calls row {i}: {e}")),
+        }
     }
     out
 }
 
 fn check_span(m: &mut Mismatches, what: &str, service: &str, e: &Emitted, row: &Row) {
     let s = &e.span;
-    m.eq(&format!("{what} otel_traces.TraceId"), cell_str(row, "TraceId"), e.trace_id.as_str());
-    m.eq(&format!("{what} otel_traces.ParentSpanId"), cell_str(row, "ParentSpanId"), s.parent_span_id.as_str());
-    m.eq(&format!("{what} otel_traces.SpanName"), cell_str(row, "SpanName"), s.name);
-    m.eq(&format!("{what} otel_traces.SpanKind"), cell_str(row, "SpanKind"), s.kind);
-    m.eq(&format!("{what} otel_traces.ServiceName"), cell_str(row, "ServiceName"), service);
-    m.eq(&format!("{what} otel_traces.ScopeName"), cell_str(row, "ScopeName"), SCOPE);
-    m.eq(&format!("{what} otel_traces.StatusCode"), cell_str(row, "StatusCode"), s.status_code);
-    m.eq(&format!("{what} otel_traces.StatusMessage"), cell_str(row, "StatusMessage"), s.status_message);
-    m.eq(&format!("{what} otel_traces.Duration"), cell_u64(row, "Duration"), e.duration_ns);
-    m.eq(&format!("{what} otel_traces.Timestamp"), cell_u64(row, "StartNs"), e.start_ns);
-    let span_attrs = cell_map(row, "SpanAttributes");
+    m.eq(&format!("{what} otel_traces.TraceId"), cell::<&str>(row, "TraceId"), e.trace_id.as_str());
+    m.eq(&format!("{what} otel_traces.ParentSpanId"), cell::<&str>(row, "ParentSpanId"), s.parent_span_id.as_str());
+    m.eq(&format!("{what} otel_traces.SpanName"), cell::<&str>(row, "SpanName"), s.name);
+    m.eq(&format!("{what} otel_traces.SpanKind"), cell::<&str>(row, "SpanKind"), s.kind);
+    m.eq(&format!("{what} otel_traces.ServiceName"), cell::<&str>(row, "ServiceName"), service);
+    m.eq(&format!("{what} otel_traces.ScopeName"), cell::<&str>(row, "ScopeName"), SCOPE);
+    m.eq(&format!("{what} otel_traces.StatusCode"), cell::<&str>(row, "StatusCode"), s.status_code);
+    m.eq(&format!("{what} otel_traces.StatusMessage"), cell::<&str>(row, "StatusMessage"), s.status_message);
+    m.eq(&format!("{what} otel_traces.Duration"), cell::<u64>(row, "Duration"), e.duration_ns);
+    m.eq(&format!("{what} otel_traces.Timestamp"), cell::<u64>(row, "StartNs"), e.start_ns);
+    let span_attrs = cell::<Attrs>(row, "SpanAttributes");
     for (k, v) in &s.attributes {
         m.eq(&format!("{what} otel_traces.SpanAttributes[{k}]"), span_attrs.get(*k), Some(v));
     }
-    let event_names = cell_strs(row, "EventNames");
+    let event_names = cell::<Vec<String>>(row, "EventNames");
     m.eq(
         &format!("{what} otel_traces.Events.Name"),
         event_names.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -1210,67 +1216,63 @@ fn check_span(m: &mut Mismatches, what: &str, service: &str, e: &Emitted, row: &
     );
     m.eq(
         &format!("{what} otel_traces.Events.Attributes"),
-        cell_maps(row, "EventAttributes"),
+        cell::<Vec<Attrs>>(row, "EventAttributes"),
         s.events.iter().map(|(_, a)| a.clone()).collect(),
     );
     m.eq(
         &format!("{what} otel_traces.Links.TraceId"),
-        cell_strs(row, "LinkTraceIds"),
+        cell::<Vec<String>>(row, "LinkTraceIds"),
         s.links.iter().map(|l| l.0.clone()).collect(),
     );
     m.eq(
         &format!("{what} otel_traces.Links.SpanId"),
-        cell_strs(row, "LinkSpanIds"),
+        cell::<Vec<String>>(row, "LinkSpanIds"),
         s.links.iter().map(|l| l.1.clone()).collect(),
     );
     m.eq(
         &format!("{what} otel_traces.Links.Attributes"),
-        cell_maps(row, "LinkAttributes"),
+        cell::<Vec<Attrs>>(row, "LinkAttributes"),
         s.links.iter().map(|l| l.2.clone()).collect(),
     );
 }
 
-fn check_call(m: &mut Mismatches, what: &str, service: &str, e: &Emitted, c: &CallExpect, row: &Row) {
+fn check_call(m: &mut Mismatches, what: &str, service: &str, e: &Emitted, c: &CallExpect, row: &LlmCallRow) {
     let w = |col: &str| format!("{what} llm_calls.{col}");
-    m.eq(&w("TraceId"), cell_str(row, "TraceId"), e.trace_id.as_str());
-    m.eq(&w("ParentSpanId"), cell_str(row, "ParentSpanId"), e.span.parent_span_id.as_str());
-    m.eq(&w("SpanName"), cell_str(row, "SpanName"), e.span.name);
-    m.eq(&w("ServiceName"), cell_str(row, "ServiceName"), service);
-    m.eq(&w("Environment"), cell_str(row, "Environment"), ENVIRONMENT);
-    m.eq(&w("ScopeName"), cell_str(row, "ScopeName"), SCOPE);
-    m.eq(&w("Duration"), cell_u64(row, "Duration"), e.duration_ns);
-    m.eq(&w("Timestamp"), cell_u64(row, "StartNs"), e.start_ns);
-    m.eq(&w("Operation"), cell_str(row, "Operation"), c.operation);
-    m.eq(&w("Provider"), cell_str(row, "Provider"), c.provider);
-    m.eq(&w("RequestModel"), cell_str(row, "RequestModel"), c.request_model);
-    m.eq(&w("ResponseModel"), cell_str(row, "ResponseModel"), c.response_model);
+    m.eq(&w("TraceId"), row.trace_id.as_str(), e.trace_id.as_str());
+    m.eq(&w("ParentSpanId"), row.parent_span_id.as_str(), e.span.parent_span_id.as_str());
+    m.eq(&w("SpanName"), row.span_name.as_str(), e.span.name);
+    m.eq(&w("ServiceName"), row.service_name.as_str(), service);
+    m.eq(&w("Environment"), row.environment.as_str(), ENVIRONMENT);
+    m.eq(&w("ScopeName"), row.scope_name.as_str(), SCOPE);
+    m.eq(&w("Duration"), row.duration, e.duration_ns);
+    m.eq(&w("Timestamp"), row.timestamp, e.start_ns as i64);
+    m.eq(&w("Operation"), row.operation.as_str(), c.operation);
+    m.eq(&w("Provider"), row.provider.as_str(), c.provider);
+    m.eq(&w("RequestModel"), row.request_model.as_str(), c.request_model);
+    m.eq(&w("ResponseModel"), row.response_model.as_str(), c.response_model);
     let params: BTreeMap<String, String> = c.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    m.eq(&w("RequestParams"), cell_map(row, "RequestParams"), params);
-    m.eq(&w("InputTokens"), cell_u64(row, "InputTokens"), c.input_tokens);
-    m.eq(&w("OutputTokens"), cell_u64(row, "OutputTokens"), c.output_tokens);
-    m.eq(&w("TotalTokens"), cell_u64(row, "TotalTokens"), c.total_tokens);
-    m.eq(&w("CacheReadInputTokens"), cell_u64(row, "CacheReadInputTokens"), c.cache_read);
-    m.eq(&w("CacheWriteInputTokens"), cell_u64(row, "CacheWriteInputTokens"), c.cache_write);
-    m.eq(&w("ReasoningOutputTokens"), cell_u64(row, "ReasoningOutputTokens"), c.reasoning);
-    m.eq(
-        &w("FinishReasons"),
-        cell_strs(row, "FinishReasons"),
-        c.finish_reasons.iter().map(|s| s.to_string()).collect(),
-    );
-    m.eq(&w("ResponseId"), cell_str(row, "ResponseId"), c.response_id);
-    m.eq(&w("StatusCode"), cell_str(row, "StatusCode"), c.status_code);
-    m.eq(&w("ErrorType"), cell_str(row, "ErrorType"), c.error_type);
-    m.eq(&w("ErrorMessage"), cell_str(row, "ErrorMessage"), c.error_message);
-    m.eq(&w("SessionId"), cell_str(row, "SessionId"), c.session_id);
-    m.eq(&w("UserId"), cell_str(row, "UserId"), c.user_id);
-    m.json(what, row, "SystemInstructions", &c.system);
-    m.json(what, row, "InputMessages", &c.input);
-    m.json(what, row, "OutputMessages", &c.output);
-    m.json(what, row, "ToolDefinitions", &c.tools);
-    m.eq(&w("InputText"), cell_str(row, "InputText"), c.input_text);
-    m.eq(&w("OutputText"), cell_str(row, "OutputText"), c.output_text);
-    m.eq(&w("TimeToFirstToken"), cell_f64_opt(row, "TimeToFirstToken"), c.ttft);
-    m.eq(&w("Convention"), cell_str(row, "Convention"), c.convention);
+    m.eq(&w("RequestParams"), row.request_params.iter().cloned().collect(), params);
+    m.eq(&w("InputTokens"), row.input_tokens, c.input_tokens);
+    m.eq(&w("OutputTokens"), row.output_tokens, c.output_tokens);
+    m.eq(&w("TotalTokens"), row.total_tokens, c.total_tokens);
+    m.eq(&w("CacheReadInputTokens"), row.cache_read_input_tokens, c.cache_read);
+    m.eq(&w("CacheWriteInputTokens"), row.cache_write_input_tokens, c.cache_write);
+    m.eq(&w("ReasoningOutputTokens"), row.reasoning_output_tokens, c.reasoning);
+    m.eq(&w("FinishReasons"), row.finish_reasons.clone(), c.finish_reasons.iter().map(|s| s.to_string()).collect());
+    m.eq(&w("ResponseId"), row.response_id.as_str(), c.response_id);
+    m.eq(&w("StatusCode"), row.status_code.as_str(), c.status_code);
+    m.eq(&w("ErrorType"), row.error_type.as_str(), c.error_type);
+    m.eq(&w("ErrorMessage"), row.error_message.as_str(), c.error_message);
+    m.eq(&w("SessionId"), row.session_id.as_str(), c.session_id);
+    m.eq(&w("UserId"), row.user_id.as_str(), c.user_id);
+    m.json(what, "SystemInstructions", &row.system_instructions, &c.system);
+    m.json(what, "InputMessages", &row.input_messages, &c.input);
+    m.json(what, "OutputMessages", &row.output_messages, &c.output);
+    m.json(what, "ToolDefinitions", &row.tool_definitions, &c.tools);
+    m.eq(&w("InputText"), row.input_text.as_str(), c.input_text);
+    m.eq(&w("OutputText"), row.output_text.as_str(), c.output_text);
+    m.eq(&w("TimeToFirstToken"), row.time_to_first_token, c.ttft);
+    m.eq(&w("Convention"), row.convention.as_str(), c.convention);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1288,7 +1290,7 @@ async fn every_choice_joins_when_the_span_comes_first() {
 
 /// Emits every case over every transport through one collector, then checks every table.
 async fn run_matrix(cases: &'static [Case]) {
-    let stack = common::Stack::start_with(|cfg| cfg.pipeline.join_window = JOIN_WINDOW).await;
+    let stack = Stack::start_with(|cfg| cfg.pipeline.join_window = JOIN_WINDOW).await;
     let (grpc_url, http_url) = (stack.otlp_grpc_url(), stack.otlp_http_url());
     let base = SystemTime::now() - Duration::from_secs(600);
 
@@ -1326,11 +1328,11 @@ async fn run_matrix(cases: &'static [Case]) {
     assert_eq!(stack.count("otel_logs").await, n_logs, "otel_logs holds exactly the log records sent");
     assert_eq!(stack.count("llm_calls").await, n_calls, "llm_calls holds one row per LLM span, none for others");
 
+    let mut m = Mismatches::default();
     let traces = by_span_id(stack.query_json(&format!("SELECT {TRACE_COLUMNS} FROM otel_traces")).await);
-    let calls = by_span_id(stack.query_json(&format!("SELECT {LLM_COLUMNS} FROM llm_calls")).await);
+    let calls = calls_by_span_id(&mut m, stack.query_json(&format!("SELECT {LLM_CALL_COLUMNS} FROM llm_calls")).await);
     let logs = by_span_id(stack.query_json("SELECT TraceId, SpanId, EventName FROM otel_logs").await);
 
-    let mut m = Mismatches::default();
     for (transport, name, e) in &sent {
         let what = format!("[{transport:?} / {name}]");
         let service = transport.service();
@@ -1342,7 +1344,7 @@ async fn run_matrix(cases: &'static [Case]) {
             (Some(c), Some([row])) => check_call(&mut m, &what, service, e, c, row),
             (None, None) => {}
             (Some(_), other) => {
-                m.0.push(format!("{what}: expected one llm_calls row, got {}", other.map_or(0, <[Row]>::len)))
+                m.0.push(format!("{what}: expected one llm_calls row, got {}", other.map_or(0, <[LlmCallRow]>::len)))
             }
             (None, Some(rows)) => m.0.push(format!("{what}: not an LLM call, but {} llm_calls rows", rows.len())),
         }
@@ -1350,8 +1352,10 @@ async fn run_matrix(cases: &'static [Case]) {
             .get(&e.span_id)
             .into_iter()
             .flatten()
-            .inspect(|row| m.eq(&format!("{what} otel_logs.TraceId"), cell_str(row, "TraceId"), e.trace_id.as_str()))
-            .map(|row| cell_str(row, "EventName").to_owned())
+            .inspect(|row| {
+                m.eq(&format!("{what} otel_logs.TraceId"), cell::<&str>(row, "TraceId"), e.trace_id.as_str())
+            })
+            .map(|row| cell::<String>(row, "EventName"))
             .collect();
         got_logs.sort();
         let mut want_logs: Vec<String> = e.logs.iter().map(|s| s.to_string()).collect();

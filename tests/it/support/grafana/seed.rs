@@ -232,7 +232,7 @@ pub fn scenario() -> Vec<Call> {
 
 /// Collector self-telemetry: a reports now and dead-lettered 3 rows 2 min ago; b is healthy; c stopped
 /// reporting 10 min ago.
-pub async fn collector_stats(stack: &crate::common::Stack) {
+pub async fn collector_stats(stack: &crate::support::stack::Stack) {
     for (instance, first, dead) in [("grafana-test-a", 0, 3), ("grafana-test-b", 0, 0), ("grafana-test-c", 60, 0)] {
         stack
             .exec(&format!(

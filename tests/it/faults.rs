@@ -8,12 +8,10 @@
 //! (the connection broke mid-request), which may or may not be there.
 //!
 //! Bounded: every wait has a deadline and everything listens on 127.0.0.1. The tests run one at a
-//! time (a lock), since they start and kill processes on a shared, small machine.
-
-mod common;
+//! time and alone in the test binary (`promptlog_testkit::gate::exclusive`: no collector stack of
+//! another suite runs meanwhile), since they start and kill processes on a shared, small machine.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
 use promptlog_otlp::{embeddings_span, now_ns, resource, traces_request};
+use promptlog_testkit::{ChServer, Sql, free_port, log_tail};
 use prost::Message;
 use serde_json::Value;
 
@@ -31,122 +30,36 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest one sender may run (it retries refused requests).
 const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One test at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The last lines of a log file, for failure messages.
 fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+    log_tail(path, 30)
 }
 
-/// A chDB ClickHouse server on a fixed port and data directory, so it can be stopped and restarted
-/// where the collector expects it.
-struct ClickHouse {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    log: PathBuf,
+/// A chDB ClickHouse server the test owns, with its data in `dir/chdb` and its log in `dir/chdb.log`:
+/// stopped and restarted on the same port and data directory, where the collector expects it.
+fn clickhouse(dir: &Path) -> ChServer {
+    ChServer::start_in(&dir.join("chdb"), Some(&dir.join("chdb.log")))
 }
 
-impl ClickHouse {
-    async fn start(dir: &Path) -> ClickHouse {
-        let mut ch = ClickHouse { child: None, port: free_port(), dir: dir.join("chdb"), log: dir.join("chdb.log") };
-        ch.restart().await;
-        ch
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again) on the same port and data directory; returns once it serves.
-    async fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let mut child = Command::new(common::python())
-            .arg(common::repo_root().join("tests/chdb_server/server.py"))
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--data-dir"])
-            .arg(&self.dir)
-            .args(["--parent-pid", &std::process::id().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start the chDB test server");
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
-        });
-        let line = tokio::time::timeout(Duration::from_secs(60), line).await.expect("chDB READY in 60 s").unwrap();
-        let line = line.expect("read READY");
-        assert_eq!(line.trim(), format!("READY {}", self.url()), "chDB server log:\n{}", tail(&self.log));
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: ClickHouse disappears mid-insert, as in a crash.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Sets the server's injected delay before every INSERT.
-    async fn set_insert_delay(&self, ms: u64) {
-        let url = format!("{}/__control/delay?ms={ms}", self.url());
-        let resp = reqwest::Client::new().post(url).send().await.expect("chDB control endpoint");
-        assert!(resp.status().is_success());
-    }
-
-    async fn query(&self, database: &str, sql: &str) -> String {
-        let resp = reqwest::Client::new()
-            .post(self.url())
-            .query(&[("database", database)])
-            .body(sql.to_owned())
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .expect("ClickHouse reachable");
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        assert!(status.is_success(), "ClickHouse refused {sql}: {status} {text}");
-        text
-    }
-
-    /// `count()`, `uniqExact(SpanId)` and the set of `SpanId`s of `table`.
-    async fn span_ids(&self, database: &str, table: &str) -> (u64, u64, HashSet<String>) {
-        let counts = self.query(database, &format!("SELECT count(), uniqExact(SpanId) FROM {table}")).await;
-        let mut it = counts.split_whitespace().map(|n| n.parse::<u64>().unwrap());
-        let (count, uniq) = (it.next().unwrap(), it.next().unwrap());
-        let ids = self.query(database, &format!("SELECT SpanId FROM {table}")).await;
-        (count, uniq, ids.lines().map(str::to_owned).collect())
-    }
-
-    async fn count(&self, database: &str, table: &str) -> Option<u64> {
-        let resp = reqwest::Client::new()
-            .post(self.url())
-            .query(&[("database", database)])
-            .body(format!("SELECT count() FROM {table}"))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        resp.text().await.ok()?.trim().parse().ok()
-    }
+/// SQL on `database` of `ch`.
+fn sql(ch: &ChServer, database: &str) -> Sql {
+    Sql::new(ch.url(), database).with_timeout(Duration::from_secs(30))
 }
 
-impl Drop for ClickHouse {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// `count()`, `uniqExact(SpanId)` and the set of `SpanId`s of `table`.
+async fn span_ids(ch: &ChServer, database: &str, table: &str) -> (u64, u64, HashSet<String>) {
+    let sql = sql(ch, database);
+    let counts = sql.text(&format!("SELECT count(), uniqExact(SpanId) FROM {table}"), None).await;
+    let mut it = counts.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+    let (count, uniq) = (it.next().unwrap(), it.next().unwrap());
+    let ids = sql.text(&format!("SELECT SpanId FROM {table}"), None).await;
+    (count, uniq, ids.lines().map(str::to_owned).collect())
+}
+
+/// `count()` of `table`, `None` while ClickHouse does not answer.
+async fn count(ch: &ChServer, database: &str, table: &str) -> Option<u64> {
+    let sql = Sql::new(ch.url(), database).with_timeout(Duration::from_secs(10));
+    sql.try_text(&format!("SELECT count() FROM {table}"), None).await.ok()?.trim().parse().ok()
 }
 
 /// The collector binary, restartable on the same ports and data directory.
@@ -159,11 +72,11 @@ struct Collector {
 }
 
 impl Collector {
-    async fn start(ch: &ClickHouse, database: &str, dir: &Path, extra_env: &[(&str, &str)]) -> Collector {
+    async fn start(ch: &ChServer, database: &str, dir: &Path, extra_env: &[(&str, &str)]) -> Collector {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let data_dir = dir.join("collector");
         let mut env: Vec<(String, String)> = [
-            ("PROMPTLOG_CLICKHOUSE_URL", ch.url()),
+            ("PROMPTLOG_CLICKHOUSE_URL", ch.url().to_owned()),
             ("PROMPTLOG_CLICKHOUSE_DATABASE", database.to_owned()),
             ("PROMPTLOG_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{}", free_port())),
             ("PROMPTLOG_OTLP_HTTP_ENDPOINT", http.to_string()),
@@ -248,15 +161,15 @@ impl Collector {
 
     /// Waits until the collector has written everything it acknowledged: its spool is empty and the
     /// tables hold at least the acknowledged spans.
-    async fn wait_drained(&self, ch: &ClickHouse, database: &str, ledger: &Ledger) {
+    async fn wait_drained(&self, ch: &ChServer, database: &str, ledger: &Ledger) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         let want = ledger.acked.len() as u64;
         loop {
             let spool_empty = self.health().await.is_some_and(|h| {
                 h["spool"]["records"].as_u64() == Some(0) && h["spool"]["backlog"].as_u64() == Some(0)
             });
-            let traces = ch.count(database, "otel_traces").await.unwrap_or(0);
-            let calls = ch.count(database, "llm_calls").await.unwrap_or(0);
+            let traces = count(ch, database, "otel_traces").await.unwrap_or(0);
+            let calls = count(ch, database, "llm_calls").await.unwrap_or(0);
             if spool_empty && traces >= want && calls >= want {
                 return;
             }
@@ -348,9 +261,9 @@ async fn send(url: String, tag: u32, requests: u32, pace: Duration, ledger: Arc<
 }
 
 /// The tables hold exactly the acknowledged spans.
-async fn assert_exact(ch: &ClickHouse, collector: &Collector, database: &str, ledger: &Ledger, what: &str) {
+async fn assert_exact(ch: &ChServer, collector: &Collector, database: &str, ledger: &Ledger, what: &str) {
     for table in ["otel_traces", "llm_calls"] {
-        let (count, uniq, ids) = ch.span_ids(database, table).await;
+        let (count, uniq, ids) = span_ids(ch, database, table).await;
         assert_eq!(count, uniq, "{what}: {table} has {} duplicate rows", count - uniq);
         let missing: Vec<_> = ledger.acked.difference(&ids).take(5).collect();
         assert!(missing.is_empty(), "{what}: {table} lost acknowledged spans, e.g. {missing:?}");
@@ -378,12 +291,12 @@ fn database(name: &str) -> String {
 /// Runs `fault` while a sender pushes `requests` requests, then checks exactness.
 async fn scenario<F, Fut>(name: &str, round: u32, requests: u32, extra_env: &[(&str, &str)], fault: F) -> Value
 where
-    F: FnOnce(Arc<tokio::sync::Mutex<Option<Collector>>>, Arc<tokio::sync::Mutex<ClickHouse>>) -> Fut,
+    F: FnOnce(Arc<tokio::sync::Mutex<Option<Collector>>>, Arc<tokio::sync::Mutex<ChServer>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
     let db = database(name);
-    let ch = ClickHouse::start(dir.path()).await;
+    let ch = clickhouse(dir.path());
     let collector = Collector::start(&ch, &db, dir.path(), extra_env).await;
     let url = collector.url();
     let (ch, collector) = (Arc::new(tokio::sync::Mutex::new(ch)), Arc::new(tokio::sync::Mutex::new(Some(collector))));
@@ -404,14 +317,14 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_stopped_mid_stream_then_restarted() {
-    let _serial = SERIAL.lock().await;
+    let _alone = promptlog_testkit::gate::exclusive().await;
     for round in 0..2 {
         scenario("ch_down", round, 60, &[], |_, ch| async move {
             tokio::time::sleep(Duration::from_millis(800)).await;
             ch.lock().await.kill();
             // The sender keeps going: the collector accepts into its spool meanwhile.
             tokio::time::sleep(Duration::from_secs(4)).await;
-            ch.lock().await.restart().await;
+            ch.lock().await.restart();
         })
         .await;
     }
@@ -419,7 +332,7 @@ async fn clickhouse_stopped_mid_stream_then_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_inserts_and_insert_timeouts() {
-    let _serial = SERIAL.lock().await;
+    let _alone = promptlog_testkit::gate::exclusive().await;
     // A tiny in-memory queue sends most requests through the on-disk backlog; inserts slower than the
     // insert timeout are retried with the same deduplication token while the first attempt still lands.
     let env = [("PROMPTLOG_QUEUE_CAPACITY", "2"), ("PROMPTLOG_INSERT_TIMEOUT", "1s")];
@@ -441,7 +354,7 @@ async fn slow_inserts_and_insert_timeouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_sigkilled_mid_stream_and_restarted() {
-    let _serial = SERIAL.lock().await;
+    let _alone = promptlog_testkit::gate::exclusive().await;
     for round in 0..2 {
         scenario("sigkill", round, 60, &[], |collector, _| async move {
             tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -457,10 +370,10 @@ async fn collector_sigkilled_mid_stream_and_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_spool_refuses_with_retry_after_then_drains() {
-    let _serial = SERIAL.lock().await;
+    let _alone = promptlog_testkit::gate::exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let db = database("full");
-    let mut ch = ClickHouse::start(dir.path()).await;
+    let mut ch = clickhouse(dir.path());
     // About 15 requests fit.
     let collector = Collector::start(&ch, &db, dir.path(), &[("PROMPTLOG_SPOOL_MAX_BYTES", "200000")]).await;
     ch.kill();
@@ -482,7 +395,7 @@ async fn full_spool_refuses_with_retry_after_then_drains() {
         assert!(Instant::now() < deadline, "health never showed the outage and the full spool: {health}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    ch.restart().await;
+    ch.restart();
     sender.await.unwrap();
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     assert_eq!(ledger.acked.len() as u64, 40 * SPANS_PER_REQUEST, "every request accepted in the end");
@@ -492,10 +405,10 @@ async fn full_spool_refuses_with_retry_after_then_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_clickhouse_is_down_exits_in_time_and_keeps_everything() {
-    let _serial = SERIAL.lock().await;
+    let _alone = promptlog_testkit::gate::exclusive().await;
     let dir = tempfile::tempdir().unwrap();
     let db = database("sigterm");
-    let mut ch = ClickHouse::start(dir.path()).await;
+    let mut ch = clickhouse(dir.path());
     ch.kill();
     // Started while ClickHouse is down: degraded, but accepting into the spool.
     let shutdown_timeout = Duration::from_secs(3);
@@ -510,7 +423,7 @@ async fn sigterm_while_clickhouse_is_down_exits_in_time_and_keeps_everything() {
     assert!(success, "exit status after SIGTERM:\n{}", tail(&collector.log));
     assert!(took < shutdown_timeout + Duration::from_secs(2), "took {took:?}");
 
-    ch.restart().await;
+    ch.restart();
     collector.restart().await;
     collector.wait_drained(&ch, &db, &ledger).await;
     assert_exact(&ch, &collector, &db, &ledger, "sigterm").await;
@@ -520,9 +433,9 @@ async fn sigterm_while_clickhouse_is_down_exits_in_time_and_keeps_everything() {
 async fn replay_keys_match_what_clickhouse_computes() {
     use promptlog::storage::clickhouse::{Store, schema};
     use promptlog_ingest::rows::{Keyed, LlmCallRow, LogRow, SpanRow};
-    let _serial = SERIAL.lock().await;
-    let url = common::shared_clickhouse_url();
-    let config = common::test_config(&url, &database("keys"), Path::new("."));
+    let _alone = promptlog_testkit::gate::exclusive().await;
+    let url = promptlog_testkit::shared_clickhouse_url();
+    let config = crate::support::stack::test_config(&url, &database("keys"), Path::new("."));
     let store = Store::new(&config.clickhouse);
     schema::migrate(&store).await.unwrap();
     let ts = now_ns() as i64;

@@ -2,7 +2,6 @@
 //! the tests: dashboard template variables (frontend `templateSrv.replace` with the plugin's default
 //! multi-value format), `$__conditionalAll` (frontend, `CHDatasource.applyConditionalAll`), and the
 //! backend macros (`pkg/macros/macros.go`). Plus the plugin's ClickHouse-type -> field-type mapping.
-#![allow(dead_code)]
 
 pub mod alerting;
 pub mod seed;
@@ -19,7 +18,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn grafana_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("grafana")
+    promptlog_testkit::repo_root().join("grafana")
 }
 
 pub fn read_yaml(rel: &str) -> serde_yaml_ng::Value {
@@ -396,7 +395,7 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 /// Columns of a query (DESCRIBE) with the Grafana field type the plugin gives them.
-pub async fn columns(stack: &crate::common::Stack, sql: &str) -> Vec<(String, FieldKind)> {
+pub async fn columns(stack: &crate::support::stack::Stack, sql: &str) -> Vec<(String, FieldKind)> {
     let rows = stack.query_json(&format!("DESCRIBE ({sql})")).await;
     rows.iter().map(|r| (json_str(&r["name"]), field_kind(&json_str(&r["type"])))).collect()
 }

@@ -1,20 +1,19 @@
 //! Grafana assets (grafana/**, compose.yaml): provisioning consistency, and every dashboard query,
 //! variable query and alert rule run against a real ClickHouse holding data sent through the collector.
 //! Grafana itself is not started: the templating, plugin macros and alert expressions it would apply
-//! are emulated in `grafana_support`.
-
-mod common;
-mod grafana_support;
+//! are emulated in `support::grafana`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use grafana_support::alerting::{self, Labels};
-use grafana_support::{
-    DATASOURCE_UID, FieldKind, QueryCtx, VarValue, Vars, dashboards, json_f64, json_str, read_yaml,
-    render_dashboard_sql, seed,
-};
 use serde_json::{Map, Value as Json};
 use serde_yaml_ng::Value as Yaml;
+
+use crate::support::grafana::alerting::{self, Labels};
+use crate::support::grafana::{
+    self, DATASOURCE_UID, FieldKind, QueryCtx, VarValue, Vars, dashboards, json_f64, json_str, read_yaml,
+    render_dashboard_sql, seed,
+};
+use crate::support::stack::Stack;
 
 const RULE_FILES: &[&str] = &["provisioning/alerting/rules-llm.yaml", "provisioning/alerting/rules-collector.yaml"];
 
@@ -202,7 +201,7 @@ fn provisioning_files_are_consistent() {
 
 #[test]
 fn compose_file_is_valid() {
-    let root = common::repo_root();
+    let root = promptlog_testkit::repo_root();
     let text = std::fs::read_to_string(root.join("compose.yaml")).unwrap();
     let mut doc: Yaml = serde_yaml_ng::from_str(&text).expect("compose.yaml parses");
     doc.apply_merge().expect("compose.yaml merge keys");
@@ -234,7 +233,7 @@ fn compose_file_is_valid() {
     // Every ${VAR} the provisioning files read is given to the Grafana container (with a default).
     let readme = std::fs::read_to_string(root.join("grafana/README.md")).unwrap();
     for file in ["provisioning/datasources/clickhouse.yaml", "provisioning/alerting/contact-points.yaml"] {
-        for var in env_refs(&std::fs::read_to_string(grafana_support::grafana_dir().join(file)).unwrap()) {
+        for var in env_refs(&std::fs::read_to_string(grafana::grafana_dir().join(file)).unwrap()) {
             let val = env[var.as_str()].as_str().unwrap_or_else(|| panic!("grafana env lacks {var} ({file})"));
             assert!(val.contains(":-") || !val.contains("${"), "{var} has no default in compose.yaml");
             assert!(readme.contains(&var), "grafana/README.md does not document {var}");
@@ -243,7 +242,7 @@ fn compose_file_is_valid() {
 }
 
 /// Options of every query/custom variable, computed in order as Grafana does.
-async fn resolve_variables(stack: &common::Stack, dash: &Json, vars: &mut Vars, now: i64, problems: &mut Vec<String>) {
+async fn resolve_variables(stack: &Stack, dash: &Json, vars: &mut Vars, now: i64, problems: &mut Vec<String>) {
     for v in dash["templating"]["list"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap().to_owned();
         let opts: Vec<String> = match v["type"].as_str().unwrap() {
@@ -265,13 +264,13 @@ async fn resolve_variables(stack: &common::Stack, dash: &Json, vars: &mut Vars, 
 
 /// Runs every panel query of `dash` with `values`; returns the rows of each panel by title.
 async fn run_dashboard(
-    stack: &common::Stack,
+    stack: &Stack,
     dash: &Json,
     values: &BTreeMap<&str, VarValue>,
     require_rows: bool,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, Vec<Map<String, Json>>> {
-    let now = grafana_support::now_ms();
+    let now = grafana::now_ms();
     let uid = dash["uid"].as_str().unwrap();
     let mut vars = Vars::default();
     for v in dash["templating"]["list"].as_array().unwrap() {
@@ -287,7 +286,7 @@ async fn run_dashboard(
         for t in p["targets"].as_array().unwrap() {
             let ctx = QueryCtx::for_panel(6 * 3600, now, p["maxDataPoints"].as_i64().unwrap_or(1000), 1);
             let sql = render_dashboard_sql(t["rawSql"].as_str().unwrap(), &vars, ctx);
-            let cols = grafana_support::columns(stack, &sql).await;
+            let cols = grafana::columns(stack, &sql).await;
             let count = |k| cols.iter().filter(|(_, c)| *c == k).count();
             let shape_ok = match kind {
                 "timeseries" => count(FieldKind::Time) == 1 && count(FieldKind::Number) >= 1 && t["format"] == 0,
@@ -342,7 +341,7 @@ fn fires_for(state: &Option<Vec<(Labels, bool)>>, key: &str, value: &str) -> boo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_and_alerts_on_seeded_data() {
-    let stack = common::Stack::start().await;
+    let stack = Stack::start().await;
     let calls = seed::scenario();
     for body in seed::requests(&calls, 200) {
         let (status, _, resp) = stack.post_otlp("/v1/traces", "application/x-protobuf", body, false).await;
@@ -445,7 +444,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
     let overview = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-overview").unwrap().1;
     let link = overview.to_string();
     let url = link.split("\"url\":\"/explore?").nth(1).unwrap().split('"').next().unwrap();
-    let panes = grafana_support::percent_decode(url.split("panes=").nth(1).unwrap());
+    let panes = grafana::percent_decode(url.split("panes=").nth(1).unwrap());
     let panes: Json = serde_json::from_str(&panes).unwrap();
     let trace_sql = panes["trace"]["queries"][0]["rawSql"].as_str().unwrap();
     let trace_id = json_str(&results["promptlog-overview"]["Slowest calls"][0]["traceID"]);

@@ -1,10 +1,8 @@
 //! Table-driven tests of every convention normaliser on payloads recorded from the real
 //! instrumentation packages (`tests/fixtures/otlp/`, see its README): decode → normalise → join,
 //! then compare each LLM call with the exact values of `tests/clients/scenarios.json`.
-//! The capability table (`support_conventions::TABLE`, shared with `tests/real_clients.rs`) is the
+//! The capability table (`support::conventions::TABLE`, shared with the `real_clients` suite) is the
 //! README's coverage table.
-
-mod support_conventions;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,15 +10,13 @@ use std::time::{Duration, Instant};
 use promptlog_ingest::join::Joiner;
 use promptlog_ingest::rows::LlmCallRow;
 use promptlog_ingest::{Ingestor, Limits, Processors, Request, RequestContext, Signal};
+use promptlog_testkit::repo_root;
 use serde_json::Value;
-use support_conventions::{TABLE, check, check_rollups, scenario_of, split_rollups};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::conventions::{TABLE, check, check_rollups, scenario_of, split_rollups};
 
 fn scenarios() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(root().join("tests/clients/scenarios.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(repo_root().join("tests/clients/scenarios.json")).unwrap()).unwrap()
 }
 
 /// Replays one fixture folder through the normaliser and the join, in arrival order.
@@ -59,7 +55,7 @@ fn every_recorded_convention_normalises_exactly() {
     let mut failures = Vec::new();
     for (folder, convention, carries) in TABLE {
         // Rollup rows (outer spans repeating their calls' usage) are checked apart from the calls.
-        let (rows, rollups) = split_rollups(calls_of(&root().join("tests/fixtures/otlp").join(folder)));
+        let (rows, rollups) = split_rollups(calls_of(&repo_root().join("tests/fixtures/otlp").join(folder)));
         failures.extend(check_rollups(&rollups, &rows, *carries, &sc).into_iter().map(|b| format!("{folder}/{b}")));
         let mut seen: Vec<&str> = rows.iter().map(|r| scenario_of(r, &sc)).collect();
         seen.sort();

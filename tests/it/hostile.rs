@@ -2,18 +2,13 @@
 //! `google.rpc.Status` body; gRPC INVALID_ARGUMENT / RESOURCE_EXHAUSTED), the collector stays up and
 //! keeps serving other clients, and the valid spans of a mixed request are stored.
 //!
-//! Timings are printed: `cargo test --test hostile -- --nocapture`.
-
-mod common;
-mod hostile_support;
+//! Timings are printed: `cargo test --test it hostile:: -- --nocapture`.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::Stack;
-use hostile_support::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use promptlog::receiver::http::conn::{self, Timeouts};
 use prost::Message;
@@ -21,6 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
+
+use crate::support::hostile::*;
+use crate::support::stack::Stack;
 
 /// Upper bound the suite allows for answering a million-attribute span (debug build).
 const MILLION_ATTRIBUTES_BUDGET: Duration = Duration::from_secs(30);
@@ -243,7 +241,7 @@ async fn a_million_attributes_are_answered_in_bounded_time() {
     assert_eq!(stored.len(), 2, "million-attribute spans not stored within 120 s");
     for row in stored {
         // The span's own `case` attribute plus the million.
-        assert_eq!(row["n"].as_u64().or_else(|| row["n"].as_str()?.parse().ok()), Some(COUNT as u64 + 1));
+        assert_eq!(promptlog_testkit::cell::<u64>(&row, "n"), COUNT as u64 + 1);
     }
     assert_still_serving(&stack).await;
 }

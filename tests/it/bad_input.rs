@@ -2,9 +2,6 @@
 //! spec asks for and a message that says what is wrong; the valid parts of a request are stored; and
 //! the collector keeps serving afterwards.
 
-mod common;
-mod support_sdk;
-
 use std::io::Write;
 use std::time::Duration;
 
@@ -16,16 +13,19 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use promptlog_otlp::{kv, kv_i64, logs_request, now_ns, resource, span, traces_request};
+use promptlog_testkit::{LOGS_EXPORT, RpcStatus, TRACES_EXPORT, cell, grpc_raw};
 use prost::Message;
-use support_sdk::{Enc, HttpReply, RpcStatus, cell_str, cell_u64, post};
 use tonic::Code;
+
+use crate::support::sdk::{self, Enc, HttpReply, post};
+use crate::support::stack::Stack;
 
 const JOIN_WINDOW: Duration = Duration::from_secs(2);
 const SERVICE: &str = "bad-input";
 const MIB: usize = 1024 * 1024;
 
-async fn stack() -> common::Stack {
-    common::Stack::start_with(|cfg| cfg.pipeline.join_window = JOIN_WINDOW).await
+async fn stack() -> Stack {
+    Stack::start_with(|cfg| cfg.pipeline.join_window = JOIN_WINDOW).await
 }
 
 /// An embeddings span: an LLM call that never waits for content, so it lands in `llm_calls` at once.
@@ -82,7 +82,7 @@ fn assert_http_error(what: &str, reply: &HttpReply, status: u16, enc: Enc, needl
 }
 
 /// The collector still answers `/health` with `{"status": "ok"}`.
-async fn assert_healthy(stack: &common::Stack, after: &str) {
+async fn assert_healthy(stack: &Stack, after: &str) {
     let resp = reqwest::get(format!("{}/health", stack.otlp_http_url()))
         .await
         .unwrap_or_else(|e| panic!("collector unreachable after {after}: {e}"));
@@ -92,13 +92,13 @@ async fn assert_healthy(stack: &common::Stack, after: &str) {
 }
 
 /// Sends one valid span over HTTP protobuf, HTTP JSON and gRPC and waits until all three are stored.
-async fn assert_still_serving(stack: &common::Stack) {
+async fn assert_still_serving(stack: &Stack) {
     let spans: Vec<Span> = ["final-proto", "final-json", "final-grpc"].map(llm_span).into();
     for (s, enc) in spans.iter().zip([Some(Enc::Proto), Some(Enc::Json), None]) {
         let req = traces(vec![s.clone()]);
         let resp = match enc {
-            Some(enc) => support_sdk::http_traces(&stack.otlp_http_url(), enc, &req).await,
-            None => support_sdk::grpc_traces(&stack.otlp_grpc_url(), req).await.expect("valid gRPC export"),
+            Some(enc) => sdk::http_traces(&stack.otlp_http_url(), enc, &req).await,
+            None => sdk::grpc_traces(&stack.otlp_grpc_url(), req).await.expect("valid gRPC export"),
         };
         assert_no_partial(&resp, "final valid request");
     }
@@ -106,7 +106,7 @@ async fn assert_still_serving(stack: &common::Stack) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let rows = stack.query_json(&format!("SELECT count() AS n FROM otel_traces WHERE SpanId IN ({ids})")).await;
-        let n = cell_u64(&rows[0], "n");
+        let n = cell::<u64>(&rows[0], "n");
         if n == 3 {
             return;
         }
@@ -140,28 +140,28 @@ enum Via {
 
 const VIAS: [Via; 3] = [Via::Http(Enc::Proto), Via::Http(Enc::Json), Via::Grpc];
 
-async fn send_traces(stack: &common::Stack, via: Via, req: ExportTraceServiceRequest) -> ExportTraceServiceResponse {
+async fn send_traces(stack: &Stack, via: Via, req: ExportTraceServiceRequest) -> ExportTraceServiceResponse {
     match via {
-        Via::Http(enc) => support_sdk::http_traces(&stack.otlp_http_url(), enc, &req).await,
-        Via::Grpc => support_sdk::grpc_traces(&stack.otlp_grpc_url(), req).await.expect("gRPC export accepted"),
+        Via::Http(enc) => sdk::http_traces(&stack.otlp_http_url(), enc, &req).await,
+        Via::Grpc => sdk::grpc_traces(&stack.otlp_grpc_url(), req).await.expect("gRPC export accepted"),
     }
 }
 
-async fn send_logs(stack: &common::Stack, via: Via, req: ExportLogsServiceRequest) -> ExportLogsServiceResponse {
+async fn send_logs(stack: &Stack, via: Via, req: ExportLogsServiceRequest) -> ExportLogsServiceResponse {
     match via {
-        Via::Http(enc) => support_sdk::http_logs(&stack.otlp_http_url(), enc, &req).await,
-        Via::Grpc => support_sdk::grpc_logs(&stack.otlp_grpc_url(), req).await.expect("gRPC export accepted"),
+        Via::Http(enc) => sdk::http_logs(&stack.otlp_http_url(), enc, &req).await,
+        Via::Grpc => sdk::grpc_logs(&stack.otlp_grpc_url(), req).await.expect("gRPC export accepted"),
     }
 }
 
 /// SpanIds present in `table` among `ids`.
-async fn stored_span_ids(stack: &common::Stack, table: &str, ids: &[String]) -> Vec<String> {
+async fn stored_span_ids(stack: &Stack, table: &str, ids: &[String]) -> Vec<String> {
     let list = ids.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(",");
     let mut got: Vec<String> = stack
         .query_json(&format!("SELECT SpanId FROM {table} WHERE SpanId IN ({list})"))
         .await
         .iter()
-        .map(|r| cell_str(r, "SpanId").to_owned())
+        .map(|r| cell::<String>(r, "SpanId"))
         .collect();
     got.sort();
     got
@@ -280,18 +280,18 @@ async fn grpc_undecodable_requests_are_invalid_argument() {
     let truncated = valid[..valid.len() - 1].to_vec();
     assert!(ExportTraceServiceRequest::decode(truncated.as_slice()).is_err(), "test premise");
     let cases: Vec<(&str, &'static str, Vec<u8>, bool)> = vec![
-        ("truncated protobuf traces", support_sdk::TRACE_EXPORT, truncated.clone(), false),
-        ("truncated protobuf traces, gzip", support_sdk::TRACE_EXPORT, truncated, true),
-        ("garbage protobuf logs", support_sdk::LOGS_EXPORT, vec![0xff; 64], false),
+        ("truncated protobuf traces", TRACES_EXPORT, truncated.clone(), false),
+        ("truncated protobuf traces, gzip", TRACES_EXPORT, truncated, true),
+        ("garbage protobuf logs", LOGS_EXPORT, vec![0xff; 64], false),
     ];
     for (what, method, body, gz) in cases {
-        let err = support_sdk::grpc_raw(&url, method, body, gz).await.expect_err(what);
+        let err = grpc_raw(&url, method, body, gz).await.expect_err(what);
         assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
         assert!(!err.message().is_empty(), "{what}: the status says what is wrong");
         assert_healthy(&stack, what).await;
     }
     // The raw client works when given a valid body (so the failures above are about the bodies).
-    let ok = support_sdk::grpc_raw(&url, support_sdk::TRACE_EXPORT, Vec::new(), false).await;
+    let ok = grpc_raw(&url, TRACES_EXPORT, Vec::new(), false).await;
     let ok = ok.expect("an empty request is valid");
     assert!(ExportTraceServiceResponse::decode(ok.as_slice()).is_ok());
     assert_still_serving(&stack).await;
@@ -411,13 +411,13 @@ async fn invalid_records_are_rejected_and_valid_ones_kept() {
     assert_eq!(stack.count("llm_calls").await, n, "nothing else in llm_calls");
     let events = stack.query_json("SELECT EventName FROM otel_logs").await;
     assert_eq!(events.len() as u64, valid_logs);
-    assert!(events.iter().all(|r| cell_str(r, "EventName") == "app.valid"), "only valid log records: {events:?}");
+    assert!(events.iter().all(|r| cell::<&str>(r, "EventName") == "app.valid"), "only valid log records: {events:?}");
     assert_still_serving(&stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_values_are_truncated_with_a_marker_and_reported() {
-    let stack = common::Stack::start_with(|cfg| {
+    let stack = Stack::start_with(|cfg| {
         cfg.pipeline.join_window = JOIN_WINDOW;
         cfg.receivers.max_attribute_value_bytes = MIB;
     })
@@ -459,16 +459,16 @@ async fn long_values_are_truncated_with_a_marker_and_reported() {
             .await;
         assert_eq!(rows.len(), 3, "{table}: {rows:?}");
         for row in &rows {
-            assert!(ids.contains(&cell_str(row, "SpanId").to_owned()));
-            assert_eq!(cell_u64(row, "len"), (MIB + marker.len()) as u64, "{table}: truncated length");
-            assert_eq!(cell_u64(row, "exact"), 1, "{table}: value is the first 1 MiB plus the marker");
+            assert!(ids.contains(&cell::<String>(row, "SpanId")));
+            assert_eq!(cell::<u64>(row, "len"), (MIB + marker.len()) as u64, "{table}: truncated length");
+            assert_eq!(cell::<u64>(row, "exact"), 1, "{table}: value is the first 1 MiB plus the marker");
         }
     }
     let rows = stack.query_json(&format!("SELECT length(Body) AS len, Body = {want} AS exact FROM otel_logs")).await;
     assert_eq!(rows.len(), 3);
     for row in &rows {
-        assert_eq!(cell_u64(row, "len"), (MIB + marker.len()) as u64, "otel_logs.Body truncated length");
-        assert_eq!(cell_u64(row, "exact"), 1, "otel_logs.Body is the first 1 MiB plus the marker");
+        assert_eq!(cell::<u64>(row, "len"), (MIB + marker.len()) as u64, "otel_logs.Body truncated length");
+        assert_eq!(cell::<u64>(row, "exact"), 1, "otel_logs.Body is the first 1 MiB plus the marker");
     }
     assert_still_serving(&stack).await;
 }
@@ -476,7 +476,7 @@ async fn long_values_are_truncated_with_a_marker_and_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_cap_are_refused() {
     const CAP: usize = 64 * 1024;
-    let stack = common::Stack::start_with(|cfg| {
+    let stack = Stack::start_with(|cfg| {
         cfg.pipeline.join_window = JOIN_WINDOW;
         cfg.receivers.max_request_bytes = CAP;
     })
@@ -537,7 +537,7 @@ async fn bodies_over_the_cap_are_refused() {
     }
 
     let url = stack.otlp_grpc_url();
-    let err = support_sdk::grpc_traces(&url, plain.clone()).await.expect_err("oversized gRPC request");
+    let err = sdk::grpc_traces(&url, plain.clone()).await.expect_err("oversized gRPC request");
     assert_eq!(err.code(), Code::ResourceExhausted, "oversized gRPC request (OTLP: non-retryable): {err:?}");
     assert_healthy(&stack, "oversized gRPC request").await;
     let mut client = TraceServiceClient::connect(url.clone())
@@ -579,12 +579,12 @@ async fn empty_requests_succeed_and_store_nothing() {
             assert_no_partial_logs(&enc.decode(&reply.body), "empty logs");
         }
     }
-    let resp = support_sdk::grpc_traces(&stack.otlp_grpc_url(), ExportTraceServiceRequest::default()).await.unwrap();
+    let resp = sdk::grpc_traces(&stack.otlp_grpc_url(), ExportTraceServiceRequest::default()).await.unwrap();
     assert_no_partial(&resp, "empty gRPC traces");
-    let resp = support_sdk::grpc_logs(&stack.otlp_grpc_url(), ExportLogsServiceRequest::default()).await.unwrap();
+    let resp = sdk::grpc_logs(&stack.otlp_grpc_url(), ExportLogsServiceRequest::default()).await.unwrap();
     assert_no_partial_logs(&resp, "empty gRPC logs");
     // A resource with no spans at all is empty too.
-    let resp = support_sdk::grpc_traces(&stack.otlp_grpc_url(), traces(vec![])).await.unwrap();
+    let resp = sdk::grpc_traces(&stack.otlp_grpc_url(), traces(vec![])).await.unwrap();
     assert_no_partial(&resp, "resource without spans");
 
     // Requests are processed in order, so once the marker is stored anything earlier would be too.

@@ -1,7 +1,6 @@
-//! The expectation table and the row checker shared by `tests/conventions.rs` (recorded fixtures, replayed
-//! through the normaliser in process) and `tests/real_clients.rs` (the same instrumentations run live
+//! The expectation table and the row checker shared by the `conventions` suite (recorded fixtures, replayed
+//! through the normaliser in process) and the `real_clients` suite (the same instrumentations run live
 //! against a collector, rows read back from ClickHouse): one capability table, one set of checks.
-#![allow(dead_code)] // Each test binary uses a different subset of this module.
 
 use promptlog_ingest::rows::LlmCallRow;
 use serde_json::Value;

@@ -4,9 +4,9 @@
 //!
 //! `PROMPTLOG_FUZZ_SECONDS` sets the budget (default [`DEFAULT_SECONDS`]); `scripts/fuzz.sh` uses it
 //! when cargo-fuzz is unavailable. Regenerate the seeds with
-//! `cargo test --test fuzz_corpus -- --ignored write_seed_corpus`.
+//! `cargo test --test it fuzz_corpus::write_seed_corpus -- --ignored`.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod otlp_fuzz;
 
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ const SECONDS_VAR: &str = "PROMPTLOG_FUZZ_SECONDS";
 const RNG_SEED: u64 = 0x0715_f022;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/otlp_decode")
+    promptlog_testkit::repo_root().join("fuzz/corpus/otlp_decode")
 }
 
 /// xorshift64*: deterministic and dependency-free.

@@ -1,35 +1,24 @@
 //! Self-telemetry end to end: `GET /metrics` after real traffic, and `collector_stats` rows with
 //! correct deltas, both from a writer run at a short interval and from the collector's own writer.
 
-mod common;
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use common::Stack;
 use promptlog::selfstats;
 use promptlog::storage::clickhouse::Store;
 use promptlog::telemetry::Stats;
 use promptlog_ingest::Table;
+use promptlog_testkit::{Row, cell};
 use prost::Message;
-use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::stack::Stack;
 
 /// Spans sent by the end-to-end test.
 const SPANS: u64 = 12;
 
-fn number(row: &Map<String, Value>, key: &str) -> f64 {
-    let v = &row[key];
-    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or_else(|| panic!("{key}: {v}"))
-}
-
 /// `SELECT`s until `done` accepts the rows or `within` passes; returns the last rows.
-async fn poll(
-    stack: &Stack,
-    sql: &str,
-    within: Duration,
-    done: impl Fn(&[Map<String, Value>]) -> bool,
-) -> Vec<Map<String, Value>> {
+async fn poll(stack: &Stack, sql: &str, within: Duration, done: impl Fn(&[Row]) -> bool) -> Vec<Row> {
     let started = Instant::now();
     loop {
         let rows = stack.query_json(sql).await;
@@ -59,15 +48,15 @@ async fn stats_writer_stores_deltas_and_gauges() {
     traces.queued.fetch_add(5, Relaxed);
     let sum_sql = "SELECT sum(Received) AS received, sum(Written) AS written \
                    FROM collector_stats WHERE Signal = 'traces'";
-    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| number(&r[0], "received") == 5.0).await;
-    assert_eq!(number(&rows[0], "received"), 5.0);
+    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| cell::<f64>(&r[0], "received") == 5.0).await;
+    assert_eq!(cell::<f64>(&rows[0], "received"), 5.0);
 
     traces.received.fetch_add(3, Relaxed);
     traces.written.fetch_add(8, Relaxed);
     traces.queued.fetch_sub(5, Relaxed);
     traces.last_batch_micros.store(2_500, Relaxed);
-    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| number(&r[0], "written") == 8.0).await;
-    assert_eq!((number(&rows[0], "received"), number(&rows[0], "written")), (8.0, 8.0));
+    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| cell::<f64>(&r[0], "written") == 8.0).await;
+    assert_eq!((cell::<f64>(&rows[0], "received"), cell::<f64>(&rows[0], "written")), (8.0, 8.0));
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), writer).await.expect("writer stops on shutdown").unwrap();
 
@@ -78,10 +67,10 @@ async fn stats_writer_stores_deltas_and_gauges() {
              WHERE Signal = 'traces' AND Received > 0 ORDER BY Timestamp",
         )
         .await;
-    let deltas: Vec<_> = rows.iter().map(|r| number(r, "Received")).collect();
+    let deltas: Vec<_> = rows.iter().map(|r| cell::<f64>(r, "Received")).collect();
     assert_eq!(deltas, [5.0, 3.0]);
-    assert_eq!((number(&rows[0], "QueueDepth"), number(&rows[1], "QueueDepth")), (5.0, 0.0));
-    assert_eq!(number(&rows[1], "BatchLatencyMs"), 2.5);
+    assert_eq!((cell::<f64>(&rows[0], "QueueDepth"), cell::<f64>(&rows[1], "QueueDepth")), (5.0, 0.0));
+    assert_eq!(cell::<f64>(&rows[1], "BatchLatencyMs"), 2.5);
     assert_eq!(rows[0]["Instance"], selfstats::instance_name().as_str());
     let signals = stack.query_json("SELECT DISTINCT Signal AS s FROM collector_stats ORDER BY s").await;
     let signals: Vec<_> = signals.iter().map(|r| r["s"].as_str().unwrap().to_owned()).collect();
@@ -127,7 +116,7 @@ async fn collector_reports_its_traffic_in_metrics_and_collector_stats() {
     // just after a row was taken.
     let sql = "SELECT sum(Received) AS received, sum(Written) AS written FROM collector_stats WHERE Signal = 'traces'";
     let within = 2 * selfstats::STATS_INTERVAL + Duration::from_secs(5);
-    let rows = poll(&stack, sql, within, |r| number(&r[0], "written") == SPANS as f64).await;
+    let rows = poll(&stack, sql, within, |r| cell::<f64>(&r[0], "written") == SPANS as f64).await;
     println!("[selfstats] collector_stats caught up after {:?}", started.elapsed());
-    assert_eq!((number(&rows[0], "received"), number(&rows[0], "written")), (SPANS as f64, SPANS as f64));
+    assert_eq!((cell::<f64>(&rows[0], "received"), cell::<f64>(&rows[0], "written")), (SPANS as f64, SPANS as f64));
 }

@@ -2,7 +2,7 @@
 //! is run for real — its pinned venv, the real `openai` client, `tests/clients/fake_openai.py` as the
 //! model — exporting over OTLP/gRPC and OTLP/HTTP into an in-process collector backed by ClickHouse.
 //! The `llm_calls` rows are read back and validated by the same capability table and checker as the
-//! recorded fixtures (`support_conventions`, shared with `tests/conventions.rs`), and the traces' non-LLM
+//! recorded fixtures (`support::conventions`, shared with the `conventions` suite), and the traces' non-LLM
 //! spans (app spans, OpenLIT's httpx `POST`, the request-only span of a Logfire stream) must be in
 //! `otel_traces` but not in `llm_calls`.
 //!
@@ -12,21 +12,19 @@
 //! `PROMPTLOG_REAL_CLIENTS_JOBS` (clients run at once, default 2), `PROMPTLOG_REAL_CLIENTS_ONLY` (comma
 //! list of substrings of `<folder>/<protocol>`).
 
-mod common;
-mod support_conventions;
-
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Stack, repo_root};
-use promptlog_ingest::rows::{AttrMap, LlmCallRow};
-use serde_json::{Map, Value};
-use support_conventions::{Carries, TABLE, check, check_rollups, split_rollups, try_scenario_of};
+use promptlog_testkit::{LLM_CALL_COLUMNS, Row, llm_call, python, repo_root, try_cell};
+use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
+
+use crate::support::conventions::{Carries, TABLE, check, check_rollups, split_rollups, try_scenario_of};
+use crate::support::stack::Stack;
 
 const JOIN_WINDOW: Duration = Duration::from_secs(3);
 /// Longest one client may run (it is killed after that).
@@ -110,7 +108,7 @@ fn runs() -> Vec<Run> {
     let table: HashMap<&str, (&str, Carries)> = TABLE.iter().map(|(f, c, k)| (*f, (*c, *k))).collect();
     let matrix: BTreeSet<&str> = MATRIX.iter().map(|m| m.0).collect();
     let tabled: BTreeSet<&str> = table.keys().copied().collect();
-    assert_eq!(matrix, tabled, "MATRIX and support_conventions::TABLE list different folders");
+    assert_eq!(matrix, tabled, "MATRIX and support::conventions::TABLE list different folders");
     let on_disk: BTreeSet<String> = std::fs::read_dir(repo_root().join("tests/fixtures/otlp"))
         .unwrap()
         .filter_map(|e| e.ok().filter(|e| e.path().is_dir()).and_then(|e| e.file_name().into_string().ok()))
@@ -145,7 +143,7 @@ fn runs() -> Vec<Run> {
 fn fake_openai_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        let mut child = std::process::Command::new(common::python())
+        let mut child = std::process::Command::new(python())
             .arg(repo_root().join("tests/clients/fake_openai.py"))
             .args(["--port", "0", "--parent-pid", &std::process::id().to_string()])
             .stdin(Stdio::piped())
@@ -269,18 +267,10 @@ fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn as_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
 async fn count_rows(stack: &Stack, service: &str) -> u64 {
     let rows =
         stack.query_json(&format!("SELECT count() AS n FROM llm_calls WHERE ServiceName = {}", sql_str(service))).await;
-    rows.first().and_then(|r| r.get("n")).and_then(as_u64).unwrap_or(0)
+    rows.first().and_then(|r| try_cell(r, "n").ok()).unwrap_or(0)
 }
 
 /// Waits until `llm_calls` holds `want` rows for the run's service; returns the count and when it got there.
@@ -293,134 +283,6 @@ async fn wait_rows(stack: &Stack, service: &str, want: u64, since: Instant) -> (
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// One `llm_calls` row of a `JSONEachRow` answer, taken apart column by column.
-struct Cells(Map<String, Value>);
-
-impl Cells {
-    fn take(&mut self, col: &str) -> Result<Value, String> {
-        self.0.remove(col).ok_or_else(|| format!("column {col} missing"))
-    }
-
-    fn string(&mut self, col: &str) -> Result<String, String> {
-        match self.take(col)? {
-            Value::String(s) => Ok(s),
-            other => Err(format!("{col}: expected a string, got {other}")),
-        }
-    }
-
-    fn u64(&mut self, col: &str) -> Result<u64, String> {
-        let v = self.take(col)?;
-        as_u64(&v).ok_or_else(|| format!("{col}: expected a UInt64, got {v}"))
-    }
-
-    fn i64(&mut self, col: &str) -> Result<i64, String> {
-        match self.take(col)? {
-            Value::Number(n) if n.is_i64() => Ok(n.as_i64().unwrap()),
-            Value::String(s) => s.parse().map_err(|e| format!("{col}: {s:?} is not an Int64: {e}")),
-            other => Err(format!("{col}: expected an Int64, got {other}")),
-        }
-    }
-
-    fn f64_opt(&mut self, col: &str) -> Result<Option<f64>, String> {
-        match self.take(col)? {
-            Value::Null => Ok(None),
-            Value::Number(n) => Ok(n.as_f64()),
-            Value::String(s) => s.parse().map(Some).map_err(|e| format!("{col}: {s:?} is not a Float64: {e}")),
-            other => Err(format!("{col}: expected a Nullable(Float64), got {other}")),
-        }
-    }
-
-    fn bool(&mut self, col: &str) -> Result<bool, String> {
-        match self.take(col)? {
-            Value::Bool(b) => Ok(b),
-            Value::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => Ok(n.as_u64() == Some(1)),
-            other => Err(format!("{col}: expected a Bool, got {other}")),
-        }
-    }
-
-    fn strings(&mut self, col: &str) -> Result<Vec<String>, String> {
-        match self.take(col)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    other => Err(format!("{col}: non-string item {other}")),
-                })
-                .collect(),
-            other => Err(format!("{col}: expected an Array(String), got {other}")),
-        }
-    }
-
-    fn map(&mut self, col: &str) -> Result<AttrMap, String> {
-        match self.take(col)? {
-            Value::Object(m) => m
-                .into_iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k, s)),
-                    other => Err(format!("{col}.{k}: non-string value {other}")),
-                })
-                .collect(),
-            other => Err(format!("{col}: expected a Map(String, String), got {other}")),
-        }
-    }
-}
-
-/// Rebuilds an [`LlmCallRow`] from `SELECT *, toUnixTimestamp64Nano(Timestamp) AS TimestampNs` in
-/// `JSONEachRow`. Strict both ways: a column the struct lacks, or a field the row lacks, is an error.
-fn row_from_json(json: Map<String, Value>) -> Result<LlmCallRow, String> {
-    let mut c = Cells(json);
-    let timestamp = c.i64("TimestampNs")?;
-    c.take("Timestamp")?; // DateTime64(9) as text, in the server's time zone: TimestampNs instead.
-    let row = LlmCallRow {
-        project_id: c.string("ProjectId")?,
-        timestamp,
-        duration: c.u64("Duration")?,
-        trace_id: c.string("TraceId")?,
-        span_id: c.string("SpanId")?,
-        parent_span_id: c.string("ParentSpanId")?,
-        span_name: c.string("SpanName")?,
-        service_name: c.string("ServiceName")?,
-        environment: c.string("Environment")?,
-        scope_name: c.string("ScopeName")?,
-        operation: c.string("Operation")?,
-        provider: c.string("Provider")?,
-        request_model: c.string("RequestModel")?,
-        response_model: c.string("ResponseModel")?,
-        request_params: c.map("RequestParams")?,
-        input_tokens: c.u64("InputTokens")?,
-        output_tokens: c.u64("OutputTokens")?,
-        total_tokens: c.u64("TotalTokens")?,
-        cache_read_input_tokens: c.u64("CacheReadInputTokens")?,
-        cache_write_input_tokens: c.u64("CacheWriteInputTokens")?,
-        reasoning_output_tokens: c.u64("ReasoningOutputTokens")?,
-        cost_usd: c.f64_opt("CostUsd")?,
-        is_rollup: c.bool("IsRollup")?,
-        finish_reasons: c.strings("FinishReasons")?,
-        response_id: c.string("ResponseId")?,
-        status_code: c.string("StatusCode")?,
-        error_type: c.string("ErrorType")?,
-        error_message: c.string("ErrorMessage")?,
-        session_id: c.string("SessionId")?,
-        user_id: c.string("UserId")?,
-        tags: c.strings("Tags")?,
-        metadata: c.map("Metadata")?,
-        system_instructions: c.string("SystemInstructions")?,
-        input_messages: c.string("InputMessages")?,
-        output_messages: c.string("OutputMessages")?,
-        tool_definitions: c.string("ToolDefinitions")?,
-        input_text: c.string("InputText")?,
-        output_text: c.string("OutputText")?,
-        time_to_first_token: c.f64_opt("TimeToFirstToken")?,
-        convention: c.string("Convention")?,
-        span_attributes: c.map("SpanAttributes")?,
-        resource_attributes: c.map("ResourceAttributes")?,
-    };
-    if !c.0.is_empty() {
-        return Err(format!("columns LlmCallRow does not have: {:?}", c.0.keys().collect::<Vec<_>>()));
-    }
-    Ok(row)
 }
 
 /// What kind of non-LLM span a span name is, if it is one these clients make.
@@ -446,13 +308,13 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
     let service = sql_str(&run.service());
     let json = stack
         .query_json(&format!(
-            "SELECT *, toUnixTimestamp64Nano(Timestamp) AS TimestampNs FROM llm_calls WHERE ServiceName = {service} \
-             ORDER BY Timestamp FORMAT JSONEachRow"
+            "SELECT {LLM_CALL_COLUMNS} FROM llm_calls WHERE ServiceName = {service} ORDER BY Timestamp \
+             FORMAT JSONEachRow"
         ))
         .await;
     let mut rows = Vec::new();
     for (i, j) in json.into_iter().enumerate() {
-        match row_from_json(j) {
+        match llm_call(j) {
             Ok(r) => rows.push(r),
             Err(e) => bad.push(format!("llm_calls row {i}: {e}")),
         }
@@ -464,7 +326,7 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
     let (rows, rollups) = split_rollups(rows);
     bad.extend(check_rollups(&rollups, &rows, run.carries, sc));
 
-    // The same checks as tests/conventions.rs, on the stored rows.
+    // The same checks as the conventions suite, on the stored rows.
     let mut seen = Vec::new();
     for row in &rows {
         let Some(name) = try_scenario_of(row, sc) else {
@@ -496,7 +358,7 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
             "SELECT TraceId, SpanId, ParentSpanId, SpanName, ScopeName FROM otel_traces WHERE ServiceName = {service}"
         ))
         .await;
-    let s = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let s = |m: &Row, k: &str| try_cell::<String>(m, k).unwrap_or_default();
     let calls: BTreeSet<(String, String)> =
         rows.iter().chain(&rollups).map(|r| (r.trace_id.clone(), r.span_id.clone())).collect();
     let stored: BTreeSet<(String, String)> = spans.iter().map(|m| (s(m, "TraceId"), s(m, "SpanId"))).collect();

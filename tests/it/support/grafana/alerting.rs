@@ -275,20 +275,16 @@ pub fn firing_instances(condition: &[Item]) -> Option<Vec<(Labels, bool)>> {
 /// the server refuses SQL_* custom settings (no custom_settings_prefixes, e.g. the chDB test server),
 /// substitutes the values where the SQL reads them.
 async fn query_with_settings(
-    stack: &crate::common::Stack,
+    stack: &crate::support::stack::Stack,
     sql: &str,
     settings: &BTreeMap<&str, &str>,
 ) -> Vec<Map<String, Json>> {
     if settings.is_empty() {
         return stack.query_json(sql).await;
     }
-    let mut params = vec![("database", stack.database().to_owned()), ("default_format", "JSONEachRow".to_owned())];
-    params.extend(settings.iter().map(|(k, v)| ((*k), (*v).to_owned())));
-    let resp =
-        reqwest::Client::new().post(&stack.clickhouse_url).query(&params).body(sql.to_owned()).send().await.unwrap();
-    if resp.status().is_success() {
-        let text = resp.text().await.unwrap();
-        return text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let params: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, *v)).collect();
+    if let Ok(rows) = stack.sql().try_rows_with(sql, &params).await {
+        return rows;
     }
     let mut emulated = sql.to_owned();
     for (k, v) in settings {
@@ -299,7 +295,7 @@ async fn query_with_settings(
 
 /// Evaluates one rule as Grafana's scheduler would right now: None = NoData.
 pub async fn evaluate_rule(
-    stack: &crate::common::Stack,
+    stack: &crate::support::stack::Stack,
     rule: &Yaml,
     settings: &BTreeMap<&str, &str>,
 ) -> Option<Vec<(Labels, bool)>> {

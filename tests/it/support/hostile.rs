@@ -2,26 +2,21 @@
 //! refuse to encode, or too slowly), raw-bytes gRPC and HTTP clients that report every outcome, and
 //! the "still serving" check run after each case.
 
-use std::time::{Duration, Instant};
-
-use bytes::{Buf, BufMut};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
+pub use promptlog_testkit::{LOGS_EXPORT, RpcStatus, TRACES_EXPORT};
 use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::codegen::http::uri::PathAndQuery;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::common::Stack;
+use crate::support::sdk;
+pub use crate::support::sdk::HttpReply;
+use crate::support::stack::Stack;
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 pub const JSON: &str = "application/json";
-/// gRPC method of trace export.
-pub const TRACES_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-/// gRPC method of logs export.
-pub const LOGS_EXPORT: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 /// A small request cap for the size cases, so that going past it is cheap.
 pub const SMALL_LIMIT: usize = 1 << 20;
 
@@ -139,24 +134,7 @@ pub fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
 
 // ---- clients --------------------------------------------------------------------------------
 
-/// What an OTLP/HTTP request got back.
-#[derive(Debug)]
-pub struct HttpReply {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub elapsed: Duration,
-}
-
-/// `google.rpc.Status`, the body of OTLP/HTTP errors.
-#[derive(Clone, PartialEq, Message)]
-pub struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-}
-
+/// What the hostile cases check in a reply.
 impl HttpReply {
     /// The error body, in whichever encoding the collector answered.
     pub fn rpc_status(&self) -> RpcStatus {
@@ -189,58 +167,7 @@ impl HttpReply {
 
 /// POSTs `body` to `path` and returns whatever came back.
 pub async fn post(stack: &Stack, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> HttpReply {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", stack.otlp_http_url()))
-        .header("content-type", content_type)
-        .timeout(Duration::from_secs(120));
-    if gzip {
-        request = request.header("content-encoding", "gzip");
-    }
-    let started = Instant::now();
-    let response = request.body(body).send().await.expect("the collector answers");
-    let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let body = response.bytes().await.expect("response body").to_vec();
-    HttpReply { status, content_type, body, elapsed: started.elapsed() }
-}
-
-/// Passes raw bytes through gRPC in both directions (the message is not encoded by prost).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
+    sdk::post_otlp(&stack.otlp_http_url(), path, content_type, body, gzip).await
 }
 
 async fn channel(stack: &Stack) -> Channel {
@@ -249,13 +176,7 @@ async fn channel(stack: &Stack) -> Channel {
 
 /// Sends raw message bytes to a gRPC `method`; gzip-compresses them on the wire when asked.
 pub async fn grpc_raw(stack: &Stack, method: &'static str, message: Vec<u8>, gzip: bool) -> Result<Vec<u8>, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel(stack).await);
-    if gzip {
-        grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-    }
-    grpc.ready().await.expect("gRPC channel ready");
-    let path = PathAndQuery::from_static(method);
-    grpc.unary(tonic::Request::new(message), path, RawCodec).await.map(tonic::Response::into_inner)
+    promptlog_testkit::grpc_raw(&stack.otlp_grpc_url(), method, message, gzip).await
 }
 
 /// Sends a trace export with the generated client; returns `rejected_spans` or the error.
@@ -293,5 +214,5 @@ pub async fn assert_still_serving(stack: &Stack) {
 pub async fn stored_span_ids(stack: &Stack, name: &str) -> Vec<String> {
     let rows =
         stack.query_json(&format!("SELECT SpanId FROM otel_traces WHERE SpanName = '{name}' ORDER BY SpanId")).await;
-    rows.iter().map(|r| r["SpanId"].as_str().unwrap().to_owned()).collect()
+    rows.iter().map(|r| promptlog_testkit::cell(r, "SpanId")).collect()
 }

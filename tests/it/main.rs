@@ -1,0 +1,19 @@
+//! promptlog's integration tests, one binary: a module per suite, the shared support under
+//! [`support`] (built on the `promptlog-testkit` crate). Run one suite with a filter, e.g.
+//! `cargo test --test it grafana::`.
+//!
+//! Every suite of this binary shares one ClickHouse (`promptlog_testkit::shared_clickhouse_url`;
+//! each collector stack writes to its own fresh database), except the fault suite, which owns the
+//! ClickHouse servers it stops and restarts.
+
+mod support;
+
+mod bad_input;
+mod conventions;
+mod e2e_sdk;
+mod faults;
+mod fuzz_corpus;
+mod grafana;
+mod hostile;
+mod real_clients;
+mod selfstats;

@@ -1,0 +1,13 @@
+//! Support of the suites that needs the `promptlog` crate or is specific to a suite; what does not is
+//! in the `promptlog-testkit` crate.
+
+/// The recorded-payload capability table and checker shared by `conventions` and `real_clients`.
+pub mod conventions;
+/// Grafana's and the ClickHouse plugin's query rewriting, alert evaluation and seed traffic.
+pub mod grafana;
+/// Raw protobuf wire encoding and clients that report every outcome, for `hostile`.
+pub mod hostile;
+/// Hand-built OTLP requests over each transport, and the OTLP/HTTP client every suite uses.
+pub mod sdk;
+/// ClickHouse plus an in-process collector: [`stack::Stack`].
+pub mod stack;
