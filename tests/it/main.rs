@@ -8,6 +8,7 @@
 
 mod support;
 
+mod auth;
 mod bad_input;
 mod conventions;
 mod e2e_sdk;
@@ -15,5 +16,6 @@ mod faults;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;
+mod projects;
 mod real_clients;
 mod selfstats;
