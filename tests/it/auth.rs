@@ -223,7 +223,8 @@ async fn http_refusals_are_rpc_status_in_the_request_encoding() {
     let (stack, _dir, _file) = keyed_stack().await;
     let bearer = |k: &str| format!("Bearer {k}");
     let (wrong, expired, read_only) = (bearer(WRONG), bearer(BETA_EXPIRED), bearer(BETA_READ_ONLY));
-    let cases: [(&[(&str, &str)], u16, i32, &str); 5] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, i32, &'a str);
+    let cases: [Case; 5] = [
         (&[], 401, 16, "missing API key"),
         (&[("authorization", &wrong)], 401, 16, "unknown API key"),
         (&[("authorization", &expired)], 401, 16, "expired"),
