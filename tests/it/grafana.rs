@@ -28,6 +28,65 @@ const RULE_PANELS: &[(&str, &str)] = &[
     ("promptlog-collector-stale", "Instances"),
 ];
 
+/// A project besides `default` in the seeded data, and how many calls it has.
+const OTHER_PROJECT: &str = "project-b";
+const OTHER_PROJECT_CALLS: u64 = 3;
+
+/// The filter every query on a project table carries (with `All`, `$__conditionalAll` makes it `1=1`).
+const PROJECT_FILTER: &str = "$__conditionalAll(ProjectId IN (${project:singlequote}), $project)";
+
+/// Tables with a `ProjectId` column.
+const PROJECT_TABLES: [&str; 3] = ["llm_calls", "otel_traces", "otel_logs"];
+
+/// How many times `sql` reads a project table (`FROM <table>`).
+fn project_table_reads(sql: &str) -> usize {
+    sql.split("FROM").skip(1).filter(|rest| PROJECT_TABLES.iter().any(|t| rest.trim_start().starts_with(t))).count()
+}
+
+#[test]
+fn every_dashboard_has_a_project_variable_and_every_project_table_query_uses_it() {
+    let mut problems = Vec::new();
+    let mut collector_wide = 0;
+    for (file, dash) in dashboards() {
+        let vars = dash["templating"]["list"].as_array().unwrap();
+        match vars.iter().find(|v| v["name"] == "project") {
+            Some(v) => {
+                let ok = v["type"] == "query"
+                    && v["includeAll"] == true
+                    && v["multi"] == true
+                    && v["current"]["value"][0] == "$__all"
+                    && v["query"].as_str().unwrap().contains("DISTINCT ProjectId FROM llm_calls");
+                if !ok {
+                    problems.push(format!("{file}: the project variable is not a multi-value query with All"));
+                }
+            }
+            None => problems.push(format!("{file}: no project variable")),
+        }
+        let mut queries: Vec<(String, &str)> = Vec::new();
+        for p in panels(&dash) {
+            for t in p["targets"].as_array().unwrap() {
+                queries.push((format!("panel {}", p["title"]), t["rawSql"].as_str().unwrap()));
+            }
+        }
+        for v in vars.iter().filter(|v| v["type"] == "query" && v["name"] != "project") {
+            queries.push((format!("variable {}", v["name"]), v["query"].as_str().unwrap()));
+        }
+        for (what, sql) in queries {
+            let reads = project_table_reads(&sql);
+            if reads == 0 {
+                // collector_stats: the collector's own counters, not any project's data.
+                assert!(sql.contains("FROM collector_stats"), "{file} {what} reads no known table");
+                collector_wide += 1;
+            } else if sql.matches(PROJECT_FILTER).count() != reads {
+                problems.push(format!("{file} {what}: {reads} project-table reads, not all filtered on $project"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // 12 panels and the instance variable.
+    assert_eq!(collector_wide, 13, "only the collector dashboard's collector_stats queries are project-wide");
+}
+
 fn rules() -> Vec<(Yaml, Yaml)> {
     let mut out = Vec::new();
     for file in RULE_FILES {
@@ -393,6 +452,16 @@ async fn dashboards_and_alerts_on_seeded_data() {
             .await;
     assert!(fires_for(&state, "environment", "prod"), "a tiny budget fires for prod: {state:?}");
 
+    // A second project (rows written as the collector writes a keyed project's rows), for the
+    // dashboards' project variable.
+    stack
+        .exec(&format!(
+            "INSERT INTO llm_calls (ProjectId, Timestamp, ServiceName, Environment, Operation, RequestModel, \
+             StatusCode, InputTokens, OutputTokens, UserId) SELECT '{OTHER_PROJECT}', now64(9) - toIntervalSecond(60 * (number + 1)), \
+             'svc-project-b', 'prod', 'chat', 'gpt-4o', 'Ok', 10, 20, 'user-b' FROM numbers({OTHER_PROJECT_CALLS})"
+        ))
+        .await;
+
     // Dashboards: every panel and variable with All selected must return rows of the right shape.
     let mut problems = Vec::new();
     let all = BTreeMap::from([("session", VarValue::Single("sess-3".into()))]);
@@ -404,6 +473,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
     // ... and with concrete selections (single and multi values, search text with a quote).
     let m = |v: &[&str]| VarValue::Multi(v.iter().map(|s| s.to_string()).collect());
     let picked = BTreeMap::from([
+        ("project", m(&["default"])),
         ("service", m(&["chat-api"])),
         ("environment", m(&["prod"])),
         ("model", m(&["gpt-4o", "claude-sonnet-4"])),
@@ -421,6 +491,20 @@ async fn dashboards_and_alerts_on_seeded_data() {
     let total: usize = dashboards().iter().map(|(_, d)| panels(d).len()).sum();
     assert_eq!(ran, total, "every panel ran");
     println!("{ran} panel queries ran with rows, twice (All and concrete selections)");
+
+    // The project variable: one project, several, or All (the default).
+    let overview = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-overview").unwrap().1;
+    let calls_of = |rows: &BTreeMap<String, Vec<Map<String, Json>>>| json_f64(&rows["Calls"][0]["calls"]).unwrap();
+    let all_calls = calls_of(&results["promptlog-overview"]);
+    let only = |p: &[&str]| BTreeMap::from([("project", m(p))]);
+    let b = run_dashboard(&stack, &overview, &only(&[OTHER_PROJECT]), false, &mut problems).await;
+    assert_eq!(calls_of(&b), OTHER_PROJECT_CALLS as f64, "project {OTHER_PROJECT} alone");
+    let default = run_dashboard(&stack, &overview, &only(&["default"]), false, &mut problems).await;
+    assert_eq!(calls_of(&default) + OTHER_PROJECT_CALLS as f64, all_calls, "All is every project");
+    assert!(b["Calls/s by service"].iter().all(|r| json_str(&r["service"]) == "svc-project-b"));
+    let both = run_dashboard(&stack, &overview, &only(&["default", OTHER_PROJECT]), false, &mut problems).await;
+    assert_eq!(calls_of(&both), all_calls);
+    assert!(problems.is_empty(), "dashboard problems:\n{}", problems.join("\n"));
 
     // Prompt explorer search is case-insensitive over prompt and completion.
     let explorer = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-prompts").unwrap().1;
