@@ -72,7 +72,7 @@ fn every_dashboard_has_a_project_variable_and_every_project_table_query_uses_it(
             queries.push((format!("variable {}", v["name"]), v["query"].as_str().unwrap()));
         }
         for (what, sql) in queries {
-            let reads = project_table_reads(&sql);
+            let reads = project_table_reads(sql);
             if reads == 0 {
                 // collector_stats: the collector's own counters, not any project's data.
                 assert!(sql.contains("FROM collector_stats"), "{file} {what} reads no known table");
