@@ -79,7 +79,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig(arg) => {
             let config = Config::load(arg.config.as_deref())?;
+            // The key file too: `serve` refuses to start on a bad one.
+            let auth = promptlog::auth::Auth::new(&config.auth, promptlog::telemetry::Stats::new())?;
             println!("configuration is valid:\n{config:#?}");
+            match auth.enabled() {
+                true => println!("API keys required: {} key(s) loaded", auth.key_count()),
+                false => println!("no API key configured: auth is off (every request is project \"default\")"),
+            }
         }
         Command::Keygen { project, id, scopes, expires } => {
             let scopes =
