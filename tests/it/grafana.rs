@@ -32,61 +32,6 @@ const RULE_PANELS: &[(&str, &str)] = &[
 const OTHER_PROJECT: &str = "project-b";
 const OTHER_PROJECT_CALLS: u64 = 3;
 
-/// The filter every query on a project table carries (with `All`, `$__conditionalAll` makes it `1=1`).
-const PROJECT_FILTER: &str = "$__conditionalAll(ProjectId IN (${project:singlequote}), $project)";
-
-/// Tables with a `ProjectId` column.
-const PROJECT_TABLES: [&str; 3] = ["llm_calls", "otel_traces", "otel_logs"];
-
-/// How many times `sql` reads a project table (`FROM <table>`).
-fn project_table_reads(sql: &str) -> usize {
-    sql.split("FROM").skip(1).filter(|rest| PROJECT_TABLES.iter().any(|t| rest.trim_start().starts_with(t))).count()
-}
-
-#[test]
-fn every_dashboard_has_a_project_variable_and_every_project_table_query_uses_it() {
-    let mut problems = Vec::new();
-    let mut collector_wide = 0;
-    for (file, dash) in dashboards() {
-        let vars = dash["templating"]["list"].as_array().unwrap();
-        match vars.iter().find(|v| v["name"] == "project") {
-            Some(v) => {
-                let ok = v["type"] == "query"
-                    && v["includeAll"] == true
-                    && v["multi"] == true
-                    && v["current"]["value"][0] == "$__all"
-                    && v["query"].as_str().unwrap().contains("DISTINCT ProjectId FROM llm_calls");
-                if !ok {
-                    problems.push(format!("{file}: the project variable is not a multi-value query with All"));
-                }
-            }
-            None => problems.push(format!("{file}: no project variable")),
-        }
-        let mut queries: Vec<(String, &str)> = Vec::new();
-        for p in panels(&dash) {
-            for t in p["targets"].as_array().unwrap() {
-                queries.push((format!("panel {}", p["title"]), t["rawSql"].as_str().unwrap()));
-            }
-        }
-        for v in vars.iter().filter(|v| v["type"] == "query" && v["name"] != "project") {
-            queries.push((format!("variable {}", v["name"]), v["query"].as_str().unwrap()));
-        }
-        for (what, sql) in queries {
-            let reads = project_table_reads(sql);
-            if reads == 0 {
-                // collector_stats: the collector's own counters, not any project's data.
-                assert!(sql.contains("FROM collector_stats"), "{file} {what} reads no known table");
-                collector_wide += 1;
-            } else if sql.matches(PROJECT_FILTER).count() != reads {
-                problems.push(format!("{file} {what}: {reads} project-table reads, not all filtered on $project"));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // 12 panels and the instance variable.
-    assert_eq!(collector_wide, 13, "only the collector dashboard's collector_stats queries are project-wide");
-}
-
 fn rules() -> Vec<(Yaml, Yaml)> {
     let mut out = Vec::new();
     for file in RULE_FILES {

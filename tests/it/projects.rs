@@ -1,7 +1,9 @@
 //! The project on every row, around the key check: with auth off every row is `default`; migration
 //! 0007 keeps rows written before it readable (as `default`); a per-project query uses the
 //! `idx_project_id` skip index (`EXPLAIN indexes = 1`) instead of reading other projects' granules; and
-//! a spooled request replayed by a restarted collector keeps the project of the key it came with.
+//! a spooled request replayed by a restarted collector keeps the project of the key it came with; and
+//! every dashboard has a project variable that every query on a project table uses (the queries run,
+//! per project, in `grafana::dashboards_and_alerts_on_seeded_data`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,9 +19,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::grafana::dashboards;
 use crate::support::sdk;
 use crate::support::stack::{Stack, test_config};
 
+/// The tables with a `ProjectId` column.
 const TABLES: [&str; 3] = ["otel_traces", "otel_logs", "llm_calls"];
 
 fn unique_database(prefix: &str) -> String {
@@ -174,4 +178,56 @@ async fn a_record_replayed_after_a_restart_keeps_the_project_of_its_key() {
     shutdown.cancel();
     task.await.unwrap();
     sql.exec(&format!("DROP DATABASE `{database}`")).await;
+}
+
+/// The filter every query on a project table carries (with `All`, `$__conditionalAll` makes it `1=1`).
+const PROJECT_FILTER: &str = "$__conditionalAll(ProjectId IN (${project:singlequote}), $project)";
+
+/// How many times `sql` reads a project table (`FROM <table>`).
+fn project_table_reads(sql: &str) -> usize {
+    sql.split("FROM").skip(1).filter(|rest| TABLES.iter().any(|t| rest.trim_start().starts_with(t))).count()
+}
+
+#[test]
+fn every_dashboard_has_a_project_variable_and_every_project_table_query_uses_it() {
+    let mut problems = Vec::new();
+    let mut collector_wide = 0;
+    for (file, dash) in dashboards() {
+        let vars = dash["templating"]["list"].as_array().unwrap();
+        match vars.iter().find(|v| v["name"] == "project") {
+            Some(v) => {
+                let ok = v["type"] == "query"
+                    && v["includeAll"] == true
+                    && v["multi"] == true
+                    && v["current"]["value"][0] == "$__all"
+                    && v["query"].as_str().unwrap().contains("DISTINCT ProjectId FROM llm_calls");
+                if !ok {
+                    problems.push(format!("{file}: the project variable is not a multi-value query with All"));
+                }
+            }
+            None => problems.push(format!("{file}: no project variable")),
+        }
+        let mut queries: Vec<(String, &str)> = Vec::new();
+        for p in dash["panels"].as_array().unwrap().iter().filter(|p| p["type"] != "row") {
+            for t in p["targets"].as_array().unwrap() {
+                queries.push((format!("panel {}", p["title"]), t["rawSql"].as_str().unwrap()));
+            }
+        }
+        for v in vars.iter().filter(|v| v["type"] == "query" && v["name"] != "project") {
+            queries.push((format!("variable {}", v["name"]), v["query"].as_str().unwrap()));
+        }
+        for (what, sql) in queries {
+            let reads = project_table_reads(sql);
+            if reads == 0 {
+                // collector_stats: the collector's own counters, not any project's data.
+                assert!(sql.contains("FROM collector_stats"), "{file} {what} reads no known table");
+                collector_wide += 1;
+            } else if sql.matches(PROJECT_FILTER).count() != reads {
+                problems.push(format!("{file} {what}: {reads} project-table reads, not all filtered on $project"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // 12 panels and the instance variable.
+    assert_eq!(collector_wide, 13, "only the collector dashboard's collector_stats queries are project-wide");
 }

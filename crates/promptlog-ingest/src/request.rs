@@ -1,5 +1,5 @@
 //! What enters the seam: a decoded OTLP export request of one signal, and the context the collector
-//! knows about it (when it arrived, and — once keys exist — for which project, under which key).
+//! knows about it (when it arrived, for which project, under which API key).
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -175,7 +175,7 @@ pub struct ContextIdTooLong {
 }
 
 impl RequestContext {
-    /// A context with no project and no key (what every request has until API keys exist).
+    /// A context with no project and no key (its rows go to [`DEFAULT_PROJECT`]).
     pub fn new(signal: Signal, received_ns: i64) -> Self {
         Self { signal, received_ns, project_id: String::new(), key_id: String::new(), flags: 0 }
     }
