@@ -10,6 +10,8 @@
 //!   path per transport for every signal.
 //! - `pipeline`: the live side of the ingest seam (spool append, then the bounded queue), the
 //!   on-disk backlog and replay (the same seam), one batching lane and writer per table, spool acks.
+//! - [`dead_letter`]: batches ClickHouse refused for good, as JSON lines (sealed when encryption at
+//!   rest is on).
 //! - [`storage`]: ClickHouse schema migrations, inserts and retry classification.
 //! - [`telemetry`]: promptlog's own counters; `selfstats`: them as Prometheus text and as
 //!   `collector_stats` rows.
@@ -18,6 +20,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dead_letter;
 pub mod demo;
 mod pipeline;
 pub mod receiver;

@@ -1,5 +1,6 @@
 //! The `promptlog` binary: parse the command line, load config, hand off to the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -43,6 +44,9 @@ enum Command {
         #[arg(long)]
         expires: Option<String>,
     },
+    /// Work with dead-letter files (batches ClickHouse refused for good).
+    #[command(subcommand)]
+    DeadLetter(DeadLetterCommand),
     /// Send sample LLM calls, in every supported encoding, to a running collector.
     Demo {
         /// OTLP/gRPC endpoint of the collector.
@@ -51,6 +55,19 @@ enum Command {
         /// Rounds of calls to send (each round sends one call per encoding).
         #[arg(long, default_value_t = 1)]
         rounds: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Print the JSON lines of sealed dead-letter files (`*.jsonl.sealed`, written while spool
+    /// encryption is on), using the configured `spool.encryption_key_file`.
+    Decrypt {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Sealed dead-letter files, printed one after another.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -78,10 +95,15 @@ async fn main() -> anyhow::Result<()> {
             println!("applied {} migration(s): {applied:?}", applied.len());
         }
         Command::CheckConfig(arg) => {
+            init_tracing("warn", LogFormat::Text);
             let config = Config::load(arg.config.as_deref())?;
-            // The key file too: `serve` refuses to start on a bad one.
+            let keys = config.spool.encryption_keys()?;
+            // The API key file too: `serve` refuses to start on a bad one.
             let auth = promptlog::auth::Auth::new(&config.auth, promptlog::telemetry::Stats::new())?;
             println!("configuration is valid:\n{config:#?}");
+            if let Some(keys) = keys {
+                println!("spool encryption: on, current key {}, key ids {:?}", keys.current(), keys.ids());
+            }
             match auth.enabled() {
                 true => println!("API keys required: {} key(s) loaded", auth.key_count()),
                 false => println!("no API key configured: auth is off (every request is project \"default\")"),
@@ -97,6 +119,18 @@ async fn main() -> anyhow::Result<()> {
             println!("# Clients send it as OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{key}");
             println!("# Add this entry under `keys:` in the key file (auth.keys_file):");
             print!("{entry}");
+        }
+        Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => {
+            init_tracing("warn", LogFormat::Text);
+            let config = Config::load(config.config.as_deref())?;
+            let keys = config.spool.encryption_keys()?.context(
+                "no spool.encryption_key_file (env PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE) is configured to decrypt with",
+            )?;
+            let mut out = std::io::stdout().lock();
+            for file in files {
+                out.write_all(&promptlog::dead_letter::decrypt(&keys, &file)?)?;
+            }
+            out.flush()?;
         }
         Command::Demo { endpoint, rounds } => {
             init_tracing("info", LogFormat::Text);

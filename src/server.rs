@@ -1,5 +1,6 @@
 //! `serve`: wires config → store → spool → pipeline → receivers, and shuts them down in order.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,11 +9,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use promptlog_ingest::process::project::StampProject;
-use promptlog_ingest::{Ingestor, Limits, Processors};
+use promptlog_ingest::seal::{self, Purpose};
+use promptlog_ingest::{Ingestor, KeyRing, Limits, Processors};
 use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
 
-use crate::auth::{Auth, KeyFileError};
-use crate::config::Config;
+use crate::auth::{Auth, KeyFileError as ApiKeyFileError};
+use crate::config::{Config, KeyFileError};
 use crate::pipeline;
 use crate::receiver::{Receiver, grpc, http};
 use crate::runtime::blocking;
@@ -52,13 +54,18 @@ pub enum ServeError {
     /// The spool could not be opened (locked by another instance, unreadable, or corrupt).
     #[error("spool: {0}")]
     Spool(#[from] SpoolError),
+    /// The spool encryption key file is missing or invalid.
+    #[error("{0}")]
+    Keys(#[from] KeyFileError),
     /// The API key file could not be loaded.
     #[error("API keys: {0}")]
-    Auth(#[from] KeyFileError),
+    Auth(#[from] ApiKeyFileError),
 }
 
 /// Runs the collector until `shutdown` is cancelled, then stops accepting, flushes and returns.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<(), ServeError> {
+    // First: a bad key file refuses the start before anything is touched.
+    let keys = config.spool.encryption_keys()?;
     let stats = Stats::new();
     // Before anything listens: a bad key file must stop the start, not open the door.
     let auth = Auth::new(&config.auth, stats.clone())?;
@@ -83,10 +90,14 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
             Some(tokio::spawn(migrate_until_done(store.clone(), stats.clone(), shutdown.clone())))
         }
     };
-    let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options()).await?;
+    let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options(), keys.clone()).await?;
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
     // Every step (project stamping, then redaction and pricing) is added to this list, and nowhere else.
-    let ingestor = Ingestor::new(limits, Processors::new().then(StampProject));
+    let mut ingestor = Ingestor::new(limits, Processors::new().then(StampProject));
+    if let Some(keys) = keys {
+        tracing::info!(current_key = keys.current(), key_ids = ?keys.ids(), "Spool encryption at rest is on.");
+        ingestor = ingestor.sealing_with(keys);
+    }
     let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
     let (ingest, pipeline) = pipeline::start(&config, parts);
     let receiver = Receiver::new(ingest, auth, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
@@ -140,12 +151,58 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
 }
 
 /// Opens (and recovers) the spool off the async threads; returns the ids of the records still to
-/// write. Recovery reads every unacked payload once (see the README's known gaps); they are dropped
-/// here and read back one by one when the pipeline has room.
-async fn open_spool(dir: &Path, options: SpoolOptions) -> Result<(Spool, Vec<RecordId>), SpoolError> {
+/// write. Recovery reads every unacked payload once (see the README's known gaps); they are checked
+/// against the encryption keys, dropped here and read back one by one when the pipeline has room.
+async fn open_spool(
+    dir: &Path,
+    options: SpoolOptions,
+    keys: Option<KeyRing>,
+) -> Result<(Spool, Vec<RecordId>), SpoolError> {
     let dir = dir.to_owned();
     let (spool, replay) = blocking(move || Spool::open(&dir, options)).await?;
+    report_sealing(replay.iter().map(|r| r.payload.as_ref()), keys.as_ref());
     Ok((spool, replay.into_iter().map(|r| r.id).collect()))
+}
+
+/// Spooled records by how they are sealed.
+#[derive(Debug, Default, PartialEq)]
+struct SealCensus {
+    /// Sealed with a key the ring does not hold (or with no ring at all): records per key id.
+    missing: BTreeMap<seal::KeyId, u64>,
+    /// Plaintext (written while encryption was off).
+    plaintext: u64,
+}
+
+fn seal_census<'a>(records: impl Iterator<Item = &'a [u8]>, keys: Option<&KeyRing>) -> SealCensus {
+    let mut census = SealCensus::default();
+    for record in records {
+        match seal::envelope_key(Purpose::SpoolRecord, record) {
+            Ok(id) if !keys.is_some_and(|k| k.holds(id)) => *census.missing.entry(id).or_default() += 1,
+            Ok(_) => {}
+            Err(_) if !seal::is_sealed(record) => census.plaintext += 1,
+            Err(_) => {} // a damaged envelope: reported when read
+        }
+    }
+    census
+}
+
+/// Says at start-up, once, which spooled records the keys cannot open (each is also reported and
+/// counted `unreadable` when its turn comes) and how many are plaintext from before encryption.
+fn report_sealing<'a>(records: impl Iterator<Item = &'a [u8]>, keys: Option<&KeyRing>) {
+    let SealCensus { missing, plaintext } = seal_census(records, keys);
+    if !missing.is_empty() {
+        tracing::error!(
+            records_by_key_id = ?missing,
+            "Spooled records are sealed with keys the encryption key file does not hold (or encryption is off):              they cannot be read, and are dropped and counted as unreadable. Keep old keys in the key file \
+             until no record sealed with them is left."
+        );
+    }
+    if keys.is_some() && plaintext > 0 {
+        tracing::info!(
+            records = plaintext,
+            "Spooled records written before encryption was on are plaintext; they are delivered as usual."
+        );
+    }
 }
 
 /// Applies migrations, retrying while ClickHouse is unreachable (inserts retry meanwhile, and
@@ -170,5 +227,26 @@ async fn migrate_until_done(store: Store, stats: Arc<Stats>, shutdown: Cancellat
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_up_census_finds_records_no_key_opens_and_plaintext_ones() {
+        let ring = |current: u32, ids: &[u32]| KeyRing::new(current, ids.iter().map(|&i| (i, [i as u8; 32]))).unwrap();
+        let (k1, k3) = (ring(1, &[1]).seal(Purpose::SpoolRecord, b"r"), ring(3, &[3]).seal(Purpose::SpoolRecord, b"r"));
+        let plain = promptlog_ingest::record::encode(
+            &promptlog_ingest::RequestContext::new(promptlog_ingest::Signal::Traces, 0),
+            b"",
+        );
+        let records = [&k1[..], &k3[..], &k3[..], &plain[..], &[0xFE, 9][..]];
+        let rotated = ring(2, &[1, 2]);
+        let census = seal_census(records.iter().copied(), Some(&rotated));
+        assert_eq!(census, SealCensus { missing: BTreeMap::from([(3, 2)]), plaintext: 1 });
+        let off = seal_census(records.iter().copied(), None);
+        assert_eq!(off, SealCensus { missing: BTreeMap::from([(1, 1), (3, 2)]), plaintext: 1 });
     }
 }

@@ -42,6 +42,13 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
             Ok(())
         },
     },
+    EnvOverride {
+        var: "PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE",
+        apply: |c, v| {
+            c.spool.encryption_key_file = (!v.trim().is_empty()).then(|| v.trim().into());
+            Ok(())
+        },
+    },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",

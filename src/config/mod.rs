@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 pub mod auth;
 mod env;
+pub mod keyfile;
+
+pub use keyfile::KeyFileError;
 
 pub use auth::AuthConfig;
 
@@ -148,6 +151,9 @@ pub struct SpoolConfig {
     pub segment_bytes: u64,
     /// fsync before acknowledging (survives power loss); `false` survives only a process crash.
     pub fsync: bool,
+    /// Key file for encryption at rest of spool records and dead-letter files; none: plaintext
+    /// (env `PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE`). Format: [`keyfile`].
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// Process logging.
@@ -215,6 +221,7 @@ impl Default for SpoolConfig {
             max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             segment_bytes: DEFAULT_SPOOL_SEGMENT_BYTES,
             fsync: DEFAULT_SPOOL_FSYNC,
+            encryption_key_file: None,
         }
     }
 }
@@ -227,6 +234,12 @@ impl SpoolConfig {
             segment_bytes: self.segment_bytes,
             fsync: self.fsync,
         }
+    }
+
+    /// The encryption keys from `encryption_key_file`, read and checked; `None` when encryption at
+    /// rest is off. Called at start-up (and by `check-config`): a bad file refuses the start.
+    pub fn encryption_keys(&self) -> Result<Option<promptlog_ingest::KeyRing>, KeyFileError> {
+        self.encryption_key_file.as_deref().map(keyfile::load).transpose()
     }
 }
 
@@ -340,8 +353,10 @@ impl Config {
                 return Err(invalid(key, &value, "must be greater than 0"));
             }
         }
-        // Every accepted request becomes one spool record, so the record cap bounds the request cap.
-        let record_cap = promptlog_spool::MAX_RECORD_BYTES - promptlog_ingest::record::MAX_HEADER_BYTES as u64;
+        // Every accepted request becomes one spool record (sealed, when encryption is on), so the
+        // record cap bounds the request cap.
+        let record_cap = promptlog_spool::MAX_RECORD_BYTES
+            - (promptlog_ingest::record::MAX_HEADER_BYTES + promptlog_ingest::seal::OVERHEAD) as u64;
         if self.receivers.max_request_bytes as u64 > record_cap {
             let reason = format!("must be at most {record_cap} (the largest spool record)");
             return Err(invalid("receivers.max_request_bytes", &self.receivers.max_request_bytes, &reason));
@@ -398,6 +413,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.spool.max_bytes, 65536);
+        c.apply_env(env(&[("PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE", "/etc/promptlog/keys.yaml")])).unwrap();
+        assert_eq!(c.spool.encryption_key_file.as_deref(), Some(Path::new("/etc/promptlog/keys.yaml")));
+        c.apply_env(env(&[("PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE", "")])).unwrap();
+        assert_eq!(c.spool.encryption_key_file, None, "an empty value turns encryption off");
         assert_eq!(c.pipeline.shutdown_timeout, Duration::from_secs(2));
         assert_eq!(c.clickhouse.url, "http://ch:8123");
         assert_eq!(c.pipeline.join_window, Duration::from_secs(3));

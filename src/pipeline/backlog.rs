@@ -190,4 +190,43 @@ mod tests {
         task.await.unwrap();
         spool.close().await;
     }
+
+    #[tokio::test]
+    async fn sealed_records_open_under_old_keys_and_unknown_keys_are_unreadable_not_panics() {
+        use promptlog_ingest::KeyRing;
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = Spool::open(dir.path(), SpoolOptions { fsync: false, ..SpoolOptions::default() }).unwrap();
+        let limits = Limits { max_attribute_value_bytes: 1024 };
+        let spans =
+            vec![span("embeddings m", 1_700_000_000_000_000_000, 1, vec![kv("gen_ai.operation.name", "embeddings")])];
+        let request = Request::Traces(traces_request(resource("s", "e"), spans));
+        let ctx = RequestContext::new(Signal::Traces, 0);
+        let seal_with = |id: u32| {
+            let keys = KeyRing::new(id, [(id, [id as u8; 32])]).unwrap();
+            Ingestor::new(limits, Processors::new()).sealing_with(keys).accept(&ctx, request.clone(), None).record
+        };
+        let unknown = spool.append(seal_with(9).unwrap()).await.unwrap();
+        let old = spool.append(seal_with(1).unwrap()).await.unwrap();
+        let backlog = Arc::new(Backlog::default());
+        for id in [unknown, old] {
+            backlog.push(Source { id, replayed: true });
+        }
+        let (tx, mut rx) = mpsc::channel(1);
+        let stats = Stats::new();
+        // Rotated: key 2 is current, key 1 kept; key 9 was never in this file.
+        let keys = KeyRing::new(2, [(1, [1; 32]), (2, [2; 32])]).unwrap();
+        let ingestor = Arc::new(Ingestor::new(limits, Processors::new()).sealing_with(keys));
+        let drainer = Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, ingestor, stats: stats.clone() };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(drainer.run(stop.clone()));
+
+        let queued = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(queued.source, Source { id: old, replayed: true }, "the record under the old key is replayed");
+        assert_eq!(queued.submission.calls.len(), 1);
+        assert_eq!(stats.spool.unreadable.load(Relaxed), 1, "the record under key 9 is counted unreadable");
+        assert_eq!(spool.stats().records, 1);
+        stop.cancel();
+        task.await.unwrap();
+        spool.close().await;
+    }
 }

@@ -236,7 +236,8 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     let acks = Arc::new(AckTracker::new(spool.clone()));
     let mut tasks = JoinSet::new();
     let (tx, rx) = mpsc::channel(cfg.queue_capacity);
-    let ctx = writer::WriterCtx::new(store, stats.clone(), cancel.clone(), config.data_dir.clone(), acks.clone());
+    let keys = ingestor.keys().cloned();
+    let ctx = writer::WriterCtx::new(store, stats.clone(), cancel.clone(), config.data_dir.clone(), keys, acks.clone());
     let batch_loop = BatchLoop {
         rx,
         lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),

@@ -12,7 +12,6 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -24,8 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use promptlog_ingest::Table;
 use promptlog_ingest::rows::Keyed;
+use promptlog_ingest::{KeyRing, Table};
 
 use super::Sourced;
 use super::acks::{AckTracker, tally};
@@ -40,6 +39,8 @@ pub(super) struct WriterCtx {
     stats: Arc<Stats>,
     cancel: CancellationToken,
     dead_letter_dir: PathBuf,
+    /// Dead-letter files are sealed with these when encryption at rest is on.
+    keys: Option<KeyRing>,
     acks: Arc<AckTracker>,
     /// Distinguishes this process's dedup tokens from any other run's.
     run_id: u64,
@@ -52,11 +53,12 @@ impl WriterCtx {
         stats: Arc<Stats>,
         cancel: CancellationToken,
         data_dir: PathBuf,
+        keys: Option<KeyRing>,
         acks: Arc<AckTracker>,
     ) -> Self {
         let run_id = RandomState::new().hash_one(SystemTime::now());
         let dead_letter_dir = data_dir.join("dead-letter");
-        Self { store, stats, cancel, dead_letter_dir, acks, run_id, seq: Arc::new(AtomicU64::new(0)) }
+        Self { store, stats, cancel, dead_letter_dir, keys, acks, run_id, seq: Arc::new(AtomicU64::new(0)) }
     }
 
     /// Sleeps the backoff for `attempt`; false when cancelled meanwhile.
@@ -203,20 +205,18 @@ fn abandon(table: Table, rows: u64) -> Outcome {
     Outcome::Abandoned
 }
 
-/// Appends the batch as JSON lines, preceded by a line saying why, to `dead-letter/<table>-<ms>.jsonl`,
-/// and fsyncs it: the batch's spool records are acked once this returns `Ok`.
+/// Writes the batch as JSON lines, preceded by a line saying why, to `dead-letter/<table>-<ms>-<n>.jsonl`
+/// (sealed, `.jsonl.sealed`, when encryption at rest is on) and fsyncs it: the batch's spool records
+/// are acked once this returns `Ok`.
 fn dead_letter<T: Serialize>(ctx: &WriterCtx, table: Table, rows: &[T], err: &StoreError) -> std::io::Result<()> {
     let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    let path = ctx.dead_letter_dir.join(format!("{}-{ms}-{}.jsonl", table.name(), ctx.seq.fetch_add(1, Relaxed)));
-    std::fs::create_dir_all(&ctx.dead_letter_dir)?;
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-    serde_json::to_writer(&mut file, &serde_json::json!({"table": table.name(), "reason": err.to_string()}))?;
-    file.write_all(b"\n")?;
+    let stem = format!("{}-{ms}-{}", table.name(), ctx.seq.fetch_add(1, Relaxed));
+    let mut jsonl = Vec::new();
+    serde_json::to_writer(&mut jsonl, &serde_json::json!({"table": table.name(), "reason": err.to_string()}))?;
+    jsonl.push(b'\n');
     for row in rows {
-        serde_json::to_writer(&mut file, row)?;
-        file.write_all(b"\n")?;
+        serde_json::to_writer(&mut jsonl, row)?;
+        jsonl.push(b'\n');
     }
-    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    // The new directory entry must be durable too before the spool forgets the rows.
-    std::fs::File::open(&ctx.dead_letter_dir)?.sync_all()
+    crate::dead_letter::write(&ctx.dead_letter_dir, &stem, jsonl, ctx.keys.as_ref()).map(drop)
 }

@@ -19,3 +19,4 @@ mod hostile;
 mod projects;
 mod real_clients;
 mod selfstats;
+mod spool_encryption;

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`request`]: the decoded OTLP request of one [`Signal`] and its [`RequestContext`].
 //! - [`record`]: the versioned spool record (context + body), written and read back here.
+//! - [`seal`]: encryption at rest of spool records and dead-letter files (AEAD, key ids, rotation).
 //! - [`process`]: the processor stage, the steps every request goes through (the project stamp first).
 //! - [`normalize`]: OTLP → typed rows, one file per GenAI convention.
 //! - [`join`]: merges log-borne content into its span's LLM call, whichever arrives first.
@@ -13,6 +14,8 @@
 //! [`Ingestor::accept`] (live requests) and [`Ingestor::replay`] (spool records read back by the
 //! backlog or after a restart) both turn a request into rows through one private function, so a
 //! processor added to [`Processors`] runs on both paths, in the same order, with the same context.
+//! With a [`KeyRing`] ([`Ingestor::sealing_with`]), the record `accept` returns is sealed and `replay`
+//! opens it; records written before encryption was turned on are still read as they are.
 
 pub mod batch;
 pub mod join;
@@ -21,6 +24,7 @@ pub mod process;
 pub mod record;
 pub mod request;
 pub mod rows;
+pub mod seal;
 pub mod table;
 
 use bytes::Bytes;
@@ -29,6 +33,7 @@ pub use normalize::{ContentFragment, Limits, NormalizedCall, Report};
 pub use process::{Processor, Processors};
 pub use record::RecordError;
 pub use request::{ExportRequest, Request, RequestContext, Signal};
+pub use seal::{KeyRing, SealError};
 pub use table::{Table, TableRow};
 
 use rows::{LogRow, SpanRow};
@@ -82,17 +87,32 @@ impl Accepted {
     }
 }
 
-/// The seam: limits and processors, applied identically to live and replayed requests.
+/// The seam: limits and processors, applied identically to live and replayed requests, and the
+/// keys spool records are sealed with, if any.
 #[derive(Debug)]
 pub struct Ingestor {
     limits: Limits,
     processors: Processors,
+    keys: Option<KeyRing>,
 }
 
 impl Ingestor {
-    /// An ingestor normalising under `limits` and running `processors` in order.
+    /// An ingestor normalising under `limits` and running `processors` in order; spool records are
+    /// plaintext unless [`Ingestor::sealing_with`] gives it keys.
     pub fn new(limits: Limits, processors: Processors) -> Self {
-        Self { limits, processors }
+        Self { limits, processors, keys: None }
+    }
+
+    /// Seals every spool record it makes under `keys`' current key, and opens sealed records under
+    /// any of them (encryption at rest).
+    pub fn sealing_with(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The keys records are sealed with, when encryption at rest is on (dead letters use them too).
+    pub fn keys(&self) -> Option<&KeyRing> {
+        self.keys.as_ref()
     }
 
     /// The normalisation limits.
@@ -105,16 +125,34 @@ impl Ingestor {
     pub fn accept(&self, ctx: &RequestContext, mut request: Request, protobuf: Option<Vec<u8>>) -> Accepted {
         let (changed, submission, report) = self.rows(ctx, &mut request);
         // Nothing valid, nothing to keep: such a request is answered without touching the spool.
-        let record = (submission.records() > 0).then(|| match protobuf {
-            Some(body) if !changed => record::encode(ctx, &body),
-            _ => record::encode_request(ctx, &request),
+        let record = (submission.records() > 0).then(|| {
+            let plain = match protobuf {
+                Some(body) if !changed => record::encode(ctx, &body),
+                _ => record::encode_request(ctx, &request),
+            };
+            match &self.keys {
+                Some(keys) => keys.seal(seal::Purpose::SpoolRecord, &plain),
+                None => plain,
+            }
         });
         Accepted { record, submission, report }
     }
 
-    /// A spool record read back: the same rows [`Ingestor::accept`] made from it. CPU-bound.
+    /// A spool record read back: the same rows [`Ingestor::accept`] made from it. CPU-bound. A sealed
+    /// record is opened first; one this ingestor has no key for is an error (never a panic).
     pub fn replay(&self, record: &[u8]) -> Result<Submission, RecordError> {
-        let (ctx, mut request) = record::decode(record)?;
+        let (ctx, mut request) = if seal::is_sealed(record) {
+            let plain = match &self.keys {
+                Some(keys) => keys.open(seal::Purpose::SpoolRecord, record)?,
+                None => {
+                    let id = seal::envelope_key(seal::Purpose::SpoolRecord, record)?;
+                    return Err(SealError::NoKeys(id).into());
+                }
+            };
+            record::decode(&plain)?
+        } else {
+            record::decode(record)?
+        };
         Ok(self.rows(&ctx, &mut request).1)
     }
 
@@ -127,5 +165,7 @@ impl Ingestor {
     }
 }
 
+#[cfg(test)]
+mod seal_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,9 @@
 //! Version 1 (read only; written before the ingest seam existed): `[u8 signal][i64 LE received_ns]`
 //! then the body. Its first byte is a signal tag (1 or 2), never 0xFF, which tells the two apart.
 //!
+//! With encryption at rest on, the spool holds each record (of version 2) inside a sealed envelope
+//! instead, which starts with 0xFE (see [`crate::seal`]); [`crate::Ingestor`] seals and opens them.
+//!
 //! The receive time is part of the record because normalising logs stamps records that carry no time
 //! with it: reading a record back must give the very same rows, or the replay's "already stored?"
 //! check (which keys log rows by their `Timestamp`) would miss rows written before a crash.
@@ -49,6 +52,9 @@ pub enum RecordError {
     /// The body is not the protobuf message its tag names.
     #[error("spool record body does not decode: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// A sealed record that cannot be opened (unknown key id, no keys, or damage).
+    #[error("spool record: {0}")]
+    Sealed(#[from] crate::seal::SealError),
 }
 
 fn header(ctx: &RequestContext, body_len: usize) -> BytesMut {
