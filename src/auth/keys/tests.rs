@@ -173,3 +173,23 @@ fn generated_keys_are_random_and_their_hash_is_what_the_store_looks_up() {
     let s = store(&format!("keys:\n  - id: g\n    project: p\n    sha256: {hash}\n    scopes: [ingest]\n"));
     assert_eq!(s.check(Some(&key), Scope::Ingest, now()).unwrap().project, "p");
 }
+
+#[test]
+fn keygen_entries_load_as_printed_and_bad_arguments_are_refused() {
+    let (key, entry) = new_key_entry("acme", None, &[Scope::Ingest, Scope::Read], Some("2027-06-30")).unwrap();
+    let entries = parse_key_file("entry", &format!("keys:\n{entry}")).unwrap();
+    let s = KeyStore::build("entry", entries, &DevKeys::default()).unwrap();
+    let id = s.check(Some(&key), Scope::Read, now()).unwrap();
+    assert_eq!(id.project, "acme");
+    assert!(id.key_id.starts_with("acme-"), "{}", id.key_id);
+    assert!(!entry.contains(&key), "the entry holds the hash, not the key");
+    let after = humantime::parse_rfc3339("2027-06-30T00:00:01Z").unwrap();
+    assert!(matches!(s.check(Some(&key), Scope::Read, after), Err(Refusal::Expired { .. })));
+    let (_, named) = new_key_entry("acme", Some("acme-ci"), &[Scope::Ingest], None).unwrap();
+    assert!(named.contains("id: acme-ci\n") && !named.contains("expires"), "{named}");
+    assert!(new_key_entry("a b", None, &[Scope::Ingest], None).unwrap_err().contains("may only contain"));
+    assert!(new_key_entry("acme", None, &[], None).is_err());
+    assert!(new_key_entry("acme", None, &[Scope::Ingest], Some("soon")).unwrap_err().contains("expires"));
+    assert!(new_key_entry("acme", Some("has space"), &[Scope::Ingest], None).is_err());
+    assert!(Scope::parse("write").is_err() && Scope::parse(" read ") == Ok(Scope::Read));
+}
