@@ -25,9 +25,13 @@ pub(crate) fn write(dir: &Path, stem: &str, jsonl: Vec<u8>, keys: Option<&KeyRin
     };
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{stem}.{extension}"));
-    let mut file = std::fs::File::create(&path)?;
+    // Written under a temporary name and renamed once complete, so a reader (or a crash) never sees
+    // a half-written dead-letter file under its final name.
+    let partial = dir.join(format!(".{stem}.{extension}.partial"));
+    let mut file = std::fs::File::create(&partial)?;
     file.write_all(&bytes)?;
     file.sync_all()?;
+    std::fs::rename(&partial, &path)?;
     // The new directory entry must be durable too before the spool forgets the rows.
     std::fs::File::open(dir)?.sync_all()?;
     Ok(path)

@@ -15,6 +15,8 @@
 //! - [`storage`]: ClickHouse schema migrations, inserts and retry classification.
 //! - [`telemetry`]: promptlog's own counters; `selfstats`: them as Prometheus text and as
 //!   `collector_stats` rows.
+//! - [`tls`]: TLS and mTLS on both receivers (reloaded without dropping connections) and TLS to
+//!   ClickHouse, with rustls and the ring provider.
 //! - [`server`]: [`serve`] wires the above together on already-bound listeners.
 //! - [`demo`]: `promptlog demo`, which sends `promptlog_otlp`'s sample traffic.
 
@@ -29,5 +31,6 @@ pub mod selfstats;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 
 pub use server::{Listeners, serve};

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use promptlog::auth::{Scope, keys};
 use promptlog::config::{Config, LogFormat};
-use promptlog::storage::clickhouse::{Store, schema};
+use promptlog::storage::clickhouse::{Store, grants, schema};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc: allocation dominates the per-span work, and glibc's allocator was half of it.
@@ -27,6 +27,25 @@ enum Command {
     Serve(ConfigArg),
     /// Apply ClickHouse migrations and exit.
     Migrate(ConfigArg),
+    /// Create or update the ClickHouse roles and users (collector writer, Grafana reader,
+    /// per-project readers with row policies) from the `access` config; needs an admin account.
+    Grants {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the SQL (passwords hidden) instead of running it; needs no ClickHouse.
+        #[arg(long)]
+        print: bool,
+        /// Print the same accounts as a users.xml snippet (for `users.d/`, passwords as SHA-256)
+        /// instead, for servers whose accounts are managed in files.
+        #[arg(long, conflicts_with = "print")]
+        users_xml: bool,
+        /// ClickHouse user allowed to manage access (CREATE USER/ROLE, GRANT … WITH GRANT OPTION).
+        #[arg(long, env = "PROMPTLOG_CLICKHOUSE_ADMIN_USER", default_value = "default")]
+        admin_user: String,
+        /// Its password (prefer the environment variable: arguments are visible in `ps`).
+        #[arg(long, env = "PROMPTLOG_CLICKHOUSE_ADMIN_PASSWORD", default_value = "", hide_env_values = true)]
+        admin_password: String,
+    },
     /// Validate the configuration (file + environment) and print it.
     CheckConfig(ConfigArg),
     /// Generate an API key and print it with its key-file entry (the file stores only the hash).
@@ -91,8 +110,32 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate(arg) => {
             let config = load(&arg)?;
-            let applied = schema::migrate(&Store::new(&config.clickhouse)).await?;
+            let applied = schema::migrate(&Store::try_new(&config.clickhouse)?).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
+        }
+        Command::Grants { config, print, users_xml, admin_user, admin_password } => {
+            let config = load(&config)?;
+            if users_xml {
+                print!("{}", grants::users_xml(&config)?);
+                return Ok(());
+            }
+            let statements = grants::statements(&config)?;
+            if print {
+                for s in &statements {
+                    println!("{};", s.shown);
+                }
+                return Ok(());
+            }
+            anyhow::ensure!(
+                admin_user != config.clickhouse.user,
+                "--admin-user must differ from clickhouse.user (the collector's own, least-privileged user)"
+            );
+            let mut admin = config.clickhouse.clone();
+            admin.user = admin_user;
+            admin.password = admin_password;
+            admin.database = "default".into();
+            grants::apply(&Store::new(&admin), &statements).await?;
+            println!("applied {} access statement(s) as {}", statements.len(), admin.user);
         }
         Command::CheckConfig(arg) => {
             init_tracing("warn", LogFormat::Text);

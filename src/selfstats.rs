@@ -205,7 +205,7 @@ fn auth_singles(stats: &Stats) -> [Single; 4] {
 }
 
 /// The collector-wide families, with their current values.
-fn singles(stats: &Stats) -> [Single; 9] {
+fn singles(stats: &Stats) -> [Single; 13] {
     let spool = stats.spool.snapshot();
     let counter = |name, help, value| Single { name, kind: Kind::Counter, help, value: Value::Int(value) };
     let gauge = |name, help, value| Single { name, kind: Kind::Gauge, help, value };
@@ -250,6 +250,26 @@ fn singles(stats: &Stats) -> [Single; 9] {
             "promptlog_spool_unreadable_total",
             "Spooled requests that could not be read back (damaged on disk) and are lost.",
             spool.unreadable,
+        ),
+        counter(
+            "promptlog_tls_handshake_failures_total",
+            "Receiver connections closed because the TLS handshake failed (e.g. plaintext or untrusted client).",
+            stats.tls.handshake_failures.load(Relaxed),
+        ),
+        counter(
+            "promptlog_tls_handshake_timeouts_total",
+            "Receiver connections closed because the TLS handshake did not complete in time.",
+            stats.tls.handshake_timeouts.load(Relaxed),
+        ),
+        counter(
+            "promptlog_tls_reloads_total",
+            "Changed TLS certificate, key or client CA files loaded without a restart.",
+            stats.tls.reloads.load(Relaxed),
+        ),
+        counter(
+            "promptlog_tls_reload_failures_total",
+            "Changed TLS files that could not be loaded (the previous certificate stayed in use).",
+            stats.tls.reload_failures.load(Relaxed),
         ),
     ]
 }

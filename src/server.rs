@@ -20,6 +20,7 @@ use crate::receiver::{Receiver, grpc, http};
 use crate::runtime::blocking;
 use crate::storage::clickhouse::{Store, retry, schema};
 use crate::telemetry::Stats;
+use crate::tls::{Protocol, ServerTls, TlsError, spawn_reloader};
 
 /// The spool's directory inside `data_dir`.
 const SPOOL_DIR: &str = "spool";
@@ -57,6 +58,9 @@ pub enum ServeError {
     /// The spool encryption key file is missing or invalid.
     #[error("{0}")]
     Keys(#[from] KeyFileError),
+    /// A TLS file of the receivers or of ClickHouse cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// The API key file could not be loaded.
     #[error("API keys: {0}")]
     Auth(#[from] ApiKeyFileError),
@@ -77,7 +81,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         );
     }
     let key_watcher = auth.watch(config.auth.reload_interval, shutdown.clone());
-    let store = Store::new(&config.clickhouse);
+    let store = Store::try_new(&config.clickhouse)?;
+    let tls = ServerTls::load(&config.receivers.tls, stats.clone())?;
+    if let Some(tls) = &tls {
+        spawn_reloader(tls.clone(), config.receivers.tls.reload_interval, shutdown.clone());
+    }
     // Stops on `shutdown`; never waited for, since a stats row lost at exit costs nothing.
     crate::selfstats::spawn_writer(store.clone(), stats.clone(), crate::selfstats::STATS_INTERVAL, shutdown.clone());
     // Migrate before listening so tables exist once clients see the collector up; if ClickHouse is
@@ -101,13 +109,19 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
     let (ingest, pipeline) = pipeline::start(&config, parts);
     let receiver = Receiver::new(ingest, auth, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
+    let tls_mode = match &tls {
+        None => "off",
+        Some(t) if t.mutual() => "mtls",
+        Some(_) => "on",
+    };
     tracing::info!(
-        grpc = %listeners.grpc.local_addr()?, http = %listeners.http.local_addr()?,
+        grpc = %listeners.grpc.local_addr()?, http = %listeners.http.local_addr()?, tls = tls_mode,
         clickhouse = %config.clickhouse.url, database = %config.clickhouse.database,
         "promptlog is serving OTLP."
     );
-    let grpc = tokio::spawn(grpc::serve(listeners.grpc, receiver.clone(), shutdown.clone()));
-    let http = tokio::spawn(http::serve(listeners.http, receiver, stats, shutdown.clone()));
+    let acceptor = |p| tls.as_ref().map(|t| t.acceptor(p));
+    let grpc = tokio::spawn(grpc::serve(listeners.grpc, receiver.clone(), acceptor(Protocol::Grpc), shutdown.clone()));
+    let http = tokio::spawn(http::serve(listeners.http, receiver, stats, acceptor(Protocol::Http), shutdown.clone()));
     let aborts = [grpc.abort_handle(), http.abort_handle()];
     // The receivers own the last `Ingest` handles: once both return, the pipeline sees its input close.
     let receivers = async { tokio::join!(grpc, http) };

@@ -100,6 +100,20 @@ pub struct AuthCounters {
     pub reload_errors: AtomicU64,
 }
 
+/// TLS on the receivers.
+#[derive(Debug, Default)]
+pub struct TlsCounters {
+    /// Connections closed because the TLS handshake failed (plaintext client, missing or untrusted
+    /// client certificate, client not trusting the server's certificate).
+    pub handshake_failures: AtomicU64,
+    /// Connections closed because the handshake did not complete in time.
+    pub handshake_timeouts: AtomicU64,
+    /// Certificate/key/CA changes loaded without a restart.
+    pub reloads: AtomicU64,
+    /// Changed TLS files that could not be loaded (the previous certificate stayed in use).
+    pub reload_failures: AtomicU64,
+}
+
 /// Everything the collector reports about itself.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -110,6 +124,8 @@ pub struct Stats {
     pub refused_spool_io: AtomicU64,
     /// The spool.
     pub spool: SpoolGauges,
+    /// TLS handshakes and reloads.
+    pub tls: TlsCounters,
     /// API keys.
     pub auth: AuthCounters,
     /// False after an insert failed, true again after one succeeds.

@@ -1,6 +1,7 @@
 //! Every `PROMPTLOG_*` environment override, in one table, and the parsers they share. A bad value
 //! fails loudly, naming the variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Config, ConfigError, LogFormat};
@@ -14,9 +15,26 @@ struct EnvOverride {
 /// Every `PROMPTLOG_*` variable the collector reads, in one table.
 const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_URL", apply: |c, v| set_string(&mut c.clickhouse.url, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_CA_FILE", apply: |c, v| set_path(&mut c.clickhouse.ca_file, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_DATABASE", apply: |c, v| set_string(&mut c.clickhouse.database, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
+    EnvOverride {
+        var: "PROMPTLOG_CLICKHOUSE_STORAGE_POLICY",
+        apply: |c, v| set_string(&mut c.clickhouse.storage_policy, v),
+    },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_READER_USER", apply: |c, v| set_string(&mut c.access.reader_user, v) },
+    EnvOverride {
+        var: "PROMPTLOG_CLICKHOUSE_READER_PASSWORD",
+        apply: |c, v| set_string(&mut c.access.reader_password.0, v),
+    },
+    EnvOverride {
+        var: "PROMPTLOG_PROJECT_READERS",
+        apply: |c, v| {
+            c.access.project_readers = super::access::parse_project_readers(v)?;
+            Ok(())
+        },
+    },
     EnvOverride { var: "PROMPTLOG_RETENTION_DAYS", apply: |c, v| set_parsed(&mut c.clickhouse.retention_days, v) },
     EnvOverride { var: "PROMPTLOG_INSERT_TIMEOUT", apply: |c, v| set_duration(&mut c.clickhouse.insert_timeout, v) },
     EnvOverride { var: "PROMPTLOG_OTLP_GRPC_ENDPOINT", apply: |c, v| set_string(&mut c.receivers.grpc_endpoint, v) },
@@ -26,6 +44,9 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         var: "PROMPTLOG_MAX_INFLIGHT_BYTES",
         apply: |c, v| set_parsed(&mut c.receivers.max_inflight_bytes, v),
     },
+    EnvOverride { var: "PROMPTLOG_TLS_CERT_FILE", apply: |c, v| set_path(&mut c.receivers.tls.cert_file, v) },
+    EnvOverride { var: "PROMPTLOG_TLS_KEY_FILE", apply: |c, v| set_path(&mut c.receivers.tls.key_file, v) },
+    EnvOverride { var: "PROMPTLOG_TLS_CLIENT_CA_FILE", apply: |c, v| set_path(&mut c.receivers.tls.client_ca_file, v) },
     EnvOverride { var: "PROMPTLOG_DATA_DIR", apply: |c, v| set_parsed(&mut c.data_dir, v) },
     EnvOverride { var: "PROMPTLOG_JOIN_WINDOW", apply: |c, v| set_duration(&mut c.pipeline.join_window, v) },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
@@ -66,14 +87,14 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
 /// Plaintext development keys: its value is never echoed in an error.
 const SECRET_API_KEYS_VAR: &str = "PROMPTLOG_API_KEYS";
 
-/// An empty value clears the path.
-fn set_path(field: &mut Option<std::path::PathBuf>, value: &str) -> Result<(), String> {
-    *field = (!value.trim().is_empty()).then(|| value.trim().into());
+fn set_string(field: &mut String, value: &str) -> Result<(), String> {
+    *field = value.to_owned();
     Ok(())
 }
 
-fn set_string(field: &mut String, value: &str) -> Result<(), String> {
-    *field = value.to_owned();
+/// An optional file; an empty value unsets it (so `VAR=` in compose files means "none").
+fn set_path(field: &mut Option<PathBuf>, value: &str) -> Result<(), String> {
+    *field = Some(value.trim()).filter(|v| !v.is_empty()).map(PathBuf::from);
     Ok(())
 }
 
@@ -95,7 +116,15 @@ pub(super) fn apply(config: &mut Config, lookup: impl Fn(&str) -> Option<String>
     for o in ENV_OVERRIDES {
         if let Some(value) = lookup(o.var) {
             (o.apply)(config, &value).map_err(|reason| {
-                let value = if o.var == SECRET_API_KEYS_VAR { "<hidden>".to_owned() } else { value };
+                // Never echo a password back in an error message.
+                let value = if o.var.contains("PASSWORD")
+                    || o.var == "PROMPTLOG_PROJECT_READERS"
+                    || o.var == SECRET_API_KEYS_VAR
+                {
+                    "[hidden]".to_owned()
+                } else {
+                    value
+                };
                 ConfigError::Env { var: o.var, value, reason }
             })?;
         }

@@ -8,11 +8,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod access;
 pub mod auth;
 mod env;
 pub mod keyfile;
+mod tls;
 
 pub use keyfile::KeyFileError;
+pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsConfig};
+
+pub use access::{AccessConfig, ProjectReader, Secret, is_identifier};
 
 pub use auth::AuthConfig;
 
@@ -77,6 +82,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Process log output.
     pub log: LogConfig,
+    /// ClickHouse roles, users and row policies created by `promptlog grants`.
+    pub access: AccessConfig,
     /// API keys and projects.
     pub auth: AuthConfig,
 }
@@ -96,6 +103,8 @@ pub struct ReceiverConfig {
     /// Memory budget for requests being decoded at once (each reserves ~8× its body); beyond it
     /// clients get UNAVAILABLE / 503 + Retry-After (env `PROMPTLOG_MAX_INFLIGHT_BYTES`).
     pub max_inflight_bytes: usize,
+    /// TLS on both listeners; off unless `cert_file` and `key_file` are set.
+    pub tls: TlsConfig,
 }
 
 /// ClickHouse connection and table options.
@@ -104,6 +113,9 @@ pub struct ReceiverConfig {
 pub struct ClickHouseConfig {
     /// HTTP(S) endpoint (env `PROMPTLOG_CLICKHOUSE_URL`).
     pub url: String,
+    /// PEM CA certificates to trust for an `https://` URL instead of the public web CAs, e.g. a
+    /// private CA (env `PROMPTLOG_CLICKHOUSE_CA_FILE`).
+    pub ca_file: Option<PathBuf>,
     /// Database for all tables, created if missing (env `PROMPTLOG_CLICKHOUSE_DATABASE`).
     pub database: String,
     /// User (env `PROMPTLOG_CLICKHOUSE_USER`).
@@ -115,6 +127,10 @@ pub struct ClickHouseConfig {
     /// Timeout of one insert attempt (env `PROMPTLOG_INSERT_TIMEOUT`).
     #[serde(with = "humantime_serde")]
     pub insert_timeout: Duration,
+    /// Storage policy of the tables the migrations create, e.g. an encrypted disk's
+    /// (`clickhouse/encrypted-disk.xml`); empty: the server's default. Only applies to tables
+    /// created after it is set (env `PROMPTLOG_CLICKHOUSE_STORAGE_POLICY`).
+    pub storage_policy: String,
 }
 
 /// Pipeline tuning.
@@ -185,6 +201,7 @@ impl Default for ReceiverConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_attribute_value_bytes: DEFAULT_MAX_ATTRIBUTE_VALUE_BYTES,
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -193,11 +210,13 @@ impl Default for ClickHouseConfig {
     fn default() -> Self {
         Self {
             url: DEFAULT_CLICKHOUSE_URL.into(),
+            ca_file: None,
             database: DEFAULT_DATABASE.into(),
             user: DEFAULT_USER.into(),
             password: String::new(),
             retention_days: DEFAULT_RETENTION_DAYS,
             insert_timeout: DEFAULT_INSERT_TIMEOUT,
+            storage_policy: String::new(),
         }
     }
 }
@@ -258,6 +277,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log: LogConfig::default(),
+            access: AccessConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -278,6 +298,13 @@ pub enum ConfigError {
     /// A value parsed but is not usable.
     #[error("invalid config value {key} = {value:?}: {reason}")]
     Invalid { key: &'static str, value: String, reason: String },
+}
+
+impl From<crate::tls::TlsError> for ConfigError {
+    fn from(e: crate::tls::TlsError) -> Self {
+        let value = e.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        ConfigError::Invalid { key: e.key, value, reason: e.reason }
+    }
 }
 
 impl Config {
@@ -312,7 +339,7 @@ impl Config {
         env::apply(self, lookup)
     }
 
-    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes.
+    /// Checks values serde cannot: addresses, URL scheme, identifiers, non-zero sizes, TLS files.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &'static str, value: &dyn std::fmt::Display, reason: &str| ConfigError::Invalid {
             key,
@@ -333,6 +360,11 @@ impl Config {
         if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(invalid("clickhouse.database", db, "expected letters, digits and underscores"));
         }
+        let policy = &self.clickhouse.storage_policy;
+        if !policy.is_empty() && !is_identifier(policy) {
+            return Err(invalid("clickhouse.storage_policy", policy, "expected letters, digits and underscores"));
+        }
+        self.access.validate()?;
         let positive = [
             ("receivers.max_request_bytes", self.receivers.max_request_bytes),
             ("receivers.max_attribute_value_bytes", self.receivers.max_attribute_value_bytes),
@@ -375,6 +407,9 @@ impl Config {
         {
             return Err(invalid("auth.keys_file", &"", "must be a path (leave it out, or null, for none)"));
         }
+        // Reads and parses the PEM files, so a bad one stops start-up with the key named.
+        crate::tls::check(&self.receivers.tls).map_err(ConfigError::from)?;
+        crate::tls::client::check(&self.clickhouse).map_err(ConfigError::from)?;
         Ok(())
     }
 }

@@ -30,13 +30,18 @@ RESULTS = {"passed": 0, "failed": 0}
 
 
 class Server:
-    def __init__(self, data_dir, parent_pid=None):
+    def __init__(self, data_dir, parent_pid=None, config_file=None, env=None, account=None):
         cmd = [sys.executable, SERVER, "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir]
+        if config_file:
+            cmd += ["--config-file", config_file]
+        if account:
+            cmd += ["--users-xml", account[0], "--as-user", account[1]]
         if parent_pid:
             cmd += ["--parent-pid", str(parent_pid)]
         if os.environ.get("CHDB_SERVER_VERBOSE"):
             cmd.append("--verbose")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True,
+                                     env=None if env is None else {**os.environ, **env})
         box = []
         reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
@@ -472,6 +477,69 @@ def main():
                 raise AssertionError("server still running 5 s after its parent died")
             assert time.monotonic() - t0 < 2.5, time.monotonic() - t0
         check("--parent-pid watchdog exits after the parent dies", watchdog)
+
+        def config_file_encrypted_disk():
+            disk = os.path.join(tmp, "encdisk")
+            cfg = os.path.join(tmp, "enc.xml")
+            with open(cfg, "w") as f:
+                f.write(f"""<clickhouse><storage_configuration><disks>
+                  <plain><type>local</type><path>{disk}/</path></plain>
+                  <enc><type>encrypted</type><disk>plain</disk><path>e/</path><algorithm>AES_256_CTR</algorithm>
+                       <key_hex from_env="SELFTEST_DISK_KEY"/></enc></disks>
+                  <policies><encp><volumes><main><disk>enc</disk></main></volumes></encp></policies>
+                  </storage_configuration></clickhouse>""")
+            s4 = Server(os.path.join(tmp, "cfg"), config_file=cfg, env={"SELFTEST_DISK_KEY": "ab" * 32})
+            try:
+                s4.q("CREATE TABLE default.e (s String) ENGINE = MergeTree ORDER BY s SETTINGS storage_policy = 'encp'")
+                s4.q("INSERT INTO default.e VALUES ('selftest-plaintext-marker')")
+                eq(s4.q("SELECT s FROM default.e"), b"selftest-plaintext-marker\n")
+                eq(s4.q("SELECT disk_name FROM system.parts WHERE table = 'e' AND active"), b"enc\n")
+            finally:
+                eq(s4.stop(), 0)
+            for root, _, files in os.walk(disk):
+                for name in files:
+                    with open(os.path.join(root, name), "rb") as f:
+                        assert b"selftest-plaintext-marker" not in f.read(), name
+        check("--config-file: a storage policy on an encrypted disk (key from the environment)",
+              config_file_encrypted_disk)
+
+        def users_xml_account():
+            import base64
+            import hashlib
+            d = os.path.join(tmp, "acct")
+            s5 = Server(d)
+            s5.q("CREATE DATABASE acl")
+            s5.q("CREATE TABLE acl.t (p String) ENGINE = MergeTree ORDER BY p")
+            s5.q("INSERT INTO acl.t VALUES ('a'), ('b')")
+            s5.stop()
+            users = os.path.join(tmp, "users.xml")
+            with open(users, "w") as f:
+                f.write(f"""<clickhouse><profiles><ro><readonly>2</readonly></ro></profiles><users>
+                  <reader><password_sha256_hex>{hashlib.sha256(b"s3cret").hexdigest()}</password_sha256_hex>
+                    <networks><ip>::/0</ip></networks><profile>ro</profile>
+                    <grants><query>GRANT SELECT ON acl.*</query></grants>
+                    <databases><acl><t><filter>p = 'a'</filter></t></acl></databases></reader>
+                  <other><password>x</password></other></users></clickhouse>""")
+            s6 = Server(d, account=(users, "reader"))
+            try:
+                eq(s6.request("GET", "/ping")[0], 200)
+                basic = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+                for how in [dict(params={"user": "reader", "password": "s3cret"}),
+                            dict(headers={"X-ClickHouse-User": "reader", "X-ClickHouse-Key": "s3cret"}),
+                            dict(headers={"Authorization": basic})]:
+                    eq(s6.q("SELECT p FROM acl.t", **how), b"a\n")  # the row filter applies
+                for params in [{"user": "reader", "password": "wrong"}, {"user": "other", "password": "x"}, {}]:
+                    status, headers, body = s6.request(params=params, body=b"SELECT 1")
+                    eq(status, 403)
+                    assert b"AUTHENTICATION_FAILED" in body, body
+                ok = {"user": "reader", "password": "s3cret"}
+                status, _, body = s6.request(params=ok, body=b"INSERT INTO acl.t VALUES ('c')")
+                assert status == 403 and b"ACCESS_DENIED" in body, (status, body)
+                eq(s6.q("SELECT getSetting('readonly')", params=ok), b"2\n")
+            finally:
+                eq(s6.stop(), 0)
+        check("--users-xml/--as-user: password checked (URL, X-ClickHouse-*, Basic), grants, profile and "
+              "row filter enforced", users_xml_account)
     except Exception:
         RESULTS["failed"] += 1
         traceback.print_exc()

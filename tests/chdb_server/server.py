@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """A ClickHouse-HTTP-compatible server on top of chDB (ClickHouse in process), for tests.
 
-    python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--insert-delay-ms N] [--verbose]
+    python server.py --host 127.0.0.1 --port 0 --data-dir DIR [--parent-pid PID] [--insert-delay-ms N]
+                     [--config-file FILE | --users-xml FILE --as-user NAME] [--tls-cert PEM --tls-key PEM]
+                     [--verbose]
 
-Prints exactly one line `READY http://HOST:PORT` on stdout once it serves; logs go to stderr.
+Prints exactly one line `READY http://HOST:PORT` (`https://` with --tls-cert) on stdout once it
+serves; logs go to stderr.
 See README.md beside this file for what is supported."""
 import argparse
 import json
@@ -30,7 +33,7 @@ IGNORED_SETTINGS = {"readonly"}
 STATUS_BY_NAME = {}
 for _status, _names in {
     401: "REQUIRED_PASSWORD",
-    403: "UNKNOWN_USER WRONG_PASSWORD AUTHENTICATION_FAILED SET_NON_GRANTED_ROLE ACCESS_DENIED",
+    403: "UNKNOWN_USER WRONG_PASSWORD AUTHENTICATION_FAILED SET_NON_GRANTED_ROLE ACCESS_DENIED READONLY",
     400: "BAD_ARGUMENTS CANNOT_COMPILE_REGEXP CANNOT_PARSE_TEXT CANNOT_PARSE_ESCAPE_SEQUENCE "
          "CANNOT_PARSE_QUOTED_STRING CANNOT_PARSE_DATE CANNOT_PARSE_DATETIME CANNOT_PARSE_NUMBER "
          "CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING CANNOT_PARSE_IPV4 CANNOT_PARSE_IPV6 "
@@ -46,9 +49,67 @@ for _status, _names in {
     STATUS_BY_NAME.update(dict.fromkeys(_names.split(), _status))
 
 VERBOSE = False
+# --as-user: the one account this server serves, and how to check its password (None: no checks).
+ACCOUNT = {"name": None, "sha256": None, "plain": None}
 # Fault injection for tests: every INSERT waits this long before it runs (outside the engine lock, so
 # concurrent inserts overlap as on a slow server). Set by --insert-delay-ms or POST /__control/delay?ms=N.
 INSERT_DELAY_MS = [0]
+
+
+def prepare_account(users_xml, name, work_dir):
+    """chDB can neither create users (its only access storage is a read-only users.xml) nor switch
+    user (EXECUTE AS is disabled), and its session always logs in as `default` with no password. So
+    the served account `name` of `users_xml` becomes that `default` user (its grants, profile, row
+    filters), without password; this server checks the password. Returns the config file to load."""
+    import xml.etree.ElementTree as ET
+    tree = ET.parse(users_xml)
+    root = tree.getroot()
+    users = root.find("users")
+    user = users.find(name) if users is not None else None
+    if user is None:
+        raise SystemExit(f"--as-user {name}: no such user in {users_xml}")
+    for child in list(users):
+        users.remove(child)
+    for tag in ("password", "password_sha256_hex", "password_double_sha1_hex"):
+        for el in user.findall(tag):
+            ACCOUNT["sha256" if tag == "password_sha256_hex" else "plain" if tag == "password" else "other"] = \
+                (el.text or "").strip()
+            user.remove(el)
+    ET.SubElement(user, "password").text = ""
+    user.tag = "default"
+    users.append(user)
+    profiles = root.find("profiles")
+    if profiles is None:
+        profiles = ET.SubElement(root, "profiles")
+    if profiles.find("default") is None:
+        ET.SubElement(profiles, "default")
+    ACCOUNT["name"] = name
+    derived = os.path.join(work_dir, "users.xml")
+    tree.write(derived)
+    config = os.path.join(work_dir, "config.xml")
+    with open(config, "w") as f:
+        # (chDB ignores custom_settings_prefixes: SQL_* settings stay unknown, as without this server.)
+        f.write(f"<clickhouse><user_directories><users_xml><path>{derived}</path></users_xml></user_directories>"
+                "</clickhouse>")
+    return config
+
+
+def authenticate(user, password):
+    """Raises ClickHouse's AUTHENTICATION_FAILED unless `user`/`password` is the served account."""
+    import hashlib
+    import hmac
+    if ACCOUNT["name"] is None:
+        return
+    ok = user == ACCOUNT["name"]
+    if ACCOUNT["sha256"] is not None:
+        ok = ok and hmac.compare_digest(hashlib.sha256(password.encode()).hexdigest(), ACCOUNT["sha256"].lower())
+    elif ACCOUNT["plain"] is not None:
+        ok = ok and hmac.compare_digest(password.encode(), ACCOUNT["plain"].encode())
+    else:
+        ok = False
+    if not ok:
+        raise ChError(516, "AUTHENTICATION_FAILED",
+                      f"{user}: Authentication failed: password is incorrect, or there is no user with such name")
 
 
 def log(msg):
@@ -59,11 +120,19 @@ def log(msg):
 class Engine:
     """One chDB session shared by all requests; every call holds the lock."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, config_file=None):
         from chdb.state import sqlitelike
         os.makedirs(data_dir, exist_ok=True)
         self.lock = threading.Lock()
-        self.conn = sqlitelike.Connection(os.path.abspath(data_dir))
+        target = os.path.abspath(data_dir)
+        if config_file:
+            # chDB passes connection-string parameters to its embedded clickhouse-local as start-up
+            # arguments: --config-file loads a server config (disks, storage policies, ...).
+            config_file = os.path.abspath(config_file)
+            if not os.path.isfile(config_file) or any(c in config_file + target for c in "?&=%"):
+                raise SystemExit(f"--config-file {config_file!r}: not a file, or a path with ?&=%")
+            target = f"file:{target}?config-file={config_file}"
+        self.conn = sqlitelike.Connection(target)
         self.version = self._q("SELECT version()").strip()
         self.timezone = self._q("SELECT timezone()").strip()
         self.http_compression_default = self._q("SELECT getSetting('enable_http_compression')").strip() in ("1", "true")
@@ -93,7 +162,15 @@ class Engine:
             applied = []
             try:
                 if database:
-                    self._q(f"USE `{database.replace('`', '``')}`")
+                    try:
+                        self._q(f"USE `{database.replace('`', '``')}`")
+                    except ChError as e:
+                        # ClickHouse's HTTP `database` parameter needs no grant (USE needs SHOW
+                        # DATABASES): a user restricted to other databases may still name it.
+                        if e.name != "ACCESS_DENIED":
+                            raise
+                        if VERBOSE:
+                            log(f"database={database}: {e.message} (ignored, as ClickHouse does)")
                 for k, v in settings.items():
                     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
                         raise ChError(115, "UNKNOWN_SETTING", f"Unknown setting '{k}'")
@@ -141,7 +218,8 @@ class Engine:
                     try:
                         self._q("USE default")
                     except ChError as e:
-                        log(f"could not reset database: {e.message}")
+                        if VERBOSE or e.name != "ACCESS_DENIED":  # an account restricted to other databases
+                            log(f"could not reset database: {e.message}")
         summary["elapsed_ns"] = int((time.monotonic() - started) * 1e9)
         return body, fmt, {k: str(v) for k, v in summary.items()}
 
@@ -232,6 +310,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(404, f"There is no handle {url.path}\n\nUse / or /ping for health checks.\n".encode(),
                              [("Content-Type", "text/plain; charset=UTF-8")])
         query_id = p.get("query_id") or self.headers.get("X-ClickHouse-Query-Id") or str(uuid.uuid4())
+        try:
+            authenticate(*self.credentials(p))
+        except ChError as e:
+            return self.fail(e, query_id)
         settings = {k: v for k, v in params if k not in RESERVED and not k.startswith("param_")}
         for k in IGNORED_SETTINGS & settings.keys():
             log(f"ignoring setting {k}={settings.pop(k)} (would stick to the shared chDB session)")
@@ -269,6 +351,20 @@ class Handler(BaseHTTPRequestHandler):
             out = chwire.encode_content(out, enc, level)
             headers.append(("Content-Encoding", enc))
         self.send(200, out, headers)
+
+    def credentials(self, p):
+        """The user and password as ClickHouse reads them: URL parameters, X-ClickHouse-User/Key
+        headers (what clickhouse-rs sends), or Basic auth; no user means `default`."""
+        import base64
+        user = p.get("user") or self.headers.get("X-ClickHouse-User")
+        password = p.get("password") or self.headers.get("X-ClickHouse-Key")
+        auth = self.headers.get("Authorization", "")
+        if user is None and auth[:6].lower() == "basic ":
+            try:
+                user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+            except ValueError:
+                pass
+        return user or "default", password or ""
 
     def control_delay(self, p):
         """`POST /__control/delay?ms=N` sets the insert delay; any method without `ms` reads it."""
@@ -312,25 +408,59 @@ def main():
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--parent-pid", type=int)
     ap.add_argument("--insert-delay-ms", type=int, default=0, help="delay every INSERT (fault injection)")
+    ap.add_argument("--config-file", help="ClickHouse server config (XML) for the engine, e.g. disks and "
+                    "storage policies; `from_env` attributes read this process's environment")
+    ap.add_argument("--users-xml", help="ClickHouse users.xml; with --as-user, the engine runs as that user")
+    ap.add_argument("--as-user", help="the one account served: requests must authenticate as it (URL user/"
+                    "password, X-ClickHouse-User/Key or Basic auth) and run with its grants, profile and row filters")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain (needs --tls-key)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
     VERBOSE = args.verbose
+    if bool(args.users_xml) != bool(args.as_user) or (args.users_xml and args.config_file):
+        ap.error("--users-xml and --as-user go together, and not with --config-file")
+    if args.users_xml:
+        import tempfile
+        args.config_file = prepare_account(args.users_xml, args.as_user, tempfile.mkdtemp(prefix="chdb-account-"))
     INSERT_DELAY_MS[0] = max(0, args.insert_delay_ms)
     # Keep the real stdout for the READY line only; anything chDB prints goes to stderr.
     ready_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     if args.parent_pid:
         threading.Thread(target=watchdog, args=(args.parent_pid,), daemon=True).start()
-    Handler.engine = engine = Engine(args.data_dir)
+    Handler.engine = engine = Engine(args.data_dir, args.config_file)
     httpd = ThreadingHTTPServer((args.host, args.port), Handler)
     httpd.daemon_threads = True
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        # The handshake runs in the request's thread (on first read), so a client that fails it
+        # holds up no other; its error is logged to stderr and the connection closed.
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
+        plain_handle_error = httpd.handle_error
+
+        def handle_error(request, client_address):
+            error = sys.exc_info()[1]
+            if isinstance(error, (ssl.SSLError, ConnectionError)):
+                log(f"TLS handshake with {client_address[0]}:{client_address[1]} failed: {error}")
+            else:
+                plain_handle_error(request, client_address)
+
+        httpd.handle_error = handle_error
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     host, port = httpd.server_address[:2]
-    log(f"chDB {engine.version} serving {os.path.abspath(args.data_dir)} on http://{host}:{port}")
-    ready_out.write(f"READY http://{host}:{port}\n")
+    log(f"chDB {engine.version} serving {os.path.abspath(args.data_dir)} on {scheme}://{host}:{port}")
+    ready_out.write(f"READY {scheme}://{host}:{port}\n")
     ready_out.flush()
     while not stop.wait(0.5):
         pass

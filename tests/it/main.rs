@@ -8,6 +8,7 @@
 
 mod support;
 
+mod access_control;
 mod auth;
 mod bad_input;
 mod conventions;
@@ -16,7 +17,9 @@ mod faults;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;
+mod privilege;
 mod projects;
 mod real_clients;
 mod selfstats;
 mod spool_encryption;
+mod tls;

@@ -324,7 +324,10 @@ async fn rows_clickhouse_refuses_are_dead_lettered_sealed_and_decrypt_back() {
     let dead_letters = data_dir.join("dead-letter");
     let deadline = Instant::now() + Duration::from_secs(60);
     let file = loop {
-        let sealed = std::fs::read_dir(&dead_letters).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
+        // Dead letters appear under their final name only once complete (written, then renamed).
+        let sealed = std::fs::read_dir(&dead_letters).ok().and_then(|d| {
+            d.map(|e| e.unwrap().path()).find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        });
         if let Some(file) = sealed {
             break file;
         }

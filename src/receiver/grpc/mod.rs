@@ -11,7 +11,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use promptlog_ingest::ExportRequest;
 use tokio::net::TcpListener;
-use tokio_stream_shim::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
@@ -102,10 +101,13 @@ impl MetricsService for Receiver {
     }
 }
 
-/// Serves OTLP/gRPC on `listener` until `shutdown` is cancelled, then finishes in-flight calls.
+/// Serves OTLP/gRPC on `listener` (over TLS when `tls` is set: tonic's own TLS can neither reload
+/// nor set a minimum version, so connections come from [`crate::tls::incoming`]) until `shutdown`
+/// is cancelled, then finishes in-flight calls.
 pub(crate) async fn serve(
     listener: TcpListener,
     receiver: Receiver,
+    tls: Option<crate::tls::Acceptor>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let limit = receiver.max_request_bytes;
@@ -125,39 +127,6 @@ pub(crate) async fn serve(
         .add_service(service!(TraceServiceServer))
         .add_service(service!(LogsServiceServer))
         .add_service(service!(MetricsServiceServer))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), shutdown.cancelled_owned())
         .await
-}
-
-/// A `Stream` of accepted connections, as tonic wants (tokio-stream's wrapper, inlined to avoid
-/// a dependency for twenty lines).
-mod tokio_stream_shim {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use tokio::net::{TcpListener, TcpStream};
-
-    pub struct TcpListenerStream(TcpListener);
-
-    impl TcpListenerStream {
-        pub fn new(listener: TcpListener) -> Self {
-            Self(listener)
-        }
-    }
-
-    impl futures::Stream for TcpListenerStream {
-        type Item = std::io::Result<TcpStream>;
-
-        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            match self.0.poll_accept(cx) {
-                Poll::Ready(Ok((stream, _))) => {
-                    // OTLP requests are small and latency-sensitive.
-                    let _ = stream.set_nodelay(true);
-                    Poll::Ready(Some(Ok(stream)))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-                Poll::Pending => Poll::Pending,
-            }
-        }
-    }
 }

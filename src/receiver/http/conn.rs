@@ -9,6 +9,9 @@
 //!   otherwise). The same timer closes keep-alive connections idle for that long; clients reconnect.
 //! - Request bodies must arrive within [`Timeouts::body_read`] of the request head, or the handler's
 //!   read fails and the client gets a 400 that says so.
+//! - With TLS, the handshake must complete within `receivers.tls.handshake_timeout` (see
+//!   [`crate::tls::Acceptor`]); it runs before hyper sees the connection, so it does not hold up
+//!   accepting others.
 
 use std::io;
 use std::time::Duration;
@@ -18,7 +21,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::serve::Listener;
 use futures::{Stream, StreamExt};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -27,6 +29,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::tls::Acceptor;
 
 /// Default time a client has to send a complete HTTP/1 request head (OTLP clients send it at once).
 /// Also the keep-alive idle timeout, so not shorter: hyper's own default, long enough that pooled
@@ -66,19 +70,31 @@ pub enum BodyReadError {
 /// Serves `app` on `listener` until `shutdown` is cancelled, then waits for in-flight requests
 /// (each bounded by the timeouts above).
 pub async fn serve(
-    mut listener: TcpListener,
+    listener: TcpListener,
     app: Router,
     timeouts: Timeouts,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    serve_with_tls(listener, app, timeouts, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is set.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    app: Router,
+    timeouts: Timeouts,
+    tls: Option<Acceptor>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let app = app.layer(middleware::from_fn_with_state(timeouts.body_read, body_deadline));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.header_read);
     let graceful = GracefulShutdown::new();
+    // Never ends nor fails: accept errors are retried and failed handshakes skipped inside.
+    let mut incoming = Box::pin(crate::tls::incoming(listener, tls));
     loop {
-        // axum's `Listener` retries accept errors itself (sleeping on EMFILE), so this never fails.
-        let (stream, _peer) = tokio::select! {
-            accepted = Listener::accept(&mut listener) => accepted,
+        let stream = tokio::select! {
+            Some(Ok(stream)) = incoming.next() => stream,
             _ = shutdown.cancelled() => break,
         };
         let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
@@ -90,7 +106,7 @@ pub async fn serve(
             }
         });
     }
-    drop(listener);
+    drop(incoming); // closes the listener
     graceful.shutdown().await;
     Ok(())
 }

@@ -66,14 +66,16 @@ fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
         .with_state(AppState { receiver, stats })
 }
 
-/// Serves OTLP/HTTP on `listener` until `shutdown` is cancelled, then finishes in-flight requests.
+/// Serves OTLP/HTTP on `listener` (over TLS when `tls` is set) until `shutdown` is cancelled, then
+/// finishes in-flight requests.
 pub(crate) async fn serve(
     listener: TcpListener,
     receiver: Receiver,
     stats: Arc<Stats>,
+    tls: Option<crate::tls::Acceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    conn::serve(listener, router(receiver, stats), conn::Timeouts::default(), shutdown).await
+    conn::serve_with_tls(listener, router(receiver, stats), conn::Timeouts::default(), tls, shutdown).await
 }
 
 /// Prometheus scrape endpoint: the counters of [`Stats`] in text exposition format 0.0.4.

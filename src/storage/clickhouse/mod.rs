@@ -1,5 +1,7 @@
 //! ClickHouse over HTTP with the official `clickhouse` crate: schema migrations and RowBinary inserts.
 
+pub mod grants;
+mod grants_xml;
 pub(crate) mod retry;
 pub mod schema;
 
@@ -8,6 +10,7 @@ use std::collections::HashSet;
 use clickhouse::{Client, Row, RowWrite};
 
 use crate::config::ClickHouseConfig;
+use crate::tls::TlsError;
 use promptlog_ingest::rows::{Keyed, RowKey};
 pub(crate) use retry::Retry;
 
@@ -19,11 +22,31 @@ const KEYS_PER_LOOKUP: usize = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The server or network failed; `code` is ClickHouse's exception code when it sent one.
-    #[error("clickhouse: {source}")]
+    #[error("clickhouse: {}", describe(source))]
     ClickHouse { code: Option<u32>, source: clickhouse::error::Error },
     /// A migration failed (the message names which).
     #[error("migration {version} ({name}) failed: {source}")]
     Migration { version: u32, name: &'static str, source: Box<StoreError> },
+}
+
+/// The error with its causes: hyper's client hides the interesting part (a refused connection, an
+/// untrusted certificate) in its sources. An untrusted server certificate gets a hint.
+fn describe(e: &clickhouse::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        source = s.source();
+    }
+    if text.contains("invalid peer certificate") {
+        text.push_str(
+            " (the ClickHouse server's certificate is not trusted: set clickhouse.ca_file to the CA that signed it)",
+        );
+    }
+    text
 }
 
 impl StoreError {
@@ -53,23 +76,35 @@ pub struct Store {
     client: Client,
     database: String,
     retention_days: u32,
+    storage_policy: String,
     insert_timeout: std::time::Duration,
 }
 
 impl Store {
-    /// Builds the client (no I/O yet).
+    /// Builds the client (no network I/O yet; reads `ca_file` when set).
+    ///
+    /// # Panics
+    /// If `cfg.ca_file` cannot be used; [`Config::validate`](crate::config::Config::validate)
+    /// checks it, and [`Store::try_new`] returns the error instead.
     pub fn new(cfg: &ClickHouseConfig) -> Store {
-        let client = Client::default()
+        Self::try_new(cfg).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Builds the client: TLS for an `https://` URL, trusting `ca_file` instead of the public CAs
+    /// when it is set.
+    pub fn try_new(cfg: &ClickHouseConfig) -> Result<Store, TlsError> {
+        let client = crate::tls::client::client(cfg)?
             .with_url(cfg.url.clone())
             .with_user(cfg.user.clone())
             .with_password(cfg.password.clone())
             .with_database(cfg.database.clone());
-        Store {
+        Ok(Store {
             client,
             database: cfg.database.clone(),
             retention_days: cfg.retention_days,
+            storage_policy: cfg.storage_policy.clone(),
             insert_timeout: cfg.insert_timeout,
-        }
+        })
     }
 
     /// The database holding promptlog's tables.
@@ -136,5 +171,9 @@ impl Store {
 
     pub(crate) fn retention_days(&self) -> u32 {
         self.retention_days
+    }
+
+    pub(crate) fn storage_policy(&self) -> &str {
+        &self.storage_policy
     }
 }

@@ -1,8 +1,10 @@
 //! Versioned, idempotent migrations. Each is a SQL file in `migrations/`, applied once, in order, and
 //! recorded in `<db>.schema_migrations`. A file may hold several statements, each ending with `;` at the
 //! end of a line (ClickHouse's HTTP interface takes one statement per request); each must be idempotent,
-//! since a migration interrupted half-way is applied again whole. `{db}` is replaced by the database, `{ttl}` / `{ttl_start}` by
-//! the retention clause. Retention is re-applied on every run, so changing it in the config takes
+//! since a migration interrupted half-way is applied again whole. `{db}` is replaced by the database,
+//! `{ttl}` / `{ttl_start}` by the retention clause, `{table_settings}` (at the end of every table's SETTINGS
+//! clause) by `, storage_policy = '…'` when `clickhouse.storage_policy` is set (e.g. the encrypted disk).
+//! Retention is re-applied on every run, so changing it in the config takes
 //! effect at the next start.
 
 use clickhouse::Row;
@@ -62,9 +64,15 @@ fn ttl_clause(expr: &str, days: u32) -> String {
     if days == 0 { String::new() } else { format!("TTL {expr} + toIntervalDay({days})") }
 }
 
-/// Renders a migration's SQL for `db` with `retention_days`.
-pub(crate) fn render(sql: &str, db: &str, retention_days: u32) -> String {
+/// The extra table settings for `storage_policy` (empty: none). The policy is a validated identifier.
+fn table_settings(storage_policy: &str) -> String {
+    if storage_policy.is_empty() { String::new() } else { format!(", storage_policy = '{storage_policy}'") }
+}
+
+/// Renders a migration's SQL for `db` with `retention_days` and `storage_policy`.
+pub(crate) fn render(sql: &str, db: &str, retention_days: u32, storage_policy: &str) -> String {
     sql.replace("{db}", &format!("`{db}`"))
+        .replace("{table_settings}", &table_settings(storage_policy))
         .replace("{ttl_start}", &ttl_clause("toDateTime(Start)", retention_days))
         .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))
 }
@@ -103,7 +111,8 @@ pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError
     admin
         .execute(&format!(
             "CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations (Version UInt32, Name String, \
-             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version"
+             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version{}",
+            table_settings(store.storage_policy()).replacen(',', " SETTINGS", 1)
         ))
         .await?;
     let applied: Vec<AppliedRow> =
@@ -111,7 +120,7 @@ pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError
     let mut now_applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| m.version <= last && !applied.iter().any(|a| a.version == m.version)) {
         let wrap = |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
-        for statement in statements(&render(m.sql, db, store.retention_days())) {
+        for statement in statements(&render(m.sql, db, store.retention_days(), store.storage_policy())) {
             admin.execute(&statement).await.map_err(wrap)?;
         }
         admin
@@ -165,5 +174,19 @@ mod tests {
         }
         let project = MIGRATIONS.iter().find(|m| m.version == 7).unwrap();
         assert_eq!(statements(project.sql).len(), 6);
+    }
+
+    #[test]
+    fn every_table_takes_the_storage_policy() {
+        for m in MIGRATIONS.iter().filter(|m| m.sql.contains("ENGINE =")) {
+            assert!(
+                m.sql.contains("{table_settings}"),
+                "{}: its SETTINGS clause must end with {{table_settings}}",
+                m.name
+            );
+            let sql = render(m.sql, "db", 30, "promptlog_encrypted");
+            assert!(sql.contains(", storage_policy = 'promptlog_encrypted'"), "{sql}");
+            assert!(!render(m.sql, "db", 30, "").contains("storage_policy"), "{}", m.name);
+        }
     }
 }

@@ -11,3 +11,6 @@ pub mod hostile;
 pub mod sdk;
 /// ClickHouse plus an in-process collector: [`stack::Stack`].
 pub mod stack;
+/// A throw-away PKI (rcgen), raw rustls clients, the env-configured Python exporter and chDB over
+/// HTTPS, for `tls`.
+pub mod tls;

@@ -7,4 +7,4 @@ CREATE TABLE IF NOT EXISTS {db}.otel_traces_trace_id_ts (
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
 {ttl_start}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1{table_settings}

@@ -16,4 +16,4 @@ CREATE TABLE IF NOT EXISTS {db}.collector_stats (
 PARTITION BY toDate(Timestamp)
 ORDER BY (Instance, Signal, Timestamp)
 {ttl}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1{table_settings}
