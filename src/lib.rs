@@ -4,6 +4,7 @@
 //! The pure parts live in workspace crates: `promptlog-ingest` (request → processors → rows, the
 //! join, the batcher, the spool record format), `promptlog-spool` (the durable queue) and
 //! `promptlog-otlp` (OTLP builders and sample traffic). This crate is the collector around them:
+//! - [`auth`]: API keys (hashed, scoped, reloaded on change) and the project each request belongs to.
 //! - [`config`]: the YAML config, its defaults and `PROMPTLOG_*` overrides.
 //! - `receiver`: OTLP in — gRPC (4317) and HTTP (4318, also `/health` and `/metrics`), one generic
 //!   path per transport for every signal.
@@ -19,6 +20,7 @@
 //! - [`server`]: [`serve`] wires the above together on already-bound listeners.
 //! - [`demo`]: `promptlog demo`, which sends `promptlog_otlp`'s sample traffic.
 
+pub mod auth;
 pub mod config;
 pub mod dead_letter;
 pub mod demo;

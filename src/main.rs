@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use promptlog::auth::{Scope, keys};
 use promptlog::config::{Config, LogFormat};
 use promptlog::storage::clickhouse::{Store, grants, schema};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,21 @@ enum Command {
     },
     /// Validate the configuration (file + environment) and print it.
     CheckConfig(ConfigArg),
+    /// Generate an API key and print it with its key-file entry (the file stores only the hash).
+    Keygen {
+        /// The project the key's rows belong to.
+        #[arg(long)]
+        project: String,
+        /// Key id (shown in logs and metrics); default `<project>-<date>-<4 hex>`.
+        #[arg(long)]
+        id: Option<String>,
+        /// Comma-separated scopes: ingest, feedback, read.
+        #[arg(long, value_delimiter = ',', default_value = "ingest")]
+        scopes: Vec<String>,
+        /// When the key stops working: RFC 3339 (2027-06-30T00:00:00Z) or a date (midnight UTC).
+        #[arg(long)]
+        expires: Option<String>,
+    },
     /// Work with dead-letter files (batches ClickHouse refused for good).
     #[command(subcommand)]
     DeadLetter(DeadLetterCommand),
@@ -125,10 +141,27 @@ async fn main() -> anyhow::Result<()> {
             init_tracing("warn", LogFormat::Text);
             let config = Config::load(arg.config.as_deref())?;
             let keys = config.spool.encryption_keys()?;
+            // The API key file too: `serve` refuses to start on a bad one.
+            let auth = promptlog::auth::Auth::new(&config.auth, promptlog::telemetry::Stats::new())?;
             println!("configuration is valid:\n{config:#?}");
             if let Some(keys) = keys {
                 println!("spool encryption: on, current key {}, key ids {:?}", keys.current(), keys.ids());
             }
+            match auth.enabled() {
+                true => println!("API keys required: {} key(s) loaded", auth.key_count()),
+                false => println!("no API key configured: auth is off (every request is project \"default\")"),
+            }
+        }
+        Command::Keygen { project, id, scopes, expires } => {
+            let scopes =
+                scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+            let (key, entry) = keys::new_key_entry(&project, id.as_deref(), &scopes, expires.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            println!("# API key for project {project} (shown only now; promptlog stores only its hash):");
+            println!("#   {key}");
+            println!("# Clients send it as OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{key}");
+            println!("# Add this entry under `keys:` in the key file (auth.keys_file):");
+            print!("{entry}");
         }
         Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => {
             init_tracing("warn", LogFormat::Text);

@@ -157,7 +157,54 @@ pub fn render(stats: &Stats) -> String {
     if let Some(redactions) = stats.redaction_counters() {
         render_redactions(&mut out, redactions);
     }
+    render_auth(&mut out, stats);
     out
+}
+
+/// Requests refused for their API key, one sample per reason (`crate::auth::Refusal::REASONS`).
+const AUTH_REFUSED: &str = "promptlog_requests_refused_auth_total";
+
+/// The API key families: refusals by reason, then the key store's gauges and reload counters.
+fn render_auth(out: &mut String, stats: &Stats) {
+    header(
+        out,
+        AUTH_REFUSED,
+        Kind::Counter,
+        "Export requests refused for their API key (missing, unknown, expired: 401; scope: 403), by reason.",
+    );
+    for (reason, count) in crate::auth::Refusal::REASONS.iter().zip(&stats.auth.refused) {
+        let _ = writeln!(out, "{AUTH_REFUSED}{{reason=\"{reason}\"}} {}", count.load(Relaxed));
+    }
+    for metric in auth_singles(stats) {
+        header(out, metric.name, metric.kind, metric.help);
+        let _ = writeln!(out, "{} {}", metric.name, metric.value);
+    }
+}
+
+fn auth_singles(stats: &Stats) -> [Single; 4] {
+    let a = &stats.auth;
+    let single = |name, kind, help, value| Single { name, kind, help, value: Value::Int(value) };
+    [
+        single(
+            "promptlog_auth_enabled",
+            Kind::Gauge,
+            "1 if API keys are required, 0 if every request is accepted as project default.",
+            u64::from(a.enabled.load(Relaxed)),
+        ),
+        single("promptlog_auth_keys", Kind::Gauge, "API keys loaded.", a.keys.load(Relaxed)),
+        single(
+            "promptlog_auth_key_reloads_total",
+            Kind::Counter,
+            "Times a changed API key file was loaded.",
+            a.reloads.load(Relaxed),
+        ),
+        single(
+            "promptlog_auth_key_reload_errors_total",
+            Kind::Counter,
+            "Times a changed API key file could not be loaded (the previous keys stayed in use).",
+            a.reload_errors.load(Relaxed),
+        ),
+    ]
 }
 
 /// `promptlog_redactions_total{detector}` and the content-policy counter.
@@ -386,11 +433,13 @@ mod tests {
         stats.set_clickhouse_up(false);
         stats.spool.bytes.store(1 << 20, Relaxed);
         stats.spool.oldest_age_ms.store(2_250, Relaxed);
+        stats.auth.refused[2].fetch_add(4, Relaxed);
+        stats.auth.keys.store(3, Relaxed);
 
         let text = render(&stats);
         assert!(text.ends_with('\n'));
         let e = parse(&text);
-        assert_eq!(e.types.len(), TABLE_METRICS.len() + singles(&stats).len());
+        assert_eq!(e.types.len(), TABLE_METRICS.len() + singles(&stats).len() + 1 + auth_singles(&stats).len());
         assert_eq!(e.helps.len(), e.types.len());
         for metric in TABLE_METRICS {
             assert_eq!(e.types[metric.name], metric.kind.as_str());
@@ -410,6 +459,10 @@ mod tests {
         assert_eq!(get("promptlog_spool_bytes", ""), 1_048_576.0);
         assert_eq!(get("promptlog_spool_oldest_age_seconds", ""), 2.25);
         assert_eq!(get("promptlog_spool_records", ""), 0.0);
+        assert_eq!(get(AUTH_REFUSED, r#"reason="expired""#), 4.0);
+        assert_eq!(get(AUTH_REFUSED, r#"reason="missing""#), 0.0);
+        assert_eq!(get("promptlog_auth_keys", ""), 3.0);
+        assert_eq!(get("promptlog_auth_enabled", ""), 0.0);
         // Counters are printed exactly, not through f64.
         assert!(text.contains(&format!("promptlog_rows_dead_lettered_total{{table=\"llm_calls\"}} {}", u64::MAX - 1)));
         for (name, kind) in &e.types {

@@ -8,11 +8,13 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::process::project::StampProject;
 use promptlog_ingest::process::redact::Redactor;
 use promptlog_ingest::seal::{self, Purpose};
 use promptlog_ingest::{Ingestor, KeyRing, Limits, Processors};
 use promptlog_spool::{RecordId, Spool, SpoolError, SpoolOptions};
 
+use crate::auth::{Auth, KeyFileError as ApiKeyFileError};
 use crate::config::{Config, ConfigError, KeyFileError};
 use crate::pipeline;
 use crate::receiver::{Receiver, grpc, http};
@@ -63,6 +65,9 @@ pub enum ServeError {
     /// A part of the configuration only checked at start-up (the redaction hash key file) is unusable.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The API key file could not be loaded.
+    #[error("API keys: {0}")]
+    Auth(#[from] ApiKeyFileError),
 }
 
 /// Runs the collector until `shutdown` is cancelled, then stops accepting, flushes and returns.
@@ -70,6 +75,16 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     // First: a bad key file refuses the start before anything is touched.
     let keys = config.spool.encryption_keys()?;
     let stats = Stats::new();
+    // Before anything listens: a bad key file must stop the start, not open the door.
+    let auth = Auth::new(&config.auth, stats.clone())?;
+    if auth.enabled() {
+        tracing::info!(keys = auth.key_count(), file = ?config.auth.keys_file, "API keys required.");
+    } else {
+        tracing::warn!(
+            "No API key configured (auth.keys_file, PROMPTLOG_API_KEYS): accepting every request as project \"default\"."
+        );
+    }
+    let key_watcher = auth.watch(config.auth.reload_interval, shutdown.clone());
     let store = Store::try_new(&config.clickhouse)?;
     let tls = ServerTls::load(&config.receivers.tls, stats.clone())?;
     if let Some(tls) = &tls {
@@ -89,7 +104,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     };
     let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options(), keys.clone()).await?;
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    // Later steps (project stamping, pricing) are added to `processors`, and nowhere else.
+    // Every step (project stamping, redaction, later pricing) is added in `processors`, and nowhere else.
     let mut ingestor = Ingestor::new(limits, processors(&config, &stats)?);
     if let Some(keys) = keys {
         tracing::info!(current_key = keys.current(), key_ids = ?keys.ids(), "Spool encryption at rest is on.");
@@ -97,7 +112,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     }
     let parts = pipeline::Parts { store, stats: stats.clone(), spool, replay, ingestor };
     let (ingest, pipeline) = pipeline::start(&config, parts);
-    let receiver = Receiver::new(ingest, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
+    let receiver = Receiver::new(ingest, auth, config.receivers.max_request_bytes, config.receivers.max_inflight_bytes);
     let tls_mode = match &tls {
         None => "off",
         Some(t) if t.mutual() => "mtls",
@@ -139,6 +154,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     if let Some(migrations) = migrations {
         migrations.abort();
     }
+    if let Some(watcher) = key_watcher {
+        watcher.abort();
+    }
     for result in [grpc.map(|r| r.map_err(ServeError::from)), http.map(|r| r.map_err(ServeError::from))] {
         match result {
             Ok(served) => served?,
@@ -150,9 +168,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     Ok(())
 }
 
-/// The request processors, in order: redaction (before the spool, and again on replay).
+/// The processors, in order: project stamping (rows, from the request's key) and redaction (the
+/// request, before the spool and again on replay).
 fn processors(config: &Config, stats: &Stats) -> Result<Processors, ConfigError> {
-    let mut processors = Processors::new();
+    // The project comes only from the request's key (its context), never from the data.
+    let mut processors = Processors::new().then(StampProject);
     if config.redaction.enabled() {
         let spec = config.redaction.spec()?;
         let rules: Vec<String> = spec.rules.iter().map(|r| format!("{}:{}", r.name, r.action.name())).collect();

@@ -86,6 +86,21 @@ pub struct SpoolSnapshot {
     pub unreadable: u64,
 }
 
+/// API key counters and gauges.
+#[derive(Debug, Default)]
+pub struct AuthCounters {
+    /// Whether keys are required (false: every request is project `default`).
+    pub enabled: AtomicBool,
+    /// Requests refused, by reason, in `crate::auth::Refusal::REASONS` order.
+    pub refused: [AtomicU64; 4],
+    /// Keys loaded.
+    pub keys: AtomicU64,
+    /// Times a changed key file was loaded.
+    pub reloads: AtomicU64,
+    /// Times a changed key file could not be loaded (the previous keys stayed in use).
+    pub reload_errors: AtomicU64,
+}
+
 /// TLS on the receivers.
 #[derive(Debug, Default)]
 pub struct TlsCounters {
@@ -112,6 +127,8 @@ pub struct Stats {
     pub spool: SpoolGauges,
     /// TLS handshakes and reloads.
     pub tls: TlsCounters,
+    /// API keys.
+    pub auth: AuthCounters,
     /// False after an insert failed, true again after one succeeds.
     clickhouse_down: AtomicBool,
     /// The redaction step's counters, when redaction is on.

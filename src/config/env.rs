@@ -60,6 +60,15 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         var: "PROMPTLOG_CONTENT_CAPTURE",
         apply: |c, v| set_string(&mut c.redaction.content_capture, v.trim()),
     },
+    EnvOverride { var: "PROMPTLOG_AUTH_KEYS_FILE", apply: |c, v| set_path(&mut c.auth.keys_file, v) },
+    EnvOverride { var: "PROMPTLOG_AUTH_RELOAD_INTERVAL", apply: |c, v| set_duration(&mut c.auth.reload_interval, v) },
+    EnvOverride {
+        var: SECRET_API_KEYS_VAR,
+        apply: |c, v| {
+            c.auth.dev_keys = super::auth::parse_dev_keys(v)?;
+            Ok(())
+        },
+    },
     EnvOverride {
         var: "PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE",
         apply: |c, v| {
@@ -80,6 +89,9 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         },
     },
 ];
+
+/// Plaintext development keys: its value is never echoed in an error.
+const SECRET_API_KEYS_VAR: &str = "PROMPTLOG_API_KEYS";
 
 fn set_string(field: &mut String, value: &str) -> Result<(), String> {
     *field = value.to_owned();
@@ -111,7 +123,10 @@ pub(super) fn apply(config: &mut Config, lookup: impl Fn(&str) -> Option<String>
         if let Some(value) = lookup(o.var) {
             (o.apply)(config, &value).map_err(|reason| {
                 // Never echo a password back in an error message.
-                let value = if o.var.contains("PASSWORD") || o.var == "PROMPTLOG_PROJECT_READERS" {
+                let value = if o.var.contains("PASSWORD")
+                    || o.var == "PROMPTLOG_PROJECT_READERS"
+                    || o.var == SECRET_API_KEYS_VAR
+                {
                     "[hidden]".to_owned()
                 } else {
                     value

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod access;
+pub mod auth;
 mod env;
 pub mod keyfile;
 pub mod redaction;
@@ -19,6 +20,8 @@ pub use redaction::RedactionConfig;
 pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsConfig};
 
 pub use access::{AccessConfig, ProjectReader, Secret, is_identifier};
+
+pub use auth::AuthConfig;
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -85,6 +88,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// PII redaction and content capture, before the spool.
     pub redaction: RedactionConfig,
+    /// API keys and projects.
+    pub auth: AuthConfig,
 }
 
 /// OTLP receivers.
@@ -278,6 +283,7 @@ impl Default for Config {
             log: LogConfig::default(),
             access: AccessConfig::default(),
             redaction: RedactionConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -397,6 +403,14 @@ impl Config {
         }
         if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
             return Err(invalid("log.level", &self.log.level, "not a valid tracing filter"));
+        }
+        if self.auth.reload_interval.is_zero() {
+            return Err(invalid("auth.reload_interval", &"0s", "must be greater than 0"));
+        }
+        if let Some(path) = &self.auth.keys_file
+            && path.as_os_str().is_empty()
+        {
+            return Err(invalid("auth.keys_file", &"", "must be a path (leave it out, or null, for none)"));
         }
         // Reads and parses the PEM files, so a bad one stops start-up with the key named.
         crate::tls::check(&self.receivers.tls).map_err(ConfigError::from)?;

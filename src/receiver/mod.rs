@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use promptlog_ingest::{ExportRequest, RequestContext};
 
+use crate::auth::{Auth, Identity, Refusal};
 use crate::pipeline::{Ingest, IngestError, Outcome};
 use crate::runtime::now_ns;
 
@@ -43,6 +44,10 @@ pub(crate) enum ReceiveError {
     /// Requests being decoded already hold the whole memory budget; retry after [`RETRY_AFTER`].
     #[error("the collector is decoding too much data at once (memory budget {budget} bytes); retry later")]
     Overloaded { budget: usize },
+    /// No usable API key (UNAUTHENTICATED / 401) or one without the scope (PERMISSION_DENIED / 403).
+    /// Checked before the body is decoded; nothing of the request is spooled or stored.
+    #[error(transparent)]
+    Auth(#[from] Refusal),
 }
 
 impl From<IngestError> for ReceiveError {
@@ -60,6 +65,8 @@ impl From<IngestError> for ReceiveError {
 #[derive(Clone)]
 pub(crate) struct Receiver {
     ingest: Ingest,
+    /// Who may send, and as which project.
+    pub(crate) auth: Auth,
     /// Largest accepted body after decompression.
     max_request_bytes: usize,
     /// Memory for requests being decoded and normalised.
@@ -68,19 +75,23 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     /// A receiver feeding `ingest`.
-    pub(crate) fn new(ingest: Ingest, max_request_bytes: usize, max_inflight_bytes: usize) -> Self {
-        Self { ingest, max_request_bytes, budget: budget::MemoryBudget::new(max_inflight_bytes) }
+    pub(crate) fn new(ingest: Ingest, auth: Auth, max_request_bytes: usize, max_inflight_bytes: usize) -> Self {
+        Self { ingest, auth, max_request_bytes, budget: budget::MemoryBudget::new(max_inflight_bytes) }
     }
 
-    /// Accepts a decoded export request of any signal and builds its response. `protobuf` is the
-    /// request's body as received, when it came as protobuf: it is spooled as is.
+    /// Accepts a decoded export request of any signal, sent by `identity`, and builds its response.
+    /// `protobuf` is the request's body as received, when it came as protobuf: it is spooled as is.
     pub(crate) async fn export<R: ExportRequest>(
         &self,
+        identity: &Identity,
         request: R,
         protobuf: Option<Vec<u8>>,
     ) -> Result<R::Response, ReceiveError> {
-        // Stored with the request: replaying it must stamp time-less log records with the same time.
-        let ctx = RequestContext::new(R::SIGNAL, now_ns());
+        // Stored with the request: replaying it must stamp time-less log records with the same time,
+        // and its rows with the same project. Ids are checked when keys load, so this cannot fail.
+        let ctx = RequestContext::new(R::SIGNAL, now_ns())
+            .with_identity(&identity.project, &identity.key_id)
+            .map_err(|e| ReceiveError::Decode { what: "API key identity", detail: e.to_string() })?;
         let outcome: Outcome = self.ingest.accept(ctx, request.into_request(), protobuf).await?;
         Ok(R::response(outcome.partial()))
     }

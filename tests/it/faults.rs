@@ -454,11 +454,15 @@ async fn replay_keys_match_what_clickhouse_computes() {
     let call = LlmCallRow { timestamp: ts, trace_id: "t".into(), span_id: "c".into(), ..LlmCallRow::default() };
     store.insert("llm_calls", std::slice::from_ref(&call), "keys-calls").await.unwrap();
 
-    let probe = [log(1, "hello"), log(2, "ünïcødé ✓"), log(3, ""), log(1, "other body"), log(4, "hello")];
+    // The same ids and body under another project's key are another row.
+    let other_project = LogRow { project_id: "other".into(), ..log(1, "hello") };
+    let probe =
+        [log(1, "hello"), log(2, "ünïcødé ✓"), log(3, ""), log(1, "other body"), log(4, "hello"), other_project];
     let found = store.existing_keys("otel_logs", &probe.iter().collect::<Vec<_>>()).await.unwrap();
     let want: HashSet<_> = stored.iter().map(Keyed::key).collect();
     assert_eq!(found, want, "same time, ids and body hash: stored; anything else: not");
-    let found = store.existing_keys("otel_traces", &[&span(1), &span(2)]).await.unwrap();
+    let other_span = SpanRow { project_id: "other".into(), ..span(1) };
+    let found = store.existing_keys("otel_traces", &[&span(1), &span(2), &other_span]).await.unwrap();
     assert_eq!(found, HashSet::from([span(1).key()]));
     let other = LlmCallRow { span_id: "d".into(), ..call.clone() };
     let found = store.existing_keys("llm_calls", &[&call, &other]).await.unwrap();

@@ -28,6 +28,10 @@ const RULE_PANELS: &[(&str, &str)] = &[
     ("promptlog-collector-stale", "Instances"),
 ];
 
+/// A project besides `default` in the seeded data, and how many calls it has.
+const OTHER_PROJECT: &str = "project-b";
+const OTHER_PROJECT_CALLS: u64 = 3;
+
 fn rules() -> Vec<(Yaml, Yaml)> {
     let mut out = Vec::new();
     for file in RULE_FILES {
@@ -395,6 +399,16 @@ async fn dashboards_and_alerts_on_seeded_data() {
             .await;
     assert!(fires_for(&state, "environment", "prod"), "a tiny budget fires for prod: {state:?}");
 
+    // A second project (rows written as the collector writes a keyed project's rows), for the
+    // dashboards' project variable.
+    stack
+        .exec(&format!(
+            "INSERT INTO llm_calls (ProjectId, Timestamp, ServiceName, Environment, Operation, RequestModel, \
+             StatusCode, InputTokens, OutputTokens, UserId) SELECT '{OTHER_PROJECT}', now64(9) - toIntervalSecond(60 * (number + 1)), \
+             'svc-project-b', 'prod', 'chat', 'gpt-4o', 'Ok', 10, 20, 'user-b' FROM numbers({OTHER_PROJECT_CALLS})"
+        ))
+        .await;
+
     // Dashboards: every panel and variable with All selected must return rows of the right shape.
     let mut problems = Vec::new();
     let all = BTreeMap::from([("session", VarValue::Single("sess-3".into()))]);
@@ -406,6 +420,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
     // ... and with concrete selections (single and multi values, search text with a quote).
     let m = |v: &[&str]| VarValue::Multi(v.iter().map(|s| s.to_string()).collect());
     let picked = BTreeMap::from([
+        ("project", m(&["default"])),
         ("service", m(&["chat-api"])),
         ("environment", m(&["prod"])),
         ("model", m(&["gpt-4o", "claude-sonnet-4"])),
@@ -423,6 +438,20 @@ async fn dashboards_and_alerts_on_seeded_data() {
     let total: usize = dashboards().iter().map(|(_, d)| panels(d).len()).sum();
     assert_eq!(ran, total, "every panel ran");
     println!("{ran} panel queries ran with rows, twice (All and concrete selections)");
+
+    // The project variable: one project, several, or All (the default).
+    let overview = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-overview").unwrap().1;
+    let calls_of = |rows: &BTreeMap<String, Vec<Map<String, Json>>>| json_f64(&rows["Calls"][0]["calls"]).unwrap();
+    let all_calls = calls_of(&results["promptlog-overview"]);
+    let only = |p: &[&str]| BTreeMap::from([("project", m(p))]);
+    let b = run_dashboard(&stack, &overview, &only(&[OTHER_PROJECT]), false, &mut problems).await;
+    assert_eq!(calls_of(&b), OTHER_PROJECT_CALLS as f64, "project {OTHER_PROJECT} alone");
+    let default = run_dashboard(&stack, &overview, &only(&["default"]), false, &mut problems).await;
+    assert_eq!(calls_of(&default) + OTHER_PROJECT_CALLS as f64, all_calls, "All is every project");
+    assert!(b["Calls/s by service"].iter().all(|r| json_str(&r["service"]) == "svc-project-b"));
+    let both = run_dashboard(&stack, &overview, &only(&["default", OTHER_PROJECT]), false, &mut problems).await;
+    assert_eq!(calls_of(&both), all_calls);
+    assert!(problems.is_empty(), "dashboard problems:\n{}", problems.join("\n"));
 
     // Prompt explorer search is case-insensitive over prompt and completion.
     let explorer = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-prompts").unwrap().1;

@@ -9,6 +9,7 @@
 mod support;
 
 mod access_control;
+mod auth;
 mod bad_input;
 mod conventions;
 mod e2e_sdk;
@@ -17,6 +18,7 @@ mod fuzz_corpus;
 mod grafana;
 mod hostile;
 mod privilege;
+mod projects;
 mod real_clients;
 mod redaction;
 mod selfstats;

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use crate::normalize::{Content, ContentFragment, Convention, NormalizedCall};
 use crate::rows::LlmCallRow;
 
-type Key = (String, String);
+/// (project, trace id, span id): content never joins a call of another project.
+type Key = (String, String, String);
 
 enum Pending<S> {
     Call(S, Box<NormalizedCall>),
@@ -64,7 +65,7 @@ impl<S> Joiner<S> {
 
     /// Accepts a call from a span, tagged with `tag`.
     pub fn add_tagged_call(&mut self, mut call: NormalizedCall, tag: S, now: Instant) {
-        let key = (call.row.trace_id.clone(), call.row.span_id.clone());
+        let key = (call.row.project_id.clone(), call.row.trace_id.clone(), call.row.span_id.clone());
         match self.pending.remove(&key) {
             Some((_, Pending::Content(content, convention))) => {
                 call.add_log_content(content, convention);
@@ -97,7 +98,7 @@ impl<S> Joiner<S> {
         if !call.content.output.is_empty() || call.row.parent_span_id.is_empty() {
             return;
         }
-        let parent = (call.row.trace_id.clone(), call.row.parent_span_id.clone());
+        let parent = (call.row.project_id.clone(), call.row.trace_id.clone(), call.row.parent_span_id.clone());
         let output_only = matches!(
             self.pending.get(&parent),
             Some((_, Pending::Content(c, _))) if c.input.is_empty() && !c.output.is_empty()
@@ -109,7 +110,7 @@ impl<S> Joiner<S> {
 
     /// Accepts content from a log record.
     pub fn add_content(&mut self, fragment: ContentFragment, now: Instant) {
-        let key = (fragment.trace_id, fragment.span_id);
+        let key = (fragment.project_id, fragment.trace_id, fragment.span_id);
         match self.pending.get_mut(&key) {
             Some((_, Pending::Call(_, call))) => {
                 if call.content.is_empty() && !fragment.content.is_empty() {

@@ -4,7 +4,7 @@
 //! - [`request`]: the decoded OTLP request of one [`Signal`] and its [`RequestContext`].
 //! - [`record`]: the versioned spool record (context + body), written and read back here.
 //! - [`seal`]: encryption at rest of spool records and dead-letter files (AEAD, key ids, rotation).
-//! - [`process`]: the processor stage, the steps every request goes through (empty for now).
+//! - [`process`]: the processor stage, the steps every request goes through (the project stamp first).
 //! - [`normalize`]: OTLP → typed rows, one file per GenAI convention.
 //! - [`join`]: merges log-borne content into its span's LLM call, whichever arrives first.
 //! - [`batch`]: the synchronous batcher (rows in, full or old batches out; no timer).

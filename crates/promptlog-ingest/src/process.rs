@@ -1,6 +1,6 @@
 //! The processor stage of the seam: an ordered list of steps that every request goes through, live
-//! or replayed, in the same order. Project stamping and pricing go here too;
-//! [`redact`] is the PII redaction and content-capture step.
+//! or replayed, in the same order: [`project::StampProject`] (the project on every row),
+//! [`redact`] (PII redaction and content capture), and later pricing.
 //!
 //! A step may act at two points (see [`crate::Ingestor`]):
 //! - [`Processor::request`], on the decoded OTLP request **before it is spooled** — what a step that
@@ -8,6 +8,7 @@
 //!   (running it on its own output changes nothing);
 //! - [`Processor::rows`], on the normalised rows, before they reach the pipeline.
 
+pub mod project;
 pub mod redact;
 
 use crate::Submission;

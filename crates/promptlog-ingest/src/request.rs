@@ -1,5 +1,5 @@
 //! What enters the seam: a decoded OTLP export request of one signal, and the context the collector
-//! knows about it (when it arrived, and — once keys exist — for which project, under which key).
+//! knows about it (when it arrived, for which project, under which API key).
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -143,6 +143,10 @@ impl ExportRequest for ExportLogsServiceRequest {
     }
 }
 
+/// The project of requests that carry no project: every request while auth is off, and spool records
+/// written before projects existed.
+pub const DEFAULT_PROJECT: &str = "default";
+
 /// Longest project or key id a record can carry.
 pub const MAX_CONTEXT_ID_BYTES: usize = 255;
 
@@ -171,7 +175,7 @@ pub struct ContextIdTooLong {
 }
 
 impl RequestContext {
-    /// A context with no project and no key (what every request has until API keys exist).
+    /// A context with no project and no key (its rows go to [`DEFAULT_PROJECT`]).
     pub fn new(signal: Signal, received_ns: i64) -> Self {
         Self { signal, received_ns, project_id: String::new(), key_id: String::new(), flags: 0 }
     }
@@ -191,6 +195,11 @@ impl RequestContext {
     /// The project, empty when none was assigned.
     pub fn project_id(&self) -> &str {
         &self.project_id
+    }
+
+    /// The project its rows belong to: the assigned one, else [`DEFAULT_PROJECT`].
+    pub fn row_project(&self) -> &str {
+        if self.project_id.is_empty() { DEFAULT_PROJECT } else { &self.project_id }
     }
 
     /// The key id, empty when none was used.

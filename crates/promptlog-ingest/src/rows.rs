@@ -16,6 +16,9 @@ pub type AttrMap = Vec<(String, String)>;
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct SpanRow {
+    /// The project of the API key the row arrived with (`default` when auth is off); never taken
+    /// from the data itself.
+    pub project_id: String,
     /// Span start, nanoseconds since the Unix epoch (`DateTime64(9)`).
     pub timestamp: i64,
     pub trace_id: String,
@@ -54,6 +57,9 @@ pub struct SpanRow {
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct LogRow {
+    /// The project of the API key the row arrived with (`default` when auth is off); never taken
+    /// from the data itself.
+    pub project_id: String,
     /// Record time, or the observed time when the record has none (ns since the epoch).
     pub timestamp: i64,
     pub trace_id: String,
@@ -80,6 +86,9 @@ pub struct LogRow {
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 #[serde(rename_all = "PascalCase")]
 pub struct LlmCallRow {
+    /// The project of the API key the row arrived with (`default` when auth is off); never taken
+    /// from the data itself.
+    pub project_id: String,
     /// Span start, ns since the epoch.
     pub timestamp: i64,
     /// Span duration, ns.
@@ -148,6 +157,8 @@ pub struct LlmCallRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
 pub struct RowKey {
+    /// `ProjectId`: rows of another project with the same ids are not this row.
+    pub project: String,
     /// `Timestamp` in ns (logs only: a log record has no id of its own).
     pub ts: i64,
     pub trace_id: String,
@@ -160,20 +171,25 @@ pub struct RowKey {
 /// side by side; a test checks them against the server.
 pub trait Keyed {
     /// The SQL computing each [`RowKey`] field from this table's columns, in field order.
-    const KEY_SQL: [&'static str; 4];
+    const KEY_SQL: [&'static str; 5];
     /// This row's key: equal to what [`Keyed::KEY_SQL`] computes for it once stored.
     fn key(&self) -> RowKey;
     /// The row's `Timestamp` (ns), to restrict the lookup to the partitions it can be in.
     fn timestamp_ns(&self) -> i64;
 }
 
-/// Spans and calls: `(TraceId, SpanId)`.
-const SPAN_KEY_SQL: [&str; 4] = ["toInt64(0)", "TraceId", "SpanId", "toUInt64(0)"];
+/// Spans and calls: `(ProjectId, TraceId, SpanId)`.
+const SPAN_KEY_SQL: [&str; 5] = ["ProjectId", "toInt64(0)", "TraceId", "SpanId", "toUInt64(0)"];
 
 impl Keyed for SpanRow {
-    const KEY_SQL: [&'static str; 4] = SPAN_KEY_SQL;
+    const KEY_SQL: [&'static str; 5] = SPAN_KEY_SQL;
     fn key(&self) -> RowKey {
-        RowKey { trace_id: self.trace_id.clone(), span_id: self.span_id.clone(), ..RowKey::default() }
+        RowKey {
+            project: self.project_id.clone(),
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            ..RowKey::default()
+        }
     }
     fn timestamp_ns(&self) -> i64 {
         self.timestamp
@@ -181,21 +197,28 @@ impl Keyed for SpanRow {
 }
 
 impl Keyed for LlmCallRow {
-    const KEY_SQL: [&'static str; 4] = SPAN_KEY_SQL;
+    const KEY_SQL: [&'static str; 5] = SPAN_KEY_SQL;
     fn key(&self) -> RowKey {
-        RowKey { trace_id: self.trace_id.clone(), span_id: self.span_id.clone(), ..RowKey::default() }
+        RowKey {
+            project: self.project_id.clone(),
+            trace_id: self.trace_id.clone(),
+            span_id: self.span_id.clone(),
+            ..RowKey::default()
+        }
     }
     fn timestamp_ns(&self) -> i64 {
         self.timestamp
     }
 }
 
-/// Log records: `(Timestamp, TraceId, SpanId, xxHash64(Body))`. xxHash64 rather than cityHash64 because
+/// Log records: `(ProjectId, Timestamp, TraceId, SpanId, xxHash64(Body))`. xxHash64 rather than cityHash64 because
 /// it is what a maintained Rust crate computes bit-for-bit like ClickHouse does.
 impl Keyed for LogRow {
-    const KEY_SQL: [&'static str; 4] = ["toUnixTimestamp64Nano(Timestamp)", "TraceId", "SpanId", "xxHash64(Body)"];
+    const KEY_SQL: [&'static str; 5] =
+        ["ProjectId", "toUnixTimestamp64Nano(Timestamp)", "TraceId", "SpanId", "xxHash64(Body)"];
     fn key(&self) -> RowKey {
         RowKey {
+            project: self.project_id.clone(),
             ts: self.timestamp,
             trace_id: self.trace_id.clone(),
             span_id: self.span_id.clone(),

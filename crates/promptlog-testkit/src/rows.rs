@@ -178,6 +178,7 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
     // DateTime64(9) as text, in the server's time zone: TimestampNs instead.
     c.0.remove("Timestamp").ok_or("column Timestamp missing")?;
     let row = LlmCallRow {
+        project_id: c.take("ProjectId")?,
         timestamp,
         duration: c.take("Duration")?,
         trace_id: c.take("TraceId")?,

@@ -13,9 +13,11 @@ use promptlog_ingest::ExportRequest;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
 use super::{RETRY_AFTER, ReceiveError, Receiver};
+use crate::auth::{Auth, Identity, Scope, presented_key};
 
 // OTLP's status codes for tonic's own decode errors (oversized → RESOURCE_EXHAUSTED, not the
 // retryable OUT_OF_RANGE; undecodable → INVALID_ARGUMENT, not INTERNAL).
@@ -31,17 +33,41 @@ impl From<ReceiveError> for Status {
             ReceiveError::Unavailable(_) | ReceiveError::Overloaded { .. } => {
                 Status::unavailable(format!("{e}; retry after {} s", RETRY_AFTER.as_secs()))
             }
+            ReceiveError::Auth(r) if r.is_forbidden() => Status::permission_denied(r.to_string()),
+            ReceiveError::Auth(r) => Status::unauthenticated(r.to_string()),
         }
+    }
+}
+
+/// Checks the `authorization` (or `x-api-key`) metadata of every call before its message is
+/// decoded, and hands the [`Identity`] to the handler in the request's extensions.
+#[derive(Clone)]
+struct Authenticate(Auth);
+
+impl tonic::service::Interceptor for Authenticate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let metadata = request.metadata();
+        let key = presented_key(
+            metadata.get("authorization").map(|v| v.as_bytes()),
+            metadata.get("x-api-key").map(|v| v.as_bytes()),
+        );
+        let identity = self.0.check(key, Scope::Ingest).map_err(ReceiveError::Auth)?;
+        request.extensions_mut().insert(identity);
+        Ok(request)
     }
 }
 
 impl Receiver {
     /// The one gRPC export path, for every signal.
     async fn export_grpc<R: ExportRequest>(&self, request: Request<R>) -> Result<Response<R::Response>, Status> {
+        // Set by `Authenticate`, which every service is wrapped in; absent would be a wiring bug.
+        let Some(identity) = request.extensions().get::<Identity>().cloned() else {
+            return Err(Status::unauthenticated("no API key checked"));
+        };
         // tonic has decoded it already; reserve what it costs while it is normalised and spooled.
         let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
         // Spooled as `encode_to_vec()` of the decoded request: tonic does not expose the raw bytes.
-        Ok(Response::new(self.export(request.into_inner(), None).await?))
+        Ok(Response::new(self.export(&identity, request.into_inner(), None).await?))
     }
 }
 
@@ -87,13 +113,14 @@ pub(crate) async fn serve(
     let limit = receiver.max_request_bytes;
     macro_rules! service {
         ($server:ident) => {
-            otlp_status::OtlpStatus(
+            otlp_status::OtlpStatus(InterceptedService::new(
                 $server::new(receiver.clone())
                     .max_decoding_message_size(limit)
                     .accept_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Zstd)
                     .send_compressed(CompressionEncoding::Gzip),
-            )
+                Authenticate(receiver.auth.clone()),
+            ))
         };
     }
     tonic::transport::Server::builder()

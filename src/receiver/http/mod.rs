@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::budget::Reservation;
 use super::{RETRY_AFTER, ReceiveError, Receiver};
+use crate::auth::{Identity, Refusal, Scope, presented_key};
 use crate::runtime::blocking;
 use crate::telemetry::Stats;
 
@@ -83,8 +84,43 @@ async fn prometheus(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Authenticates a request for `scope` before its body is read.
+fn authenticate(s: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Identity, Refusal> {
+    let key = presented_key(
+        headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes),
+        headers.get(X_API_KEY).map(HeaderValue::as_bytes),
+    );
+    s.receiver.auth.check(key, scope)
+}
+
+/// The 401/403 of a refused request, in its encoding (protobuf when that is unknown). Its body is
+/// read (bounded) and dropped unparsed first, so the answer reaches the client (see [`read_capped`]).
+async fn refuse(refusal: Refusal, headers: &HeaderMap, body: Body) -> Response {
+    drain(body).await;
+    error_response(ReceiveError::Auth(refusal), request_encoding(headers).unwrap_or(Encoding::Protobuf))
+}
+
+/// The alternative to `Authorization: Bearer`.
+const X_API_KEY: &str = "x-api-key";
+
+/// Reads and drops at most [`DRAIN_MAX_BYTES`] of a refused request's body.
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let mut drained = 0;
+    while drained < DRAIN_MAX_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+}
+
 /// The one HTTP export path, for every signal.
 async fn export<R: ExportRequest>(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let identity = match authenticate(&s, &headers, Scope::Ingest) {
+        Ok(identity) => identity,
+        Err(refusal) => return refuse(refusal, &headers, body).await,
+    };
     let encoding = match request_encoding(&headers) {
         Ok(e) => e,
         Err(e) => return error_response(e, Encoding::Protobuf),
@@ -92,13 +128,16 @@ async fn export<R: ExportRequest>(State(s): State<AppState>, headers: HeaderMap,
     let result = async {
         let (req, protobuf, _reservation) =
             decode::<R>(&headers, body, encoding, &s.receiver, R::SIGNAL.name()).await?;
-        s.receiver.export(req, protobuf).await
+        s.receiver.export(&identity, req, protobuf).await
     }
     .await;
     respond(result, encoding)
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(refusal) = authenticate(&s, &headers, Scope::Ingest) {
+        return refuse(refusal, &headers, body).await;
+    }
     let encoding = match request_encoding(&headers) {
         Ok(e) => e,
         Err(e) => return error_response(e, Encoding::Protobuf),
@@ -111,7 +150,9 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> R
 }
 
 /// Health: 200 while the pipeline runs; `degraded` when ClickHouse is failing. `spool` tells how much
-/// accepted data waits on disk for ClickHouse (bytes, records, oldest age, backlog).
+/// accepted data waits on disk for ClickHouse (bytes, records, oldest age, backlog); `auth` whether
+/// API keys are required (`on`) or every request is project `default` (`off`). Needs no key, and
+/// neither does `/metrics`: both tell nothing about any project's data.
 async fn health(State(s): State<AppState>) -> Response {
     let up = s.stats.clickhouse_up();
     let tables: serde_json::Map<String, serde_json::Value> = Table::ALL
@@ -122,6 +163,9 @@ async fn health(State(s): State<AppState>) -> Response {
         "status": if up { "ok" } else { "degraded" },
         "clickhouse": if up { "up" } else { "down" },
         "refused_busy": s.stats.refused_busy.load(std::sync::atomic::Ordering::Relaxed),
+        // "off": no API key configured, every request is accepted as project "default".
+        "auth": if s.receiver.auth.enabled() { "on" } else { "off" },
+        "api_keys": s.receiver.auth.key_count(),
         "spool": s.stats.spool.snapshot(),
         "tables": tables,
     });
@@ -231,10 +275,15 @@ fn error_response(e: ReceiveError, encoding: Encoding) -> Response {
         ReceiveError::Unavailable(_) | ReceiveError::Overloaded { .. } => {
             (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable)
         }
+        ReceiveError::Auth(r) if r.is_forbidden() => (StatusCode::FORBIDDEN, tonic::Code::PermissionDenied),
+        ReceiveError::Auth(_) => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
     };
     let mut response = encode(status, &RpcStatus { code: code as i32, message: e.to_string() }, encoding);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }

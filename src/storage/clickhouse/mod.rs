@@ -140,22 +140,22 @@ impl Store {
     /// replayed spool records, so its cost (one query per thousand rows) is paid after a crash, not on
     /// the hot path.
     pub async fn existing_keys<T: Keyed>(&self, table: &str, rows: &[&T]) -> Result<HashSet<RowKey>, StoreError> {
-        let [ts, trace_id, span_id, body_hash] = T::KEY_SQL;
-        let key = format!("({ts}, {trace_id}, {span_id}, {body_hash})");
+        let [project, ts, trace_id, span_id, body_hash] = T::KEY_SQL;
+        let key = format!("({project}, {ts}, {trace_id}, {span_id}, {body_hash})");
         let mut found = HashSet::new();
         for chunk in rows.chunks(KEYS_PER_LOOKUP) {
             let (min, max) =
                 chunk.iter().map(|r| r.timestamp_ns()).fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-            let keys: Vec<(i64, String, String, u64)> = chunk
+            let keys: Vec<(String, i64, String, String, u64)> = chunk
                 .iter()
                 .map(|r| {
                     let k = r.key();
-                    (k.ts, k.trace_id, k.span_id, k.body_hash)
+                    (k.project, k.ts, k.trace_id, k.span_id, k.body_hash)
                 })
                 .collect();
             // The Timestamp range lets ClickHouse skip partitions and granules before matching keys.
             let sql = format!(
-                "SELECT {ts} AS ts, {trace_id} AS trace_id, {span_id} AS span_id, {body_hash} AS body_hash \
+                "SELECT toString({project}) AS project, {ts} AS ts, {trace_id} AS trace_id, {span_id} AS span_id, {body_hash} AS body_hash \
                  FROM {table} WHERE Timestamp >= fromUnixTimestamp64Nano(toInt64(?)) \
                  AND Timestamp <= fromUnixTimestamp64Nano(toInt64(?)) AND {key} IN ?"
             );

@@ -1,7 +1,10 @@
 //! Versioned, idempotent migrations. Each is a SQL file in `migrations/`, applied once, in order, and
-//! recorded in `<db>.schema_migrations`. `{db}` is replaced by the database, `{ttl}` / `{ttl_start}` by
-//! the retention clause, `{table_settings}` (at the end of every table's SETTINGS clause) by
-//! `, storage_policy = '…'` when `clickhouse.storage_policy` is set (e.g. the encrypted disk). Retention is re-applied on every run, so changing it in the config takes
+//! recorded in `<db>.schema_migrations`. A file may hold several statements, each ending with `;` at the
+//! end of a line (ClickHouse's HTTP interface takes one statement per request); each must be idempotent,
+//! since a migration interrupted half-way is applied again whole. `{db}` is replaced by the database,
+//! `{ttl}` / `{ttl_start}` by the retention clause, `{table_settings}` (at the end of every table's SETTINGS
+//! clause) by `, storage_policy = '…'` when `clickhouse.storage_policy` is set (e.g. the encrypted disk).
+//! Retention is re-applied on every run, so changing it in the config takes
 //! effect at the next start.
 
 use clickhouse::Row;
@@ -36,7 +39,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_otel_logs"),
     migration!(5, "0005_llm_calls"),
     migration!(6, "0006_collector_stats"),
-    // 7 is reserved for the ProjectId columns.
+    migration!(7, "0007_project_id"),
     migration!(8, "0008_llm_calls_redactions"),
 ];
 
@@ -75,8 +78,34 @@ pub(crate) fn render(sql: &str, db: &str, retention_days: u32, storage_policy: &
         .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))
 }
 
+/// The statements of a rendered migration: split at `;` ending a line, comment-only parts dropped.
+pub(crate) fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let code = line.trim_end();
+        let comment = code.trim_start().starts_with("--");
+        if let Some(head) = code.strip_suffix(';').filter(|_| !comment) {
+            current.push_str(head);
+            out.push(std::mem::take(&mut current));
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    out.push(current);
+    out.retain(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")));
+    out
+}
+
 /// Applies every pending migration and the configured retention; returns the versions applied now.
 pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
+    migrate_to(store, u32::MAX).await
+}
+
+/// Like [`migrate`], applying only the migrations up to version `last` (tests start from an older
+/// schema this way, to check that a migration keeps existing data readable).
+pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError> {
     let db = store.database();
     let admin = Store { client: store.client().clone().with_database("default"), ..store.clone() };
     admin.execute(&format!("CREATE DATABASE IF NOT EXISTS `{db}`")).await?;
@@ -90,9 +119,11 @@ pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
     let applied: Vec<AppliedRow> =
         admin.client().query(&format!("SELECT Version FROM `{db}`.schema_migrations FINAL")).fetch_all().await?;
     let mut now_applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|a| a.version == m.version)) {
+    for m in MIGRATIONS.iter().filter(|m| m.version <= last && !applied.iter().any(|a| a.version == m.version)) {
         let wrap = |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
-        admin.execute(&render(m.sql, db, store.retention_days(), store.storage_policy())).await.map_err(wrap)?;
+        for statement in statements(&render(m.sql, db, store.retention_days(), store.storage_policy())) {
+            admin.execute(&statement).await.map_err(wrap)?;
+        }
         admin
             .execute(&format!(
                 "INSERT INTO `{db}`.schema_migrations (Version, Name) VALUES ({}, '{}')",
@@ -129,6 +160,22 @@ async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_migration_file_splits_into_its_statements() {
+        let sql =
+            "-- a comment;\nALTER TABLE t\n    ADD COLUMN c String;\nALTER TABLE t MATERIALIZE INDEX i;\n-- trailing\n";
+        assert_eq!(
+            statements(sql),
+            ["-- a comment;\nALTER TABLE t\n    ADD COLUMN c String", "ALTER TABLE t MATERIALIZE INDEX i"]
+        );
+        // Single-statement files (0001-0006) are sent as they are.
+        for m in &MIGRATIONS[..6] {
+            assert_eq!(statements(m.sql), [m.sql.to_owned()], "{}", m.name);
+        }
+        let project = MIGRATIONS.iter().find(|m| m.version == 7).unwrap();
+        assert_eq!(statements(project.sql).len(), 6);
+    }
 
     #[test]
     fn every_table_takes_the_storage_policy() {

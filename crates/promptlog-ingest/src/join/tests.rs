@@ -27,6 +27,7 @@ fn output(text: &str) -> Content {
 
 fn fragment(span: &str, content: Content) -> ContentFragment {
     ContentFragment {
+        project_id: String::new(),
         trace_id: "t".into(),
         span_id: span.into(),
         content,
@@ -180,4 +181,26 @@ fn a_call_missing_its_output_adopts_output_logged_on_its_parent_span() {
     j.add_call(c, t0);
     j.tick(t0 + WINDOW);
     assert_eq!(j.take_ready()[0].output_text, "");
+}
+
+#[test]
+fn content_never_joins_a_call_of_another_project() {
+    let t0 = Instant::now();
+    let mut j = Joiner::new(WINDOW, 100);
+    let mut theirs = call("a", true, Content::default());
+    theirs.row.project_id = "victim".into();
+    j.add_call(theirs, t0);
+    // Same trace and span ids, sent under another project's key: held apart, never merged.
+    let mut injected = fragment("a", input("injected prompt"));
+    injected.project_id = "attacker".into();
+    j.add_content(injected, t0);
+    let mut own = fragment("a", output("real answer"));
+    own.project_id = "victim".into();
+    j.add_content(own, t0);
+    j.tick(t0 + WINDOW);
+    let rows = j.take_ready();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].project_id, "victim");
+    assert!(!rows[0].input_text.contains("injected"), "{:?}", rows[0].input_text);
+    assert_eq!(rows[0].output_text, "real answer");
 }

@@ -88,6 +88,9 @@ impl Report {
 /// GenAI content from a log record, keyed by the span it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContentFragment {
+    /// The project of the request it came in (set by the project stamp): content joins only a call
+    /// of the same project.
+    pub project_id: String,
     /// Hex trace id of the span.
     pub trace_id: String,
     /// Hex span id of the span.
@@ -230,6 +233,7 @@ impl OtlpRecord for LogRecord {
         {
             content.redactions = Attrs(&self.attributes).u64(crate::process::redact::REDACTIONS_ATTRIBUTE).unwrap_or(0);
             walk.out.fragments.push(ContentFragment {
+                project_id: String::new(),
                 trace_id: row.trace_id.clone(),
                 span_id: row.span_id.clone(),
                 content,
