@@ -15,7 +15,7 @@ pub const DEFAULT_KEYS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// YAML file of hashed keys (see `docs-auth.md`), re-read when it changes
+    /// YAML file of hashed keys (see `collector-config/SECURITY.md`), re-read when it changes
     /// (env `PROMPTLOG_AUTH_KEYS_FILE`).
     pub keys_file: Option<PathBuf>,
     /// How often the key file is checked for changes (env `PROMPTLOG_AUTH_RELOAD_INTERVAL`).

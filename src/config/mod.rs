@@ -132,7 +132,7 @@ pub struct ClickHouseConfig {
     #[serde(with = "humantime_serde")]
     pub insert_timeout: Duration,
     /// Storage policy of the tables the migrations create, e.g. an encrypted disk's
-    /// (`clickhouse/encrypted-disk.xml`); empty: the server's default. Only applies to tables
+    /// (`grafana/clickhouse/encrypted-disk.xml`); empty: the server's default. Only applies to tables
     /// created after it is set (env `PROMPTLOG_CLICKHOUSE_STORAGE_POLICY`).
     pub storage_policy: String,
 }

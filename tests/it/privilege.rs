@@ -3,7 +3,7 @@
 //!   has no writable access storage and no impersonation, see tests/chdb_server/README.md; a canary
 //!   below fails once it can, so these tests can then run the grants for real). The same accounts
 //!   in users.xml form are enforced by the engine in tests/it/access_control.rs;
-//! - the compose encrypted disk (`clickhouse/encrypted-disk.xml`) keeps a stored prompt off the disk
+//! - the compose encrypted disk (`grafana/clickhouse/encrypted-disk.xml`) keeps a stored prompt off the disk
 //!   in clear, while the same prompt stored without the policy is found by the same scan.
 
 use std::io::{BufRead, BufReader};
@@ -89,7 +89,7 @@ async fn chdb_still_cannot_create_users_or_impersonate() {
     assert!(body.contains("IMPERSONATE"), "{body}");
 }
 
-/// A chDB server started with a rendered copy of `clickhouse/encrypted-disk.xml`.
+/// A chDB server started with a rendered copy of `grafana/clickhouse/encrypted-disk.xml`.
 struct EncryptedServer {
     url: String,
     child: Child,
@@ -103,7 +103,8 @@ impl EncryptedServer {
         let tmp = tempfile::tempdir().unwrap();
         let (data_dir, disk_dir) = (tmp.path().join("data"), tmp.path().join("disk"));
         let shipped =
-            std::fs::read_to_string(promptlog_testkit::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
+            std::fs::read_to_string(promptlog_testkit::repo_root().join("grafana/clickhouse/encrypted-disk.xml"))
+                .unwrap();
         let compose_path = "/var/lib/clickhouse/disks/promptlog_plain/";
         assert!(shipped.contains(compose_path) && shipped.contains(&format!("from_env=\"{DISK_KEY_VAR}\"")));
         let config = tmp.path().join("encrypted-disk.xml");
@@ -317,11 +318,12 @@ fn compose_clickhouse_stores_tables_on_the_encrypted_disk() {
         doc["services"]["clickhouse"]["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(
         mounts.contains(
-            &"./clickhouse/encrypted-disk.xml:/etc/clickhouse-server/config.d/promptlog-encrypted-disk.xml:ro"
+            &"./grafana/clickhouse/encrypted-disk.xml:/etc/clickhouse-server/config.d/promptlog-encrypted-disk.xml:ro"
         ),
         "{mounts:?}"
     );
-    let xml = std::fs::read_to_string(promptlog_testkit::repo_root().join("clickhouse/encrypted-disk.xml")).unwrap();
+    let xml =
+        std::fs::read_to_string(promptlog_testkit::repo_root().join("grafana/clickhouse/encrypted-disk.xml")).unwrap();
     assert!(xml.contains("<type>encrypted</type>") && xml.contains("<algorithm>AES_256_CTR</algorithm>"));
     assert!(xml.contains(&format!("from_env=\"{DISK_KEY_VAR}\"")), "the key comes from the environment");
     assert!(!xml.contains("<key>") && !xml.contains("<key_hex>"), "no key in the file");

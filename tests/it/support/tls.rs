@@ -204,7 +204,7 @@ pub async fn python_export(env: &[(&str, String)]) -> (bool, String) {
         }
     }
     // Trust stores from the caller's environment: `requests` lets REQUESTS_CA_BUNDLE and
-    // CURL_CA_BUNDLE override the exporter's `OTEL_EXPORTER_OTLP_CERTIFICATE` (see docs-tls.md).
+    // CURL_CA_BUNDLE override the exporter's `OTEL_EXPORTER_OTLP_CERTIFICATE` (see collector-config/SECURITY.md).
     for var in TRUST_STORE_VARS {
         cmd.env_remove(var);
     }
