@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use promptlog::auth::keys::hash_key;
 use promptlog::config::auth::parse_dev_keys;
 use promptlog_otlp::{kv, now_ns, resource, span, traces_request};
 use promptlog_testkit::{RpcStatus, cell, repo_root};
@@ -21,50 +20,24 @@ use prost::Message;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::support::keys::{self, BETA_EXPIRED, BETA_INGEST, BETA_READ_ONLY, WRONG, entry, key_file_text};
 use crate::support::sdk;
 use crate::support::stack::Stack;
 
-/// Plaintext keys of the test (the key file holds only their hashes).
-const BETA_INGEST: &str = "pl_test_beta_ingest_0123456789abcdef";
-const BETA_EXPIRED: &str = "pl_test_beta_expired_0123456789abcdef";
-const BETA_READ_ONLY: &str = "pl_test_beta_read_0123456789abcdef";
+/// A key added to the key file during a test.
 const BETA_NEW: &str = "pl_test_beta_new_0123456789abcdef";
-const WRONG: &str = "pl_test_nobody_0123456789abcdef";
 /// A development key (`PROMPTLOG_API_KEYS`), every scope.
 const ACME_DEV: &str = "pl_test_acme_dev";
 
 /// The project the clients' data claims, which must never become a `ProjectId`.
 const CLAIMED: &str = "claimed-by-client";
 
-fn hex_hash(key: &str) -> String {
-    hash_key(key).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn entry(id: &str, key: &str, scopes: &str, expires: Option<&str>) -> String {
-    let mut e = format!("  - id: {id}\n    project: beta\n    sha256: {}\n    scopes: [{scopes}]\n", hex_hash(key));
-    if let Some(at) = expires {
-        e.push_str(&format!("    expires: {at}\n"));
-    }
-    e
-}
-
-fn key_file_text(extra: &str) -> String {
-    format!(
-        "keys:\n{}{}{}{extra}",
-        entry("beta-1", BETA_INGEST, "ingest", None),
-        entry("beta-old", BETA_EXPIRED, "ingest", Some("2020-01-01T00:00:00Z")),
-        entry("beta-dash", BETA_READ_ONLY, "read", None),
-    )
-}
-
-/// A collector requiring keys: the key file above (re-read every 100 ms) and `acme:` [`ACME_DEV`].
+/// A collector requiring keys: the key file of [`keys`] (re-read every 100 ms) and `acme:` [`ACME_DEV`].
 async fn keyed_stack() -> (Stack, TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("keys.yaml");
-    std::fs::write(&file, key_file_text("")).unwrap();
+    let file = keys::write_key_file(dir.path());
     let stack = Stack::start_with(|c| {
-        c.auth.keys_file = Some(file.clone());
-        c.auth.reload_interval = Duration::from_millis(100);
+        keys::require_keys(c, &file);
         c.auth.dev_keys = parse_dev_keys(&format!("acme:{ACME_DEV}")).unwrap();
     })
     .await;

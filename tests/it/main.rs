@@ -21,6 +21,7 @@ mod privilege;
 mod projects;
 mod real_clients;
 mod redaction;
+mod secure;
 mod selfstats;
 mod spool_encryption;
 mod tls;

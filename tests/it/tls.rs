@@ -8,10 +8,10 @@
 //! Needs `.venv` (chDB server) and `.venvs/otel-latest` (`scripts/setup.sh`).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use promptlog::config::{Config, TlsConfig};
+use promptlog::config::Config;
 use promptlog::storage::clickhouse::{Store, schema};
 use promptlog_otlp::{kv, kv_i64, now_ns, resource, span, traces_request};
 use prost::Message;
@@ -24,22 +24,6 @@ use crate::support::tls::*;
 const H2: &[&[u8]] = &[b"h2"];
 const HTTP1: &[&[u8]] = &[b"http/1.1"];
 const ROWS_WAIT: Duration = Duration::from_secs(20);
-
-/// A collector serving TLS with a certificate of `ca`; files live in `dir`.
-async fn tls_stack(dir: &Path, ca: &Ca, client_ca: Option<&Ca>, tweak: impl FnOnce(&mut TlsConfig)) -> Stack {
-    let (cert, key) = ca.server("promptlog").write(dir, "server");
-    let client_ca = client_ca.map(|c| write(dir, "client-ca.pem", &c.pem));
-    Stack::start_with(|c| {
-        c.receivers.tls = TlsConfig {
-            cert_file: Some(cert),
-            key_file: Some(key),
-            client_ca_file: client_ca,
-            ..c.receivers.tls.clone()
-        };
-        tweak(&mut c.receivers.tls);
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_exporters_configured_only_by_env_send_over_tls() {

@@ -151,7 +151,9 @@ pub fn embeddings_span(start_ns: u64, duration_ms: u64, input_tokens: i64) -> Sp
     )
 }
 
-fn chat_attrs(provider: &str, model: &str, input: u64, output: u64) -> Vec<KeyValue> {
+/// The metadata attributes of a chat call (`gen_ai.*`: provider, models, response id, request
+/// parameters, token usage, finish reason), without content.
+pub fn chat_attrs(provider: &str, model: &str, input: u64, output: u64) -> Vec<KeyValue> {
     vec![
         kv("gen_ai.operation.name", "chat"),
         kv("gen_ai.provider.name", provider),

@@ -7,6 +7,8 @@ pub mod conventions;
 pub mod grafana;
 /// Raw protobuf wire encoding and clients that report every outcome, for `hostile`.
 pub mod hostile;
+/// The key file (hashed normal, expired and read-only keys) and plaintext keys, for `auth` and `secure`.
+pub mod keys;
 /// Every convention's recorded requests carrying PII, and scans of tables and files for it.
 pub mod redaction;
 /// Hand-built OTLP requests over each transport, and the OTLP/HTTP client every suite uses.
@@ -14,5 +16,5 @@ pub mod sdk;
 /// ClickHouse plus an in-process collector: [`stack::Stack`].
 pub mod stack;
 /// A throw-away PKI (rcgen), raw rustls clients, the env-configured Python exporter and chDB over
-/// HTTPS, for `tls`.
+/// HTTPS, for `tls` and `secure`.
 pub mod tls;

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use promptlog::config::{Config, TlsConfig};
 use promptlog_testkit::{python, repo_root};
 
 use crate::support::stack::Stack;
@@ -88,6 +89,28 @@ pub fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, pem).unwrap();
     path
+}
+
+/// Makes `config`'s receivers serve TLS with a fresh server certificate of `ca` (`server.crt` and
+/// `server.key` in `dir`), requiring client certificates of `client_ca` (`client-ca.pem`) if given.
+pub fn serve_tls(config: &mut Config, dir: &Path, ca: &Ca, client_ca: Option<&Ca>) {
+    let (cert, key) = ca.server("promptlog").write(dir, "server");
+    let client_ca = client_ca.map(|c| write(dir, "client-ca.pem", &c.pem));
+    config.receivers.tls = TlsConfig {
+        cert_file: Some(cert),
+        key_file: Some(key),
+        client_ca_file: client_ca,
+        ..config.receivers.tls.clone()
+    };
+}
+
+/// A collector serving TLS as [`serve_tls`] sets it up, after letting `tweak` adjust its TLS config.
+pub async fn tls_stack(dir: &Path, ca: &Ca, client_ca: Option<&Ca>, tweak: impl FnOnce(&mut TlsConfig)) -> Stack {
+    Stack::start_with(|c| {
+        serve_tls(c, dir, ca, client_ca);
+        tweak(&mut c.receivers.tls);
+    })
+    .await
 }
 
 /// A rustls client config trusting `ca`, presenting `identity` if given, offering `alpn`.
