@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use promptlog_ingest::normalize::normalize;
 use promptlog_ingest::{Limits, Request};
-use promptlog_otlp::{kv, kv_f64, kv_i64, kv_strs, now_ns, resource, span, traces_request};
+use promptlog_otlp::{chat_attrs, kv, kv_i64, now_ns, resource, span, traces_request};
 use prost::Message;
 
 /// Same allocator as the binary, so the figures match production.
@@ -16,34 +16,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SPANS_PER_REQUEST: usize = 500;
 const RUN_FOR: Duration = Duration::from_secs(3);
 
-fn llm_span(i: usize) -> opentelemetry_proto::tonic::trace::v1::Span {
-    span(
-        "chat gpt-4o",
-        now_ns(),
-        800,
-        vec![
-            kv("gen_ai.operation.name", "chat"),
-            kv("gen_ai.provider.name", "openai"),
-            kv("gen_ai.request.model", "gpt-4o"),
-            kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
-            kv("gen_ai.response.id", format!("chatcmpl-{i}")),
-            kv_f64("gen_ai.request.temperature", 0.2),
-            kv_i64("gen_ai.request.max_tokens", 256),
-            kv_i64("gen_ai.usage.input_tokens", 420),
-            kv_i64("gen_ai.usage.output_tokens", 64),
-            kv_strs("gen_ai.response.finish_reasons", &["stop"]),
-            kv(
-                "gen_ai.input.messages",
-                r#"[{"role":"system","parts":[{"type":"text","content":"You are a helpful assistant."}]},{"role":"user","parts":[{"type":"text","content":"Summarise the attached ticket in two sentences please."}]}]"#,
-            ),
-            kv(
-                "gen_ai.output.messages",
-                r#"[{"role":"assistant","parts":[{"type":"text","content":"The customer cannot log in since the last release. Support reset the password."}],"finish_reason":"stop"}]"#,
-            ),
-            kv("server.address", "api.openai.com"),
-            kv("user.id", "u-1"),
-        ],
-    )
+fn llm_span(_: usize) -> opentelemetry_proto::tonic::trace::v1::Span {
+    let mut attrs = chat_attrs("openai", "gpt-4o", 420, 64);
+    attrs.extend([
+        kv(
+            "gen_ai.input.messages",
+            r#"[{"role":"system","parts":[{"type":"text","content":"You are a helpful assistant."}]},{"role":"user","parts":[{"type":"text","content":"Summarise the attached ticket in two sentences please."}]}]"#,
+        ),
+        kv(
+            "gen_ai.output.messages",
+            r#"[{"role":"assistant","parts":[{"type":"text","content":"The customer cannot log in since the last release. Support reset the password."}],"finish_reason":"stop"}]"#,
+        ),
+        kv("server.address", "api.openai.com"),
+        kv("user.id", "u-1"),
+    ]);
+    span("chat gpt-4o", now_ns(), 800, attrs)
 }
 
 fn plain_span(_: usize) -> opentelemetry_proto::tonic::trace::v1::Span {

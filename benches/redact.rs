@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use promptlog_ingest::process::redact::{Action, Builtin, ContentPolicy, HashKey, RedactionSpec, Redactor, Rule};
 use promptlog_ingest::{Request, RequestContext, Signal};
-use promptlog_otlp::{kv, kv_f64, kv_i64, kv_strs, now_ns, resource, span, traces_request};
+use promptlog_otlp::{chat_attrs, kv, kv_i64, now_ns, resource, span, traces_request};
 use prost::Message;
 
 /// Same allocator as the binary, so the figures match production.
@@ -31,29 +31,16 @@ fn chat_span(user: &str) -> Span {
     ]);
     let output = serde_json::json!([{"role": "assistant", "finish_reason": "stop", "parts": [{"type": "text",
         "content": "The customer cannot log in since Tuesday's release; the page keeps loading.\nSupport should check the session service and reply within a day."}]}]);
-    span(
-        "chat gpt-4o",
-        now_ns(),
-        800,
-        vec![
-            kv("gen_ai.operation.name", "chat"),
-            kv("gen_ai.provider.name", "openai"),
-            kv("gen_ai.request.model", "gpt-4o"),
-            kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
-            kv("gen_ai.response.id", "chatcmpl-AbC123xyz789"),
-            kv_f64("gen_ai.request.temperature", 0.2),
-            kv_i64("gen_ai.request.max_tokens", 256),
-            kv_i64("gen_ai.usage.input_tokens", 420),
-            kv_i64("gen_ai.usage.output_tokens", 64),
-            kv_strs("gen_ai.response.finish_reasons", &["stop"]),
-            kv("gen_ai.input.messages", input.to_string()),
-            kv("gen_ai.output.messages", output.to_string()),
-            kv("server.address", "api.openai.com"),
-            kv_i64("server.port", 443),
-            kv("user.id", "u-1042"),
-            kv("gen_ai.conversation.id", "conv-7f3a9c2e"),
-        ],
-    )
+    let mut attrs = chat_attrs("openai", "gpt-4o", 420, 64);
+    attrs.extend([
+        kv("gen_ai.input.messages", input.to_string()),
+        kv("gen_ai.output.messages", output.to_string()),
+        kv("server.address", "api.openai.com"),
+        kv_i64("server.port", 443),
+        kv("user.id", "u-1042"),
+        kv("gen_ai.conversation.id", "conv-7f3a9c2e"),
+    ]);
+    span("chat gpt-4o", now_ns(), 800, attrs)
 }
 
 fn all_detectors(action: Action) -> RedactionSpec {
