@@ -99,88 +99,112 @@ struct ConfigArg {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(arg) => {
-            let config = load(&arg)?;
-            let listeners = promptlog::Listeners::bind(&config).await.context("cannot bind the OTLP listeners")?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn(cancel_on_signal(shutdown.clone()));
-            promptlog::serve(config, listeners, shutdown).await?;
-        }
+    match Cli::parse().command {
+        Command::Serve(arg) => serve(&arg).await,
         Command::Migrate(arg) => {
             let config = load(&arg)?;
             let applied = schema::migrate(&Store::try_new(&config.clickhouse)?).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
+            Ok(())
         }
         Command::Grants { config, print, users_xml, admin_user, admin_password } => {
-            let config = load(&config)?;
-            if users_xml {
-                print!("{}", grants::users_xml(&config)?);
-                return Ok(());
-            }
-            let statements = grants::statements(&config)?;
-            if print {
-                for s in &statements {
-                    println!("{};", s.shown);
-                }
-                return Ok(());
-            }
-            anyhow::ensure!(
-                admin_user != config.clickhouse.user,
-                "--admin-user must differ from clickhouse.user (the collector's own, least-privileged user)"
-            );
-            let mut admin = config.clickhouse.clone();
-            admin.user = admin_user;
-            admin.password = admin_password;
-            admin.database = "default".into();
-            grants::apply(&Store::new(&admin), &statements).await?;
-            println!("applied {} access statement(s) as {}", statements.len(), admin.user);
+            grants(&load(&config)?, print, users_xml, admin_user, admin_password).await
         }
-        Command::CheckConfig(arg) => {
-            init_tracing("warn", LogFormat::Text);
-            let config = Config::load(arg.config.as_deref())?;
-            let keys = config.spool.encryption_keys()?;
-            // The API key file too: `serve` refuses to start on a bad one.
-            let auth = promptlog::auth::Auth::new(&config.auth, promptlog::telemetry::Stats::new())?;
-            println!("configuration is valid:\n{config:#?}");
-            if let Some(keys) = keys {
-                println!("spool encryption: on, current key {}, key ids {:?}", keys.current(), keys.ids());
-            }
-            match auth.enabled() {
-                true => println!("API keys required: {} key(s) loaded", auth.key_count()),
-                false => println!("no API key configured: auth is off (every request is project \"default\")"),
-            }
-        }
-        Command::Keygen { project, id, scopes, expires } => {
-            let scopes =
-                scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
-            let (key, entry) = keys::new_key_entry(&project, id.as_deref(), &scopes, expires.as_deref())
-                .map_err(anyhow::Error::msg)?;
-            println!("# API key for project {project} (shown only now; promptlog stores only its hash):");
-            println!("#   {key}");
-            println!("# Clients send it as OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{key}");
-            println!("# Add this entry under `keys:` in the key file (auth.keys_file):");
-            print!("{entry}");
-        }
-        Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => {
-            init_tracing("warn", LogFormat::Text);
-            let config = Config::load(config.config.as_deref())?;
-            let keys = config.spool.encryption_keys()?.context(
-                "no spool.encryption_key_file (env PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE) is configured to decrypt with",
-            )?;
-            let mut out = std::io::stdout().lock();
-            for file in files {
-                out.write_all(&promptlog::dead_letter::decrypt(&keys, &file)?)?;
-            }
-            out.flush()?;
-        }
+        Command::CheckConfig(arg) => check_config(&arg),
+        Command::Keygen { project, id, scopes, expires } => keygen(&project, id.as_deref(), &scopes, expires),
+        Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => decrypt(&config, &files),
         Command::Demo { endpoint, rounds } => {
             init_tracing("info", LogFormat::Text);
             let sent = promptlog::demo::send(&endpoint, rounds).await?;
             println!("sent {sent} demo LLM calls to {endpoint}");
+            Ok(())
         }
     }
+}
+
+/// `promptlog serve`: binds the listeners, then serves until SIGINT or SIGTERM.
+async fn serve(arg: &ConfigArg) -> anyhow::Result<()> {
+    let config = load(arg)?;
+    let listeners = promptlog::Listeners::bind(&config).await.context("cannot bind the OTLP listeners")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    Ok(promptlog::serve(config, listeners, shutdown).await?)
+}
+
+/// `promptlog grants`: prints the access SQL (or users.xml), or applies it as the admin.
+async fn grants(
+    config: &Config,
+    print: bool,
+    users_xml: bool,
+    admin_user: String,
+    admin_password: String,
+) -> anyhow::Result<()> {
+    if users_xml {
+        print!("{}", grants::users_xml(config)?);
+        return Ok(());
+    }
+    let statements = grants::statements(config)?;
+    if print {
+        for s in &statements {
+            println!("{};", s.shown);
+        }
+        return Ok(());
+    }
+    anyhow::ensure!(
+        admin_user != config.clickhouse.user,
+        "--admin-user must differ from clickhouse.user (the collector's own, least-privileged user)"
+    );
+    let mut admin = config.clickhouse.clone();
+    admin.user = admin_user;
+    admin.password = admin_password;
+    admin.database = "default".into();
+    grants::apply(&Store::new(&admin), &statements).await?;
+    println!("applied {} access statement(s) as {}", statements.len(), admin.user);
+    Ok(())
+}
+
+/// `promptlog check-config`: loads everything `serve` would load at start-up, and prints it.
+fn check_config(arg: &ConfigArg) -> anyhow::Result<()> {
+    init_tracing("warn", LogFormat::Text);
+    let config = Config::load(arg.config.as_deref())?;
+    let keys = config.spool.encryption_keys()?;
+    // The API key file too: `serve` refuses to start on a bad one.
+    let auth = promptlog::auth::Auth::new(&config.auth, promptlog::telemetry::Stats::new())?;
+    println!("configuration is valid:\n{config:#?}");
+    if let Some(keys) = keys {
+        println!("spool encryption: on, current key {}, key ids {:?}", keys.current(), keys.ids());
+    }
+    match auth.enabled() {
+        true => println!("API keys required: {} key(s) loaded", auth.key_count()),
+        false => println!("no API key configured: auth is off (every request is project \"default\")"),
+    }
+    Ok(())
+}
+
+/// `promptlog keygen`: a new key, shown once, and its key-file entry.
+fn keygen(project: &str, id: Option<&str>, scopes: &[String], expires: Option<String>) -> anyhow::Result<()> {
+    let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let (key, entry) = keys::new_key_entry(project, id, &scopes, expires.as_deref()).map_err(anyhow::Error::msg)?;
+    println!("# API key for project {project} (shown only now; promptlog stores only its hash):");
+    println!("#   {key}");
+    println!("# Clients send it as OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20{key}");
+    println!("# Add this entry under `keys:` in the key file (auth.keys_file):");
+    print!("{entry}");
+    Ok(())
+}
+
+/// `promptlog dead-letter decrypt`: prints sealed dead-letter files as JSON lines.
+fn decrypt(config: &ConfigArg, files: &[PathBuf]) -> anyhow::Result<()> {
+    init_tracing("warn", LogFormat::Text);
+    let config = Config::load(config.config.as_deref())?;
+    let keys = config.spool.encryption_keys()?.context(
+        "no spool.encryption_key_file (env PROMPTLOG_SPOOL_ENCRYPTION_KEY_FILE) is configured to decrypt with",
+    )?;
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        out.write_all(&promptlog::dead_letter::decrypt(&keys, file)?)?;
+    }
+    out.flush()?;
     Ok(())
 }
 
