@@ -48,24 +48,24 @@ impl Input {
 pub fn run(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else { return };
     match Input::from_selector(selector) {
-        Input::TracesProtobuf => ExportTraceServiceRequest::decode(body).ok().iter().for_each(traces),
-        Input::TracesJson => serde_json::from_slice(body).ok().iter().for_each(traces),
-        Input::LogsProtobuf => ExportLogsServiceRequest::decode(body).ok().iter().for_each(logs),
-        Input::LogsJson => serde_json::from_slice(body).ok().iter().for_each(logs),
+        Input::TracesProtobuf => ExportTraceServiceRequest::decode(body).ok().into_iter().for_each(traces),
+        Input::TracesJson => serde_json::from_slice(body).ok().into_iter().for_each(traces),
+        Input::LogsProtobuf => ExportLogsServiceRequest::decode(body).ok().into_iter().for_each(logs),
+        Input::LogsJson => serde_json::from_slice(body).ok().into_iter().for_each(logs),
     }
 }
 
-fn traces(request: &ExportTraceServiceRequest) {
-    let (batch, report) = normalize(&Request::Traces(request.clone()), LIMITS, NOW_NS);
+fn traces(request: ExportTraceServiceRequest) {
     let sent: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+    let (batch, report) = normalize(&Request::Traces(request), LIMITS, NOW_NS);
     assert_eq!(batch.spans.len() as u64 + report.rejected, sent as u64, "every span stored or rejected");
     assert!(batch.calls.len() <= batch.spans.len(), "an LLM call without its span");
     let _ = report.message("spans", LIMITS.max_attribute_value_bytes);
 }
 
-fn logs(request: &ExportLogsServiceRequest) {
-    let (batch, report) = normalize(&Request::Logs(request.clone()), LIMITS, NOW_NS);
+fn logs(request: ExportLogsServiceRequest) {
     let sent: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+    let (batch, report) = normalize(&Request::Logs(request), LIMITS, NOW_NS);
     assert_eq!(batch.logs.len() as u64 + report.rejected, sent as u64, "every record stored or rejected");
     let _ = report.message("log records", LIMITS.max_attribute_value_bytes);
 }

@@ -40,6 +40,23 @@ async fn post(client: &reqwest::Client, base: &str, f: &Fixture) {
     assert!(status.is_success(), "{}: {status} {}", f.name, String::from_utf8_lossy(&body));
 }
 
+/// Posts every fixture, in order, to the collector at `base`.
+async fn post_all(client: &reqwest::Client, base: &str, fixtures: &[Fixture]) {
+    for f in fixtures {
+        post(client, base, f).await;
+    }
+}
+
+/// An in-process collector with a short join window and no TTL, configured further by `redaction`.
+async fn stack_with(redaction: impl FnOnce(&mut promptlog::config::Config)) -> Stack {
+    Stack::start_with(|c| {
+        redaction(c);
+        c.pipeline.join_window = Duration::from_secs(1);
+        c.clickhouse.retention_days = 0;
+    })
+    .await
+}
+
 /// Waits until every table holds its expected rows.
 async fn wait_for_rows(sql: &Sql, want: [(&str, u64); 3]) {
     let deadline = Instant::now() + WAIT;
@@ -109,16 +126,9 @@ fn check_files(dir: &Path, expect_markers: bool) -> Vec<String> {
 async fn pii_of_every_convention_reaches_no_table_and_no_file() {
     let fixtures = fixtures();
     let (spans, logs, calls, plain) = expected(&fixtures);
-    let stack = Stack::start_with(|c| {
-        c.redaction.enable_detectors("all").unwrap();
-        c.pipeline.join_window = Duration::from_secs(1);
-        c.clickhouse.retention_days = 0;
-    })
-    .await;
+    let stack = stack_with(|c| c.redaction.enable_detectors("all").unwrap()).await;
     let client = reqwest::Client::new();
-    for f in &fixtures {
-        post(&client, &stack.otlp_http_url(), f).await;
-    }
+    post_all(&client, &stack.otlp_http_url(), &fixtures).await;
     let mut bad = check_files(&stack.config.data_dir, false);
     wait_for_rows(stack.sql(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
     bad.extend(check_tables(stack.sql(), plain).await);
@@ -181,10 +191,7 @@ async fn pii_stays_out_after_sigkill_and_replay() {
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let mut collector = spawn_collector(&nowhere, &database, &http, &data_dir, &log);
     wait_healthy(&http, &log).await;
-    let client = reqwest::Client::new();
-    for f in &fixtures {
-        post(&client, &format!("http://{http}"), f).await;
-    }
+    post_all(&reqwest::Client::new(), &format!("http://{http}"), &fixtures).await;
     collector.kill().unwrap();
     collector.wait().unwrap();
     // The spool holds every request, redacted.
@@ -214,16 +221,12 @@ async fn pii_stays_out_after_sigkill_and_replay() {
 async fn content_drop_removes_the_text_of_every_convention_and_keeps_usage() {
     let fixtures = fixtures();
     let (spans, logs, calls, _) = expected(&fixtures);
-    let stack = Stack::start_with(|c| {
+    let stack = stack_with(|c| {
         c.redaction.projects.insert("default".into(), "drop".into());
-        c.pipeline.join_window = Duration::from_secs(1);
-        c.clickhouse.retention_days = 0;
     })
     .await;
     let client = reqwest::Client::new();
-    for f in &fixtures {
-        post(&client, &stack.otlp_http_url(), f).await;
-    }
+    post_all(&client, &stack.otlp_http_url(), &fixtures).await;
     wait_for_rows(stack.sql(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
     let mut bad = Vec::new();
     // A prefix of each text: the stored form may be cut or escaped differently after it.

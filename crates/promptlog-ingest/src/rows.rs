@@ -181,15 +181,22 @@ pub trait Keyed {
 /// Spans and calls: `(ProjectId, TraceId, SpanId)`.
 const SPAN_KEY_SQL: [&str; 5] = ["ProjectId", "toInt64(0)", "TraceId", "SpanId", "toUInt64(0)"];
 
+impl RowKey {
+    /// The key of a span-identified row (spans and calls): project, trace id and span id.
+    fn span(project: &str, trace_id: &str, span_id: &str) -> RowKey {
+        RowKey {
+            project: project.to_owned(),
+            trace_id: trace_id.to_owned(),
+            span_id: span_id.to_owned(),
+            ..RowKey::default()
+        }
+    }
+}
+
 impl Keyed for SpanRow {
     const KEY_SQL: [&'static str; 5] = SPAN_KEY_SQL;
     fn key(&self) -> RowKey {
-        RowKey {
-            project: self.project_id.clone(),
-            trace_id: self.trace_id.clone(),
-            span_id: self.span_id.clone(),
-            ..RowKey::default()
-        }
+        RowKey::span(&self.project_id, &self.trace_id, &self.span_id)
     }
     fn timestamp_ns(&self) -> i64 {
         self.timestamp
@@ -199,12 +206,7 @@ impl Keyed for SpanRow {
 impl Keyed for LlmCallRow {
     const KEY_SQL: [&'static str; 5] = SPAN_KEY_SQL;
     fn key(&self) -> RowKey {
-        RowKey {
-            project: self.project_id.clone(),
-            trace_id: self.trace_id.clone(),
-            span_id: self.span_id.clone(),
-            ..RowKey::default()
-        }
+        RowKey::span(&self.project_id, &self.trace_id, &self.span_id)
     }
     fn timestamp_ns(&self) -> i64 {
         self.timestamp
