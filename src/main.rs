@@ -156,7 +156,7 @@ async fn grants(
     );
     let mut admin = config.clickhouse.clone();
     admin.user = admin_user;
-    admin.password = admin_password;
+    admin.password = admin_password.into();
     admin.database = "default".into();
     grants::apply(&Store::new(&admin), &statements).await?;
     println!("applied {} access statement(s) as {}", statements.len(), admin.user);

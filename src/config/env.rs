@@ -18,7 +18,7 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_CA_FILE", apply: |c, v| set_path(&mut c.clickhouse.ca_file, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_DATABASE", apply: |c, v| set_string(&mut c.clickhouse.database, v) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_USER", apply: |c, v| set_string(&mut c.clickhouse.user, v) },
-    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password, v) },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_PASSWORD", apply: |c, v| set_string(&mut c.clickhouse.password.0, v) },
     EnvOverride {
         var: "PROMPTLOG_CLICKHOUSE_STORAGE_POLICY",
         apply: |c, v| set_string(&mut c.clickhouse.storage_policy, v),

@@ -124,8 +124,8 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// User (env `PROMPTLOG_CLICKHOUSE_USER`).
     pub user: String,
-    /// Password (env `PROMPTLOG_CLICKHOUSE_PASSWORD`).
-    pub password: String,
+    /// Password (env `PROMPTLOG_CLICKHOUSE_PASSWORD`); never shown by `Debug`.
+    pub password: Secret,
     /// Days of data kept (TTL); 0 keeps everything (env `PROMPTLOG_RETENTION_DAYS`).
     pub retention_days: u32,
     /// Timeout of one insert attempt (env `PROMPTLOG_INSERT_TIMEOUT`).
@@ -217,7 +217,7 @@ impl Default for ClickHouseConfig {
             ca_file: None,
             database: DEFAULT_DATABASE.into(),
             user: DEFAULT_USER.into(),
-            password: String::new(),
+            password: Secret::default(),
             retention_days: DEFAULT_RETENTION_DAYS,
             insert_timeout: DEFAULT_INSERT_TIMEOUT,
             storage_policy: String::new(),

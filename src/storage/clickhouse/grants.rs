@@ -133,7 +133,7 @@ pub(crate) fn check_accounts(config: &Config) -> Result<(), GrantsError> {
         }
         users.push(u);
     }
-    if ch.password.is_empty() {
+    if ch.password.expose().is_empty() {
         return Err(GrantsError::MissingPassword(
             format!("clickhouse.user {:?}", ch.user),
             "PROMPTLOG_CLICKHOUSE_PASSWORD",
@@ -181,7 +181,7 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
         ident(&a.reader_profile)?
     )));
 
-    out.extend(user_statements(&ch.user, &ch.password, &a.writer_role)?);
+    out.extend(user_statements(&ch.user, ch.password.expose(), &a.writer_role)?);
     if !a.reader_user.is_empty() {
         out.extend(user_statements(&a.reader_user, a.reader_password.expose(), &a.reader_role)?);
     }

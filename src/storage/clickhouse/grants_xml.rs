@@ -56,7 +56,14 @@ pub fn users_xml(config: &Config) -> Result<String, GrantsError> {
          <max_memory_usage><min>1</min><max>{memory}</max></max_memory_usage>\n            </constraints>\n        \
          </{profile}>\n    </profiles>\n    <users>\n"
     ));
-    user(&mut out, &ch.user, &ch.password, None, &[format!("GRANT {} ON `{db}`.*", writer_privileges(config))], "");
+    user(
+        &mut out,
+        &ch.user,
+        ch.password.expose(),
+        None,
+        &[format!("GRANT {} ON `{db}`.*", writer_privileges(config))],
+        "",
+    );
     if !a.reader_user.is_empty() {
         let grants = [format!("GRANT SELECT ON `{db}`.*")];
         user(&mut out, &a.reader_user, a.reader_password.expose(), Some(profile), &grants, "");

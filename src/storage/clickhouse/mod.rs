@@ -96,7 +96,7 @@ impl Store {
         let client = crate::tls::client::client(cfg)?
             .with_url(cfg.url.clone())
             .with_user(cfg.user.clone())
-            .with_password(cfg.password.clone())
+            .with_password(cfg.password.expose())
             .with_database(cfg.database.clone());
         Ok(Store {
             client,
