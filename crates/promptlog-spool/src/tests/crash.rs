@@ -62,8 +62,11 @@ fn crash_child() {
                         // Most records are acked so segments get deleted and
                         // the ack log compacted while the kill can land.
                         if !seq.is_multiple_of(50) {
-                            spool.ack(id);
+                            // Announced before the ack: once `ack` is called the ack log may hold it at
+                            // any moment, so a kill between the two must not make the parent expect
+                            // this record to replay.
                             println!("ACKED {} {}", id.segment, id.offset);
+                            spool.ack(id);
                         }
                         i += 1;
                     }
