@@ -49,6 +49,10 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride { var: "PROMPTLOG_TLS_CLIENT_CA_FILE", apply: |c, v| set_path(&mut c.receivers.tls.client_ca_file, v) },
     EnvOverride { var: "PROMPTLOG_DATA_DIR", apply: |c, v| set_parsed(&mut c.data_dir, v) },
     EnvOverride { var: "PROMPTLOG_JOIN_WINDOW", apply: |c, v| set_duration(&mut c.pipeline.join_window, v) },
+    EnvOverride {
+        var: "PROMPTLOG_MERGE_DUPLICATE_CALLS",
+        apply: |c, v| set_parsed(&mut c.pipeline.merge_duplicate_calls, v),
+    },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
     EnvOverride { var: "PROMPTLOG_QUEUE_CAPACITY", apply: |c, v| set_parsed(&mut c.pipeline.queue_capacity, v) },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },

@@ -54,6 +54,8 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a span and the log records carrying its content wait for each other.
 pub const DEFAULT_JOIN_WINDOW: Duration = Duration::from_secs(10);
+/// Whether recordings of one call by two instrumentation layers are merged into one counted row.
+pub const DEFAULT_MERGE_DUPLICATE_CALLS: bool = true;
 /// Most LLM calls (and orphan content records) held for joining at once.
 pub const DEFAULT_MAX_PENDING_JOINS: usize = 100_000;
 /// Default directory for the spool and dead letters.
@@ -154,6 +156,12 @@ pub struct PipelineConfig {
     pub join_window: Duration,
     /// Most calls and orphan content records held for joining; beyond it the oldest are released.
     pub max_pending_joins: usize,
+    /// Merge the recordings of one call made by two layers (an SDK's own tracing and an
+    /// instrumentation, a framework and the provider instrumentation under it) into one counted row;
+    /// every call then waits the join window before it is written (env
+    /// `PROMPTLOG_MERGE_DUPLICATE_CALLS`). `false`: calls with content are written at once and every
+    /// recording counts.
+    pub merge_duplicate_calls: bool,
     /// How long shutdown waits for in-flight batches (env `PROMPTLOG_SHUTDOWN_TIMEOUT`).
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -233,6 +241,7 @@ impl Default for PipelineConfig {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             join_window: DEFAULT_JOIN_WINDOW,
             max_pending_joins: DEFAULT_MAX_PENDING_JOINS,
+            merge_duplicate_calls: DEFAULT_MERGE_DUPLICATE_CALLS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }

@@ -241,7 +241,7 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     let batch_loop = BatchLoop {
         rx,
         lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),
-        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins),
+        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins).merging_duplicates(cfg.merge_duplicate_calls),
         acks,
         stats: stats.clone(),
         cancel: cancel.clone(),
@@ -325,6 +325,9 @@ impl BatchLoop {
         }
         for fragment in s.fragments {
             self.joiner.add_content(fragment, now);
+        }
+        for span in &s.spans {
+            self.joiner.add_span_link(&span.project_id, &span.trace_id, &span.span_id, &span.parent_span_id);
         }
         self.lanes.traces.offer(source, s.spans, now, &self.cancel).await;
         self.lanes.logs.offer(source, s.logs, now, &self.cancel).await;

@@ -592,5 +592,8 @@ async fn empty_requests_succeed_and_store_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stack.count("otel_traces").await, 3, "only the final valid spans are stored");
     assert_eq!(stack.count("otel_logs").await, 0, "no log rows from empty requests");
+    // Calls are held for the join window before they are written.
+    stack.wait_for_count("llm_calls", 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stack.count("llm_calls").await, 3, "only the final valid calls are stored");
 }

@@ -12,6 +12,7 @@ mod access_control;
 mod auth;
 mod bad_input;
 mod conventions;
+mod duplicates;
 mod e2e_sdk;
 mod faults;
 mod fuzz_corpus;

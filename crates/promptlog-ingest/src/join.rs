@@ -1,4 +1,5 @@
-//! Joins LLM calls with content that arrives in log records, whichever comes first.
+//! Joins LLM calls with content that arrives in log records, whichever comes first, and merges the
+//! recordings of one call made by two instrumentation layers.
 //!
 //! Synchronous and clock-free (the caller passes `now`). Rules:
 //! - a call that carries content, or can never get any, is released at once;
@@ -7,12 +8,21 @@
 //! - content for a span not seen yet is held for the join window; if its span arrives in time the
 //!   two are merged, otherwise the content is dropped here (it is still stored in `otel_logs`).
 //!
+//! With duplicate merging on ([`Joiner::merging_duplicates`], the collector's default) every call is
+//! held for the join window instead, because a second recording of it may still come (another layer's
+//! span, in the same or a later export); when its window passes, it is released together with every
+//! held recording of the same call (see [`dedupe`]): one counted row with the merged values, and the
+//! others as `IsRollup` rows marked `DuplicateOf`. Rows therefore appear one join window after their
+//! span arrives.
+//!
 //! At most `max_pending` calls plus fragments are held; beyond that the oldest are released early,
 //! so memory stays bounded whatever clients send.
 //!
 //! A call may carry a tag `S` that comes back with its row ([`Joiner::with_tags`]; the pipeline tags
 //! calls with the spool record to ack once the row is written). Every call added is released exactly
 //! once, as one row.
+
+mod dedupe;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -21,7 +31,7 @@ use crate::normalize::{Content, ContentFragment, Convention, NormalizedCall};
 use crate::rows::LlmCallRow;
 
 /// (project, trace id, span id): content never joins a call of another project.
-type Key = (String, String, String);
+use dedupe::Key;
 
 enum Pending<S> {
     Call(S, Box<NormalizedCall>),
@@ -37,6 +47,10 @@ pub struct Joiner<S> {
     order: VecDeque<(Instant, Key)>,
     /// Calls released by the last operation, with their tags, waiting to be taken.
     ready: Vec<(S, LlmCallRow)>,
+    /// Hold every call for the window and merge recordings of the same call.
+    merge_duplicates: bool,
+    /// The held calls by response id and trace, for finding duplicates.
+    index: dedupe::Index,
 }
 
 impl Joiner<()> {
@@ -60,7 +74,15 @@ impl<S> Joiner<S> {
             pending: HashMap::new(),
             order: VecDeque::new(),
             ready: Vec::new(),
+            merge_duplicates: false,
+            index: dedupe::Index::default(),
         }
+    }
+
+    /// Turns duplicate merging on or off (off by default; see the module documentation).
+    pub fn merging_duplicates(mut self, on: bool) -> Self {
+        self.merge_duplicates = on;
+        self
     }
 
     /// Accepts a call from a span, tagged with `tag`.
@@ -73,6 +95,7 @@ impl<S> Joiner<S> {
             }
             // The same span id twice: release the first as is, keep the newer one.
             Some((_, Pending::Call(old_tag, old))) => {
+                self.index.remove(&key, &old.row);
                 self.ready.push((old_tag, old.finish()));
                 self.release_or_hold(key, call, tag, now);
             }
@@ -81,8 +104,14 @@ impl<S> Joiner<S> {
     }
 
     fn release_or_hold(&mut self, key: Key, mut call: NormalizedCall, tag: S, now: Instant) {
+        // Now, while output held under the parent is still there (it may expire before this call).
         if call.awaits_content && !call.content.is_complete() {
             self.adopt_parent_output(&mut call);
+        }
+        if self.merge_duplicates {
+            self.index.insert(&key, &call.row);
+            self.hold(key, Pending::Call(tag, Box::new(call)), now);
+            return;
         }
         if !call.awaits_content || call.content.is_complete() {
             self.ready.push((tag, call.finish()));
@@ -112,12 +141,16 @@ impl<S> Joiner<S> {
     pub fn add_content(&mut self, fragment: ContentFragment, now: Instant) {
         let key = (fragment.project_id, fragment.trace_id, fragment.span_id);
         match self.pending.get_mut(&key) {
+            // Content of its own, or all it waited for: later log records do not change the call (as
+            // when it was released at once; they are stored in `otel_logs`).
+            Some((_, Pending::Call(_, call))) if !call.awaits_content || call.content.is_complete() => {}
             Some((_, Pending::Call(_, call))) => {
                 if call.content.is_empty() && !fragment.content.is_empty() {
                     call.row.convention = fragment.convention.as_str().to_owned();
                 }
                 append(&mut call.content, fragment.content);
                 if call.content.is_complete()
+                    && !self.merge_duplicates
                     && let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key)
                 {
                     self.ready.push((tag, call.finish()));
@@ -138,6 +171,15 @@ impl<S> Joiner<S> {
         }
     }
 
+    /// Records that a span that is not an LLM call is a child of `parent`, so that two recordings of
+    /// one call with such a span between them (an HTTP client span under a framework's call span) are
+    /// still seen as nested. Ignored unless a call of the same trace is held.
+    pub fn add_span_link(&mut self, project: &str, trace: &str, span: &str, parent: &str) {
+        if self.merge_duplicates && self.index.holds_trace(trace) {
+            self.index.add_link(project, trace, span, parent);
+        }
+    }
+
     /// Releases everything whose window has passed.
     pub fn tick(&mut self, now: Instant) {
         while let Some((deadline, _)) = self.order.front() {
@@ -151,12 +193,42 @@ impl<S> Joiner<S> {
 
     /// Releases the entry for `key` if it is still the one queued at `deadline`.
     fn expire(&mut self, deadline: Instant, key: Key) {
-        if self.pending.get(&key).is_some_and(|(d, _)| *d == deadline)
-            && let Some((_, Pending::Call(tag, mut call))) = self.pending.remove(&key)
-        {
-            self.adopt_parent_output(&mut call);
-            self.ready.push((tag, call.finish()));
+        match self.pending.get(&key) {
+            Some((d, Pending::Call(..))) if *d == deadline => self.release(&key),
+            Some((d, Pending::Content(..))) if *d == deadline => {
+                self.pending.remove(&key);
+            }
+            _ => {}
         }
+    }
+
+    /// Releases the held call `key` with every held recording of the same call (only itself unless
+    /// merging duplicates): one counted row, the others marked as its duplicates.
+    fn release(&mut self, key: &Key) {
+        let keys = if self.merge_duplicates {
+            self.index.group(key, &self.pending, |(_, p)| match p {
+                Pending::Call(_, call) => Some(&call.row),
+                Pending::Content(..) => None,
+            })
+        } else {
+            vec![key.clone()]
+        };
+        let mut calls = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key) {
+                self.index.remove(&key, &call.row);
+                calls.push((tag, *call));
+            }
+        }
+        for (_, call) in &mut calls {
+            self.adopt_parent_output(call);
+        }
+        if calls.len() > 1 {
+            let (tag, mut counted) = calls.swap_remove(dedupe::survivor(calls.iter().map(|(_, c)| c)));
+            dedupe::merge(&mut counted, &mut calls.iter_mut().map(|(_, c)| c).collect::<Vec<_>>());
+            self.ready.push((tag, counted.finish()));
+        }
+        self.ready.extend(calls.into_iter().map(|(tag, call)| (tag, call.finish())));
     }
 
     /// Releases every held call (shutdown).
@@ -164,9 +236,8 @@ impl<S> Joiner<S> {
         let calls: Vec<Key> =
             self.pending.iter().filter(|(_, (_, p))| matches!(p, Pending::Call(..))).map(|(k, _)| k.clone()).collect();
         for key in calls {
-            if let Some((_, Pending::Call(tag, mut call))) = self.pending.remove(&key) {
-                self.adopt_parent_output(&mut call);
-                self.ready.push((tag, call.finish()));
+            if matches!(self.pending.get(&key), Some((_, Pending::Call(..)))) {
+                self.release(&key);
             }
         }
         self.pending.clear();
@@ -204,3 +275,5 @@ fn append(into: &mut Content, from: Content) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dedupe;

@@ -148,6 +148,9 @@ pub struct LlmCallRow {
     /// Redactions made in the call's span and in the log records joined into it (see
     /// `process::redact`); 0 when nothing was redacted.
     pub redactions: u64,
+    /// Hex span id of the row that counts this call, when this row is a second recording of it (see
+    /// `join`); such rows are `is_rollup`. Empty otherwise.
+    pub duplicate_of: String,
     pub span_attributes: AttrMap,
     pub resource_attributes: AttrMap,
 }

@@ -219,6 +219,7 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
         time_to_first_token: c.take("TimeToFirstToken")?,
         convention: c.take("Convention")?,
         redactions: c.take("Redactions")?,
+        duplicate_of: c.take("DuplicateOf")?,
         span_attributes: c.take("SpanAttributes")?,
         resource_attributes: c.take("ResourceAttributes")?,
     };

@@ -18,7 +18,11 @@ fn unique_database() -> String {
     format!("test_{}", const_hex::encode(bytes))
 }
 
-/// A test collector config: fast batches, the given ClickHouse and database.
+/// The join window of [`test_config`].
+pub const TEST_JOIN_WINDOW: Duration = Duration::from_secs(2);
+
+/// A test collector config: fast batches, a short join window (calls are held for it, so rows appear
+/// after it; duplicate merging stays on as in production), the given ClickHouse and database.
 pub fn test_config(url: &str, database: &str, data_dir: &Path) -> Config {
     let mut c = Config::default();
     c.clickhouse.url = url.to_owned();
@@ -26,6 +30,7 @@ pub fn test_config(url: &str, database: &str, data_dir: &Path) -> Config {
     c.receivers.grpc_endpoint = "127.0.0.1:0".into();
     c.receivers.http_endpoint = "127.0.0.1:0".into();
     c.pipeline.batch_max_delay = Duration::from_millis(200);
+    c.pipeline.join_window = TEST_JOIN_WINDOW;
     c.data_dir = data_dir.to_owned();
     c
 }

@@ -153,22 +153,26 @@ fn every_call_comes_back_once_with_its_tag() {
 #[test]
 fn a_call_missing_its_output_adopts_output_logged_on_its_parent_span() {
     let t0 = Instant::now();
-    for fragment_first in [true, false] {
-        let mut j = Joiner::new(WINDOW, 100);
+    // Merging duplicates holds every call for the window: the parent's output, arrived a second before
+    // the call, expires before the call is released, and must have been adopted already.
+    for (fragment_first, merging) in [(true, false), (false, false), (true, true), (false, true)] {
+        let mut j = Joiner::new(WINDOW, 100).merging_duplicates(merging);
         let mut c = call("child", true, Content::default());
         c.row.parent_span_id = "parent".into();
         let parent_output = || fragment("parent", output("streamed answer"));
         if fragment_first {
             j.add_content(parent_output(), t0);
         }
-        j.add_content(fragment("child", input("q")), t0);
-        j.add_call(c, t0);
+        let t1 = t0 + Duration::from_secs(1);
+        j.add_content(fragment("child", input("q")), t1);
+        j.add_call(c, t1);
         if !fragment_first {
-            j.add_content(parent_output(), t0 + Duration::from_secs(1));
+            j.add_content(parent_output(), t1 + Duration::from_secs(1));
         }
         j.tick(t0 + WINDOW);
+        j.tick(t1 + WINDOW);
         let rows = j.take_ready();
-        assert_eq!(rows.len(), 1, "fragment first: {fragment_first}");
+        assert_eq!(rows.len(), 1, "fragment first: {fragment_first}, merging: {merging}");
         assert_eq!((rows[0].input_text.as_str(), rows[0].output_text.as_str()), ("q", "streamed answer"));
     }
     // Output-and-input content under the parent belongs to the parent, not the child.
