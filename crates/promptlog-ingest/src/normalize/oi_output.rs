@@ -65,7 +65,7 @@ mod tests {
     use promptlog_otlp::kv;
 
     fn filled(output: &Json, error_message: &str) -> LlmCallRow {
-        let attrs = vec![kv("openinference.span.kind", "LLM"), kv("output.value", &output.to_string())];
+        let attrs = vec![kv("openinference.span.kind", "LLM"), kv("output.value", output.to_string())];
         let mut row = LlmCallRow {
             response_model: "gpt-4o".into(),
             error_message: error_message.into(),

@@ -73,14 +73,11 @@ pub fn canonicalize(params: &mut AttrMap) {
         if is_absent(&value) {
             continue;
         }
-        match canonical(&key) {
-            None => {}
-            Some(name) if name == key => {
-                if !params.iter().any(|(k, _)| *k == key) {
-                    params.push((key, value));
-                }
-            }
-            Some(name) => aliased.push((name.to_owned(), value)),
+        let Some(name) = canonical(&key) else { continue };
+        if name != key {
+            aliased.push((name.to_owned(), value));
+        } else if !params.iter().any(|(k, _)| *k == key) {
+            params.push((key, value));
         }
     }
     for (name, value) in aliased {
@@ -94,7 +91,9 @@ pub fn canonicalize(params: &mut AttrMap) {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> AttrMap {
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+    fn map(pairs: Pairs<'_>) -> AttrMap {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
@@ -102,7 +101,7 @@ mod tests {
     fn canonicalize_table() {
         // (what the conventions filled, what RequestParams holds)
         #[rustfmt::skip]
-        let cases: &[(&[(&str, &str)], &[(&str, &str)])] = &[
+        let cases: &[(Pairs<'_>, Pairs<'_>)] = &[
             // langchain-openai 1.x invocation parameters (OpenInference), as recorded.
             (&[("model_name", "gpt-4o"), ("stream", "false"), ("seed", "535353"), ("stop", "[\"<<END>>\"]"),
                ("max_completion_tokens", "444"), ("_type", "openai-chat")],
