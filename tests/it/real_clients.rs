@@ -3,7 +3,8 @@
 //! model — exporting over OTLP/gRPC and OTLP/HTTP into an in-process collector backed by ClickHouse.
 //! The `llm_calls` rows are read back and validated by the same capability table and checker as the
 //! recorded fixtures (`support::conventions`, shared with the `conventions` suite), and the traces' non-LLM
-//! spans (app spans, OpenLIT's httpx `POST`, the request-only span of a Logfire stream) must be in
+//! spans (app spans, OpenLIT's httpx `POST`, the request-only span of a Logfire stream, LangChain's chain and
+//! prompt spans) must be in
 //! `otel_traces` but not in `llm_calls`.
 //!
 //! Needs `.venvs/<venv>` and, for the Node client (Vercel AI SDK), `node` on PATH plus
