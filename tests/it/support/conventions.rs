@@ -145,7 +145,8 @@ pub fn try_scenario_of<'a>(row: &LlmCallRow, sc: &'a Value) -> Option<&'a str> {
     // No response id recorded (some streaming paths): the request's max_tokens is unique per scenario.
     let max = row.request_params.iter().find(|(k, _)| k == "max_tokens").map(|(_, v)| v.as_str()).unwrap_or("");
     for (name, s) in sc["scenarios"].as_object().unwrap() {
-        if max.parse::<u64>().ok() == s["request"]["max_tokens"].as_u64() {
+        // (A row without max_tokens must not match the embeddings scenario, which has none either.)
+        if max.parse::<u64>().ok().is_some_and(|m| Some(m) == s["request"]["max_tokens"].as_u64()) {
             return Some(name);
         }
     }
