@@ -35,6 +35,9 @@ RUNS=(
   "logfire-v2                  logfire       logfire_client.py        v2"
   "logfire-v1                  logfire       logfire_client.py        v1"
   "vercel-ai-v6                node          vercel_ai.mjs            -   grpc"
+  "langchain-openinference        langchain langchain_client.py default"
+  "langchain-openinference-double langchain langchain_client.py double"
+  "otel-js-openai                 node      otel_openai.mjs     -   grpc"
 )
 
 GRPC_SMOKE=0

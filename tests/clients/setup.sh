@@ -22,7 +22,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 VENVS="${PROMPTLOG_VENVS:-$REPO/.venvs}"
 PY="${PYTHON:-python3}"
 JOBS="${PROMPTLOG_SETUP_JOBS:-3}"
-ALL=(otel-latest otel-legacy openinference openllmetry openlit logfire node)
+ALL=(otel-latest otel-legacy openinference openllmetry openlit logfire langchain node)
 NODE_DIR="$HERE/node"
 
 if [ "$#" -gt 0 ]; then NAMES=("$@"); else NAMES=("${ALL[@]}"); fi

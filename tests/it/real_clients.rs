@@ -3,7 +3,8 @@
 //! model — exporting over OTLP/gRPC and OTLP/HTTP into an in-process collector backed by ClickHouse.
 //! The `llm_calls` rows are read back and validated by the same capability table and checker as the
 //! recorded fixtures (`support::conventions`, shared with the `conventions` suite), and the traces' non-LLM
-//! spans (app spans, OpenLIT's httpx `POST`, the request-only span of a Logfire stream) must be in
+//! spans (app spans, OpenLIT's httpx `POST`, the request-only span of a Logfire stream, LangChain's chain and
+//! prompt spans) must be in
 //! `otel_traces` but not in `llm_calls`.
 //!
 //! Needs `.venvs/<venv>` and, for the Node client (Vercel AI SDK), `node` on PATH plus
@@ -50,6 +51,9 @@ const MATRIX: &[(&str, &str, &str, Option<&str>)] = &[
     ("logfire-v2", "logfire", "logfire_client.py", Some("v2")),
     ("logfire-v1", "logfire", "logfire_client.py", Some("v1")),
     ("vercel-ai-v6", NODE, "vercel_ai.mjs", None),
+    ("langchain-openinference", "langchain", "langchain_client.py", Some("default")),
+    ("langchain-openinference-double", "langchain", "langchain_client.py", Some("double")),
+    ("otel-js-openai", NODE, "otel_openai.mjs", None),
 ];
 
 /// The pseudo-venv of the Node client (`tests/clients/node`, deps installed by `tests/clients/setup.sh node`).
@@ -294,6 +298,9 @@ fn non_llm_kind(name: &str, sc: &Value) -> Option<&'static str> {
         Some("app")
     } else if name == "POST" {
         Some("httpx")
+    } else if name == "RunnableSequence" || name == "ChatPromptTemplate" {
+        // OpenInference's LangChain CHAIN (the LCEL chain) and PROMPT spans: glue, not calls.
+        Some("langchain")
     } else {
         None
     }
@@ -364,6 +371,7 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
     let stored: BTreeSet<(String, String)> = spans.iter().map(|m| (s(m, "TraceId"), s(m, "SpanId"))).collect();
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     let mut app_spans = BTreeSet::new();
+    let mut chain_spans = BTreeSet::new();
     let logfire = run.folder.starts_with("logfire");
     let mut logfire_request_traces = Vec::new();
     for m in &spans {
@@ -372,9 +380,11 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
             (Some(kind), true) => bad.push(format!("non-LLM {kind} span {name:?} is an llm_calls row")),
             (Some(kind), false) => {
                 *kinds.entry(kind).or_default() += 1;
-                if kind == "app" {
-                    app_spans.insert(id);
-                }
+                match kind {
+                    "app" => app_spans.insert(id),
+                    "langchain" => chain_spans.insert(id),
+                    _ => false,
+                };
             }
             (None, true) => {}
             // A Logfire stream makes two spans: the request-only CLIENT span, which ends before the
@@ -400,6 +410,8 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
         ("app", 6),
         ("httpx", if run.folder == "openlit" { 6 } else { 0 }),
         ("logfire_stream_request", usize::from(logfire)),
+        // A chain and a prompt span per chat call.
+        ("langchain", if run.folder.starts_with("langchain") { 10 } else { 0 }),
     ];
     for (kind, n) in want_kinds {
         let got = kinds.get(kind).copied().unwrap_or(0);
@@ -414,7 +426,9 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
         }
         // A call wrapped in a rollup span hangs under the app span through it (checked by check_rollups).
         let wrapped = rollups.iter().any(|r| r.trace_id == row.trace_id && r.span_id == row.parent_span_id);
-        if !wrapped && !app_spans.contains(&(row.trace_id.clone(), row.parent_span_id.clone())) {
+        let parent = (row.trace_id.clone(), row.parent_span_id.clone());
+        // A LangChain LLM span hangs under its chain span (whose parent is the app span).
+        if !wrapped && !app_spans.contains(&parent) && !chain_spans.contains(&parent) {
             bad.push(format!("{name}: parent span {:?} is not the scenario's app span", row.parent_span_id));
         }
         if row.service_name != run.service() {

@@ -59,6 +59,17 @@ pub const TABLE: &[(&str, &str, Carries)] = &[
     // ai 6 `experimental_telemetry` (INTERNAL `ai.*` spans, no `gen_ai.operation.name`); OpenAI's `user`
     // field is not recorded. Outer `ai.generateText` / `ai.streamText` / `ai.embedMany` spans: rollups.
     ("vercel-ai-v6", "vercel_ai", Carries { rollup_spans: true, ..ALL }),
+    // langchain-openai 1.x through an LCEL chain, OpenInference's LangChain instrumentation: the LLM span
+    // (ChatOpenAI) is the call, CHAIN/PROMPT spans are not. No TTFT event; embeddings make no span.
+    ("langchain-openinference", "openinference", Carries { ttft: false, embeddings_span: false, ..ALL }),
+    // The same + OpenInference's openai instrumentation underneath: every chat call is recorded twice (the
+    // ChatOpenAI span and the openai ChatCompletion span, siblings under the app span, time-nested, see
+    // NOTES-langchain.md). Expected: exactly one counted row per call, with the TTFT of the openai copy.
+    ("langchain-openinference-double", "openinference", ALL),
+    // @opentelemetry/instrumentation-openai 0.21.0 (Node): gen_ai.* span attributes + content as log events
+    // (`event.name` attribute, like otel-legacy). No seed, cache/reasoning tokens, tool definitions, TTFT;
+    // no identity mechanism of its own.
+    ("otel-js-openai", "otel_genai_message_events", Carries { cache_tokens: false, reasoning_tokens: false, seed: false, tool_definitions: false, identity: false, ttft: false, ..ALL }),
 ];
 
 /// Splits rows into (calls, rollups): `IsRollup` rows repeat the usage of the calls they wrap and are
@@ -134,7 +145,8 @@ pub fn try_scenario_of<'a>(row: &LlmCallRow, sc: &'a Value) -> Option<&'a str> {
     // No response id recorded (some streaming paths): the request's max_tokens is unique per scenario.
     let max = row.request_params.iter().find(|(k, _)| k == "max_tokens").map(|(_, v)| v.as_str()).unwrap_or("");
     for (name, s) in sc["scenarios"].as_object().unwrap() {
-        if max.parse::<u64>().ok() == s["request"]["max_tokens"].as_u64() {
+        // (A row without max_tokens must not match the embeddings scenario, which has none either.)
+        if max.parse::<u64>().ok().is_some_and(|m| Some(m) == s["request"]["max_tokens"].as_u64()) {
             return Some(name);
         }
     }

@@ -48,9 +48,9 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
         fill_if_empty(&mut row.request_model, request.get("model").and_then(Json::as_str).map(str::to_owned));
         if let Some(Json::Object(fields)) = Some(&request) {
             for (key, value) in fields.iter().filter(|(k, _)| !NOT_PARAMS.contains(&k.as_str())) {
-                let short = if key == "stop" { "stop_sequences" } else { key.as_str() };
-                if !row.request_params.iter().any(|(k, _)| k == short) {
-                    row.request_params.push((short.to_owned(), json_param(value)));
+                // Renames (`stop`, `max_completion_tokens`, …) are params.rs's.
+                if !row.request_params.iter().any(|(k, _)| k == key) {
+                    row.request_params.push((key.clone(), json_param(value)));
                 }
             }
         }

@@ -16,10 +16,12 @@ mod identity;
 mod langfuse;
 mod logfire;
 pub(crate) mod messages;
+mod oi_output;
 mod openinference;
 mod openlit;
 mod openllmetry;
 pub(crate) mod otel_genai;
+pub mod params;
 mod raw;
 mod vercel;
 
@@ -277,6 +279,7 @@ fn llm_call_from_span(
     if row.operation.is_empty() {
         row.operation = "chat".to_owned();
     }
+    params::canonicalize(&mut row.request_params);
     row.is_rollup |= call::is_rollup(&row.operation);
     let convention = if family == Convention::OtelGenAi { otel_convention } else { family };
     row.convention = convention.as_str().to_owned();

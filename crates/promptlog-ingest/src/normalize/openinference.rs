@@ -52,13 +52,9 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
     let response_model = a.str("llm.response.model_name").or_else(|| a.str("llm.model_name"));
     fill_if_empty(&mut row.response_model, response_model.or_else(|| a.str("embedding.model_name")));
     for (key, value) in params.iter().flatten().filter(|(k, _)| !NOT_PARAMS.contains(&k.as_str())) {
-        let short = match key.as_str() {
-            "stop" => "stop_sequences",
-            "n" => "choice_count",
-            other => other,
-        };
-        if !row.request_params.iter().any(|(k, _)| k == short) {
-            row.request_params.push((short.to_owned(), json_param(value)));
+        // Renames (`stop`, `n`, `max_completion_tokens`, …) are params.rs's.
+        if !row.request_params.iter().any(|(k, _)| k == key) {
+            row.request_params.push((key.clone(), json_param(value)));
         }
     }
     fill_usage(row, a);
@@ -75,6 +71,7 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
         row.time_to_first_token = delay_to_event(span, |name| name == "First Token Stream Event");
     }
     fill_content(content, a);
+    super::oi_output::fill(row, a);
 }
 
 /// A parameter value as a string: strings bare, numbers shortest, everything else JSON.

@@ -50,13 +50,8 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
             && !setting.contains('.')
             && let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref())
         {
-            let short = match setting {
-                // Client-side retry policy, not a model request parameter.
-                "maxRetries" => continue,
-                "maxTokens" | "maxOutputTokens" => "max_tokens".to_owned(),
-                "stopSequences" => "stop_sequences".to_owned(),
-                other => snake_case(other),
-            };
+            // `max_output_tokens` → `max_tokens`, `max_retries` (client policy) dropped: params.rs.
+            let short = snake_case(setting);
             if !row.request_params.iter().any(|(k, _)| *k == short) {
                 row.request_params.push((short, value_to_string(v)));
             }
