@@ -326,9 +326,7 @@ impl BatchLoop {
         for fragment in s.fragments {
             self.joiner.add_content(fragment, now);
         }
-        for span in &s.spans {
-            self.joiner.add_span_link(&span.project_id, &span.trace_id, &span.span_id, &span.parent_span_id);
-        }
+        self.joiner.add_span_links(&s.spans);
         self.lanes.traces.offer(source, s.spans, now, &self.cancel).await;
         self.lanes.logs.offer(source, s.logs, now, &self.cancel).await;
         self.move_ready_calls(now).await;

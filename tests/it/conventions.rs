@@ -13,7 +13,7 @@ use promptlog_ingest::{Ingestor, Limits, Processors, Request, RequestContext, Si
 use promptlog_testkit::repo_root;
 use serde_json::Value;
 
-use crate::support::conventions::{TABLE, check, check_rollups, scenario_of, split_rollups};
+use crate::support::conventions::{TABLE, check, check_duplicates, check_rollups, scenario_of, split_rollups};
 
 fn scenarios() -> Value {
     serde_json::from_str(&std::fs::read_to_string(repo_root().join("tests/clients/scenarios.json")).unwrap()).unwrap()
@@ -28,7 +28,7 @@ pub fn calls_of(folder: &Path) -> Vec<LlmCallRow> {
         .collect();
     files.sort_by_key(|p| p.file_name().unwrap().to_str().unwrap().split('-').nth(1).unwrap().to_owned());
     let ingestor = Ingestor::new(Limits { max_attribute_value_bytes: 1 << 20 }, Processors::new());
-    let mut joiner = Joiner::new(Duration::from_secs(10), 10_000);
+    let mut joiner = Joiner::new(Duration::from_secs(10), 10_000).merging_duplicates(true);
     let now = Instant::now();
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
@@ -44,6 +44,7 @@ pub fn calls_of(folder: &Path) -> Vec<LlmCallRow> {
         assert_eq!(accepted.report.rejected, 0, "{name}: {}", accepted.report.message("records", 0));
         accepted.submission.calls.into_iter().for_each(|c| joiner.add_call(c, now));
         accepted.submission.fragments.into_iter().for_each(|f| joiner.add_content(f, now));
+        joiner.add_span_links(&accepted.submission.spans);
     }
     joiner.drain();
     joiner.take_ready()
@@ -55,8 +56,11 @@ fn every_recorded_convention_normalises_exactly() {
     let mut failures = Vec::new();
     for (folder, convention, carries) in TABLE {
         // Rollup rows (outer spans repeating their calls' usage) are checked apart from the calls.
-        let (rows, rollups) = split_rollups(calls_of(&repo_root().join("tests/fixtures/otlp").join(folder)));
+        let (rows, rollups, duplicates) =
+            split_rollups(calls_of(&repo_root().join("tests/fixtures/otlp").join(folder)));
         failures.extend(check_rollups(&rollups, &rows, *carries, &sc).into_iter().map(|b| format!("{folder}/{b}")));
+        failures
+            .extend(check_duplicates(&duplicates, &rows, *carries, &sc).into_iter().map(|b| format!("{folder}/{b}")));
         let mut seen: Vec<&str> = rows.iter().map(|r| scenario_of(r, &sc)).collect();
         seen.sort();
         let mut want = vec!["error", "plain", "stream", "tool", "tool_result"];

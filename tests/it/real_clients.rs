@@ -24,7 +24,9 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
-use crate::support::conventions::{Carries, TABLE, check, check_rollups, split_rollups, try_scenario_of};
+use crate::support::conventions::{
+    Carries, TABLE, check, check_duplicates, check_rollups, split_rollups, try_scenario_of,
+};
 use crate::support::stack::Stack;
 
 const JOIN_WINDOW: Duration = Duration::from_secs(3);
@@ -84,7 +86,9 @@ impl Run {
     /// where every call is wrapped in a rollup span (Vercel AI SDK).
     fn expected_rows(&self) -> u64 {
         let calls = 5 + u64::from(self.carries.embeddings_span);
-        if self.carries.rollup_spans { 2 * calls } else { calls }
+        let rollups = if self.carries.rollup_spans { calls } else { 0 };
+        let copies = if self.carries.duplicate_copies { 5 } else { 0 };
+        calls + rollups + copies
     }
 
     /// The interpreter and the script it runs.
@@ -330,8 +334,9 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
         bad.push(format!("{} llm_calls rows, want {}", rows.len(), run.expected_rows()));
     }
     // Rollup rows (outer spans repeating their calls' usage) are checked apart from the calls.
-    let (rows, rollups) = split_rollups(rows);
+    let (rows, rollups, duplicates) = split_rollups(rows);
     bad.extend(check_rollups(&rollups, &rows, run.carries, sc));
+    bad.extend(check_duplicates(&duplicates, &rows, run.carries, sc));
 
     // The same checks as the conventions suite, on the stored rows.
     let mut seen = Vec::new();

@@ -28,7 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::normalize::{Content, ContentFragment, Convention, NormalizedCall};
-use crate::rows::LlmCallRow;
+use crate::rows::{LlmCallRow, SpanRow};
 
 /// (project, trace id, span id): content never joins a call of another project.
 use dedupe::Key;
@@ -177,6 +177,13 @@ impl<S> Joiner<S> {
     pub fn add_span_link(&mut self, project: &str, trace: &str, span: &str, parent: &str) {
         if self.merge_duplicates && self.index.holds_trace(trace) {
             self.index.add_link(project, trace, span, parent);
+        }
+    }
+
+    /// [`Joiner::add_span_link`] for every span of a request (after its calls were added).
+    pub fn add_span_links<'a>(&mut self, spans: impl IntoIterator<Item = &'a SpanRow>) {
+        for span in spans {
+            self.add_span_link(&span.project_id, &span.trace_id, &span.span_id, &span.parent_span_id);
         }
     }
 

@@ -23,6 +23,10 @@ pub struct Carries {
     /// `ai.generateText` around `ai.generateText.doGenerate`, …) that repeats its usage and is stored
     /// as an `IsRollup` row; those rows are checked by [`check_rollups`], not [`check`].
     pub rollup_spans: bool,
+    /// Also a shape: every chat call is recorded by a second layer as well (LangChain over the OpenAI
+    /// instrumentation); the copies are stored as `DuplicateOf` rows and checked by
+    /// [`check_duplicates`], and the counted row has the merged values.
+    pub duplicate_copies: bool,
 }
 
 const ALL: Carries = Carries {
@@ -37,6 +41,7 @@ const ALL: Carries = Carries {
     embeddings_span: true,
     error_details: true,
     rollup_spans: false,
+    duplicate_copies: false,
 };
 
 /// (fixture folder, expected Convention column, what it carries).
@@ -65,17 +70,51 @@ pub const TABLE: &[(&str, &str, Carries)] = &[
     // The same + OpenInference's openai instrumentation underneath: every chat call is recorded twice (the
     // ChatOpenAI span and the openai ChatCompletion span, siblings under the app span, time-nested, see
     // NOTES-langchain.md). Expected: exactly one counted row per call, with the TTFT of the openai copy.
-    ("langchain-openinference-double", "openinference", ALL),
+    ("langchain-openinference-double", "openinference", Carries { duplicate_copies: true, ..ALL }),
     // @opentelemetry/instrumentation-openai 0.21.0 (Node): gen_ai.* span attributes + content as log events
     // (`event.name` attribute, like otel-legacy). No seed, cache/reasoning tokens, tool definitions, TTFT;
     // no identity mechanism of its own.
     ("otel-js-openai", "otel_genai_message_events", Carries { cache_tokens: false, reasoning_tokens: false, seed: false, tool_definitions: false, identity: false, ttft: false, ..ALL }),
 ];
 
-/// Splits rows into (calls, rollups): `IsRollup` rows repeat the usage of the calls they wrap and are
-/// matched to scenarios separately, by [`check_rollups`].
-pub fn split_rollups(rows: Vec<LlmCallRow>) -> (Vec<LlmCallRow>, Vec<LlmCallRow>) {
-    rows.into_iter().partition(|r| !r.is_rollup)
+/// Splits rows into (calls, rollups, duplicates): `IsRollup` rows repeat the usage of the calls they wrap
+/// and are matched to scenarios separately, by [`check_rollups`]; `DuplicateOf` rows are second
+/// recordings of a call, checked by [`check_duplicates`].
+pub fn split_rollups(rows: Vec<LlmCallRow>) -> (Vec<LlmCallRow>, Vec<LlmCallRow>, Vec<LlmCallRow>) {
+    let (duplicates, rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| !r.duplicate_of.is_empty());
+    let (calls, rollups) = rows.into_iter().partition(|r| !r.is_rollup);
+    (calls, rollups, duplicates)
+}
+
+/// Checks the duplicate rows of one run: none unless the convention records calls twice; otherwise
+/// exactly one per chat call, pointing at it, in its trace, marked `IsRollup`.
+pub fn check_duplicates(duplicates: &[LlmCallRow], calls: &[LlmCallRow], carries: Carries, sc: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    if !carries.duplicate_copies {
+        for d in duplicates {
+            bad.push(format!("unexpected DuplicateOf row: span {:?} {} of {}", d.span_name, d.span_id, d.duplicate_of));
+        }
+        return bad;
+    }
+    for call in calls.iter().filter(|c| c.operation == "chat") {
+        let name = try_scenario_of(call, sc).unwrap_or("?");
+        let copies: Vec<&LlmCallRow> = duplicates.iter().filter(|d| d.duplicate_of == call.span_id).collect();
+        let [copy] = copies.as_slice() else {
+            bad.push(format!("{name}: {} DuplicateOf rows for call span {:?}, want 1", copies.len(), call.span_name));
+            continue;
+        };
+        if !copy.is_rollup || copy.trace_id != call.trace_id || copy.scope_name == call.scope_name {
+            bad.push(format!(
+                "{name}: duplicate {:?} not an IsRollup copy by another layer in the call's trace",
+                copy.span_name
+            ));
+        }
+    }
+    let counted = calls.iter().filter(|c| c.operation == "chat").count();
+    if duplicates.len() != counted {
+        bad.push(format!("{} DuplicateOf rows for {counted} chat calls", duplicates.len()));
+    }
+    bad
 }
 
 /// Checks the `IsRollup` rows of one run against its calls: none unless the convention has rollup
