@@ -77,6 +77,7 @@ PROVIDER_RUNS=(
   "anthropic-openllmetry       anthropic-openllmetry    anthropic_client.py  openllmetry    anthropic"
   "anthropic-openinference     anthropic-openinference  anthropic_client.py  openinference  anthropic"
   "anthropic-otel              anthropic-otel           anthropic_client.py  otel           anthropic"
+  "google-genai-span_only      google-genai             google_genai_client.py span_only gemini"
 )
 
 declare -A FAKE_URLS=()

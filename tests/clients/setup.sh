@@ -23,7 +23,7 @@ VENVS="${PROMPTLOG_VENVS:-$REPO/.venvs}"
 PY="${PYTHON:-python3}"
 JOBS="${PROMPTLOG_SETUP_JOBS:-3}"
 ALL=(otel-latest otel-legacy openinference openllmetry openlit logfire node
-     anthropic-sdk anthropic-openllmetry anthropic-openinference anthropic-otel)
+     anthropic-sdk anthropic-openllmetry anthropic-openinference anthropic-otel google-genai)
 NODE_DIR="$HERE/node"
 
 if [ "$#" -gt 0 ]; then NAMES=("$@"); else NAMES=("${ALL[@]}"); fi
