@@ -161,8 +161,7 @@ pub(crate) fn fake_server_url(cell: &'static OnceLock<String>, script: &str) -> 
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).expect("read the fake server's READY line");
-        let url =
-            line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("{script} said {line:?}")).to_owned();
+        let url = line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("{script} said {line:?}")).to_owned();
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         // Lives (stdin held open) until the binary exits.
         std::mem::forget(child);
@@ -197,7 +196,9 @@ async fn run_client(run: &Run, stack: &Stack, base_url: &str, want_calls: usize)
     let endpoint = if run.protocol == "grpc" { stack.otlp_grpc_url() } else { stack.otlp_http_url() };
     let (program, script) = run.command();
     let mut args: Vec<String> = vec![script.display().to_string()];
-    args.extend(["--otlp-endpoint", &endpoint, "--protocol", run.protocol, "--openai-base-url", base_url].map(String::from));
+    args.extend(
+        ["--otlp-endpoint", &endpoint, "--protocol", run.protocol, "--openai-base-url", base_url].map(String::from),
+    );
     args.extend(["--scenario".to_owned(), "all".to_owned(), "--service-name".to_owned(), run.service()]);
     if let Some(mode) = run.mode {
         args.extend(["--mode".to_owned(), mode.to_owned()]);
@@ -214,9 +215,20 @@ pub(crate) async fn run_process(program: &std::path::Path, args: &[String], want
     // The clients configure their SDKs themselves; nothing from the caller's environment may redirect them.
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
-            && ["OTEL_", "LOGFIRE_", "TRACELOOP_", "OPENAI_", "OPENINFERENCE_", "OPENLIT_", "NODE_OPTIONS", "ANTHROPIC_", "GOOGLE_", "GEMINI_"]
-                .iter()
-                .any(|p| k.starts_with(p))
+            && [
+                "OTEL_",
+                "LOGFIRE_",
+                "TRACELOOP_",
+                "OPENAI_",
+                "OPENINFERENCE_",
+                "OPENLIT_",
+                "NODE_OPTIONS",
+                "ANTHROPIC_",
+                "GOOGLE_",
+                "GEMINI_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
         {
             cmd.env_remove(k);
         }

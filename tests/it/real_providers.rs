@@ -80,7 +80,11 @@ const OPENLLMETRY: Capability = Capability {
     scope: "opentelemetry.instrumentation.anthropic",
     convention: "openllmetry",
     missing: &["params.stop_sequences", "ttft"],
-    recorded: &[("ok.finish_reasons", "[\"stop\"]"), ("stream.output_tokens", "54"), ("error_type", "OverloadedError")],
+    recorded: &[
+        ("ok.finish_reasons", "[\"stop\"]"),
+        ("stream.output_tokens", "54"),
+        ("error.error_type", "OverloadedError"),
+    ],
 };
 
 /// OpenInference `openinference-instrumentation-anthropic` 3.1.0: no response id (only inside
@@ -90,7 +94,7 @@ const OPENINFERENCE: Capability = Capability {
     scope: "openinference.instrumentation.anthropic",
     convention: "openinference",
     missing: &["response_id", "ttft"],
-    recorded: &[("error_type", "anthropic.OverloadedError")],
+    recorded: &[("error.error_type", "anthropic.OverloadedError")],
 };
 
 /// The official `opentelemetry-instrumentation-genai-anthropic` 1.3b0 (`span_only` content): status
@@ -103,7 +107,7 @@ const OTEL_ANTHROPIC: Capability = Capability {
     recorded: &[
         ("ok.status", "Unset"),
         ("ok.finish_reasons", "[\"stop\"]"),
-        ("error_type", "anthropic.OverloadedError"),
+        ("error.error_type", "anthropic.OverloadedError"),
     ],
 };
 
@@ -117,7 +121,7 @@ const OTEL_GOOGLE: Capability = Capability {
     scope: "opentelemetry.instrumentation.google_genai",
     convention: "otel_genai_attributes",
     missing: &[],
-    recorded: &[("ok.status", "Unset"), ("ok.finish_reasons", "[\"stop\"]"), ("error_type", "503")],
+    recorded: &[("ok.status", "Unset"), ("ok.finish_reasons", "[\"stop\"]"), ("error.error_type", "503")],
 };
 
 /// Every folder of the suite (= `PROVIDER_RUNS` of `tests/clients/record_all.sh`).
@@ -237,7 +241,11 @@ async fn check_live(stack: &Stack, run: &Run<'_>, failure: Option<&String>, sc: 
     }
     for row in &rows {
         if !spans.iter().any(|m| s(m, "SpanId") == row.span_id) {
-            bad.push(format!("{:?}: llm_calls row of span {} is not in otel_traces", scenario_of(row, sc), row.span_id));
+            bad.push(format!(
+                "{:?}: llm_calls row of span {} is not in otel_traces",
+                scenario_of(row, sc),
+                row.span_id
+            ));
         }
     }
     bad.into_iter().map(|b| format!("{}: {b}", run.label())).collect()
@@ -269,23 +277,21 @@ async fn every_provider_client_lands_exactly_over_grpc_and_http() {
         let sc = scenarios(run.f.provider);
         let endpoint = if run.protocol == "grpc" { stack.otlp_grpc_url() } else { stack.otlp_http_url() };
         let script = repo_root().join("tests/clients").join(run.f.provider.script);
-        let args: Vec<String> = [
-            script.display().to_string().as_str(),
-            "--otlp-endpoint",
-            &endpoint,
-            "--protocol",
-            run.protocol,
-            "--base-url",
-            &fake_url(run.f.provider),
-            "--scenario",
-            "all",
-            "--mode",
-            run.f.mode,
-            "--service-name",
-            &run.service(),
-        ]
-        .map(String::from)
-        .to_vec();
+        let args: Vec<String> = vec![
+            script.display().to_string(),
+            "--otlp-endpoint".into(),
+            endpoint,
+            "--protocol".into(),
+            run.protocol.into(),
+            "--base-url".into(),
+            fake_url(run.f.provider),
+            "--scenario".into(),
+            "all".into(),
+            "--mode".into(),
+            run.f.mode.into(),
+            "--service-name".into(),
+            run.service(),
+        ];
         let calls = sc["run_order"].as_array().unwrap().len();
         let client = run_process(&run.python(), &args, calls).await;
         let (n, after) = wait_rows(&stack, &run.service(), calls as u64, client.ended).await;

@@ -208,7 +208,10 @@ pub fn check_run(rows: &[LlmCallRow], caps: &[Capability], sc: &Value) -> Vec<St
     let mut bad = Vec::new();
     for row in rows {
         if !caps.iter().any(|c| c.scope == row.scope_name) {
-            bad.push(format!("row of span {:?} has scope {:?}, no instrumentation of this run", row.span_name, row.scope_name));
+            bad.push(format!(
+                "row of span {:?} has scope {:?}, no instrumentation of this run",
+                row.span_name, row.scope_name
+            ));
         }
     }
     for name in sc["run_order"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()) {

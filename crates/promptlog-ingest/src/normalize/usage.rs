@@ -53,10 +53,12 @@ mod tests {
 
     /// (provider, [input, output, cache read, cache write, reasoning, total column], total attribute)
     /// → (input, output, total).
+    type Case = (&'static str, [u64; 6], Option<i64>, [u64; 3]);
+
     #[test]
     #[rustfmt::skip]
     fn rules() {
-        let cases: &[(&str, [u64; 6], Option<i64>, [u64; 3])] = &[
+        let cases: &[Case] = &[
             // Anthropic exclusive (19 uncached + 1800 read + 240 written) → inclusive.
             ("anthropic", [19, 29, 1800, 240, 0, 48], None, [2059, 29, 2088]),
             // Already inclusive: unchanged (also when it equals the cached sum exactly).
