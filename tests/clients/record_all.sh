@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-record tests/fixtures/otlp/<instrumentation>[-<mode>]/ : runs every client
 # (all scenarios, OTLP over HTTP/protobuf; the Node client over gRPC, see below) against
-# recorder.py + fake_openai.py.
+# recorder.py + fake_openai.py (RUNS), or the other providers' clients against their fake server
+# (PROVIDER_RUNS: fake_anthropic.py, fake_gemini.py; clients get --base-url).
 #
 #   tests/clients/record_all.sh                  # all folders
 #   tests/clients/record_all.sh openlit logfire-v1   # only these folders
@@ -9,7 +10,7 @@
 #                                                # gRPC into a temp recorder, check traces arrive
 #
 # Needs the venvs and tests/clients/node/node_modules (tests/clients/setup.sh; it is run
-# first, a no-op when up to date).
+# first for the venvs of the folders asked for, a no-op when up to date).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
