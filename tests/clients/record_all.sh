@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-record tests/fixtures/otlp/<instrumentation>[-<mode>]/ : runs every client
 # (all scenarios, OTLP over HTTP/protobuf; the Node client over gRPC, see below) against
-# recorder.py + fake_openai.py.
+# recorder.py + fake_openai.py (RUNS), or the other providers' clients against their fake server
+# (PROVIDER_RUNS: fake_anthropic.py, fake_gemini.py; clients get --base-url).
 #
 #   tests/clients/record_all.sh                  # all folders
 #   tests/clients/record_all.sh openlit logfire-v1   # only these folders
@@ -9,7 +10,7 @@
 #                                                # gRPC into a temp recorder, check traces arrive
 #
 # Needs the venvs and tests/clients/node/node_modules (tests/clients/setup.sh; it is run
-# first, a no-op when up to date).
+# first for the venvs of the folders asked for, a no-op when up to date).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,7 +51,6 @@ for a in "$@"; do
   esac
 done
 
-"$HERE/setup.sh" >/dev/null
 REC_PY="$VENVS/otel-latest/bin/python"
 TMP="$(mktemp -d)"
 PIDS=()
@@ -73,11 +73,32 @@ PIDS+=($!)
 BASE_URL="$(wait_ready "$TMP/fake.out" | awk '{print $2}')"
 echo "record_all.sh: fake OpenAI at $BASE_URL"
 
-fail=0
-for run in "${RUNS[@]}"; do
-  read -r folder venv script mode rec_proto <<<"$run"
-  if [ "${#WANT[@]}" -gt 0 ] && [[ ! " ${WANT[*]} " == *" $folder "* ]]; then continue; fi
-  modearg=(); [ "$mode" != "-" ] && modearg=(--mode "$mode")
+# Non-OpenAI providers: folder venv script mode fake-server (fake_<fake>.py, scenarios-<...>.json);
+# the client gets `--base-url <the fake's URL>`. Recorded over HTTP.
+PROVIDER_RUNS=(
+  "anthropic-sdk               anthropic-sdk            anthropic_client.py  sdk            anthropic"
+  "anthropic-sdk_metadata      anthropic-sdk            anthropic_client.py  sdk_metadata   anthropic"
+  "anthropic-openllmetry       anthropic-openllmetry    anthropic_client.py  openllmetry    anthropic"
+  "anthropic-openinference     anthropic-openinference  anthropic_client.py  openinference  anthropic"
+  "anthropic-otel              anthropic-otel           anthropic_client.py  otel           anthropic"
+  "google-genai-span_only      google-genai             google_genai_client.py span_only gemini"
+)
+
+declare -A FAKE_URLS=()
+fake_url() {  # fake name -> base URL (started on first use)
+  if [ -z "${FAKE_URLS[$1]:-}" ]; then
+    python3 "$HERE/fake_$1.py" --port 0 --ignore-stdin --parent-pid $$ >"$TMP/fake-$1.out" 2>&1 &
+    PIDS+=($!)
+    FAKE_URLS[$1]="$(wait_ready "$TMP/fake-$1.out" | awk '{print $2}')"
+    echo "record_all.sh: fake $1 at ${FAKE_URLS[$1]}" >&2
+  fi
+}
+
+# record_one folder venv script mode proto client-args...
+record_one() {
+  local folder="$1" venv="$2" script="$3" mode="$4" rec_proto="$5"; shift 5
+  local modearg=() out proto port ready rec_pid t0 client n_tr n_lg
+  [ "$mode" != "-" ] && modearg=(--mode "$mode")
   if [ "$GRPC_SMOKE" = 1 ]; then
     out="$TMP/grpc-$folder"; proto=grpc
   else
@@ -91,7 +112,7 @@ for run in "${RUNS[@]}"; do
   t0=$SECONDS
   if [ "$venv" = node ]; then client=(node "$HERE/node/$script"); else client=("$VENVS/$venv/bin/python" "$HERE/$script"); fi
   if "${client[@]}" --otlp-endpoint "http://127.0.0.1:$port" --protocol "$proto" \
-       --openai-base-url "$BASE_URL" --scenario all "${modearg[@]}" >"$TMP/client-$folder.out" 2>&1; then
+       "$@" --scenario all "${modearg[@]}" >"$TMP/client-$folder.out" 2>&1; then
     sleep 0.3
     kill "$rec_pid" 2>/dev/null || true; wait "$rec_pid" 2>/dev/null || true
     n_tr=$(find "$out" -name 'traces-*.pb' | wc -l); n_lg=$(find "$out" -name 'logs-*.pb' | wc -l)
@@ -101,5 +122,28 @@ for run in "${RUNS[@]}"; do
     kill "$rec_pid" 2>/dev/null || true
     echo "record_all.sh: $folder FAILED; client output:" >&2; cat "$TMP/client-$folder.out" >&2; fail=1
   fi
+}
+
+wanted() { [ "${#WANT[@]}" -eq 0 ] || [[ " ${WANT[*]} " == *" $1 "* ]]; }
+
+# Set up (a no-op when up to date) only the venvs of the folders to record, plus otel-latest (recorder).
+NEED=(otel-latest)
+for run in "${RUNS[@]}" "${PROVIDER_RUNS[@]}"; do
+  read -r folder venv _ <<<"$run"
+  if wanted "$folder" && [[ ! " ${NEED[*]} " == *" $venv "* ]]; then NEED+=("$venv"); fi
+done
+"$HERE/setup.sh" "${NEED[@]}" >/dev/null
+
+fail=0
+for run in "${RUNS[@]}"; do
+  read -r folder venv script mode rec_proto <<<"$run"
+  wanted "$folder" || continue
+  record_one "$folder" "$venv" "$script" "$mode" "${rec_proto:-}" --openai-base-url "$BASE_URL"
+done
+for run in "${PROVIDER_RUNS[@]}"; do
+  read -r folder venv script mode fake <<<"$run"
+  wanted "$folder" || continue
+  fake_url "$fake"
+  record_one "$folder" "$venv" "$script" "$mode" http --base-url "${FAKE_URLS[$fake]}"
 done
 exit $fail

@@ -22,7 +22,8 @@ REPO="$(cd "$HERE/../.." && pwd)"
 VENVS="${PROMPTLOG_VENVS:-$REPO/.venvs}"
 PY="${PYTHON:-python3}"
 JOBS="${PROMPTLOG_SETUP_JOBS:-3}"
-ALL=(otel-latest otel-legacy openinference openllmetry openlit logfire langchain node)
+ALL=(otel-latest otel-legacy openinference openllmetry openlit logfire langchain node
+     anthropic-sdk anthropic-openllmetry anthropic-openinference anthropic-otel google-genai)
 NODE_DIR="$HERE/node"
 
 if [ "$#" -gt 0 ]; then NAMES=("$@"); else NAMES=("${ALL[@]}"); fi

@@ -21,6 +21,7 @@ mod hostile;
 mod privilege;
 mod projects;
 mod real_clients;
+mod real_providers;
 mod redaction;
 mod secure;
 mod selfstats;

@@ -29,13 +29,13 @@ use crate::support::conventions::{
 };
 use crate::support::stack::Stack;
 
-const JOIN_WINDOW: Duration = Duration::from_secs(3);
+pub(crate) const JOIN_WINDOW: Duration = Duration::from_secs(3);
 /// Longest one client may run (it is killed after that).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// Longest the rows of one run may take to appear after its client exits.
 const ROWS_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_JOBS: usize = 2;
-const PROTOCOLS: [&str; 2] = ["grpc", "http"];
+pub(crate) const PROTOCOLS: [&str; 2] = ["grpc", "http"];
 
 /// (fixture folder, venv, script, `--mode`): the matrix of `tests/clients/record_all.sh`. Venv [`NODE`] runs
 /// `node tests/clients/node/<script>` instead of a Python venv.
@@ -120,6 +120,8 @@ fn runs() -> Vec<Run> {
     let on_disk: BTreeSet<String> = std::fs::read_dir(repo_root().join("tests/fixtures/otlp"))
         .unwrap()
         .filter_map(|e| e.ok().filter(|e| e.path().is_dir()).and_then(|e| e.file_name().into_string().ok()))
+        // The other providers' folders are the `real_providers` suite's.
+        .filter(|f| !crate::real_providers::is_provider_folder(f))
         .collect();
     assert_eq!(
         matrix.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
@@ -150,20 +152,24 @@ fn runs() -> Vec<Run> {
 /// stdin EOF stop it when the binary exits).
 fn fake_openai_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
+    fake_server_url(&URL, "fake_openai.py")
+}
+
+/// The fake server `tests/clients/<script>` of this test binary, started on first use (`cell` per server).
+pub(crate) fn fake_server_url(cell: &'static OnceLock<String>, script: &str) -> String {
+    cell.get_or_init(|| {
         let mut child = std::process::Command::new(python())
-            .arg(repo_root().join("tests/clients/fake_openai.py"))
+            .arg(repo_root().join("tests/clients").join(script))
             .args(["--port", "0", "--parent-pid", &std::process::id().to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start tests/clients/fake_openai.py");
+            .unwrap_or_else(|e| panic!("start tests/clients/{script}: {e}"));
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).expect("read the fake server's READY line");
-        let url =
-            line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("fake_openai.py said {line:?}")).to_owned();
+        let url = line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("{script} said {line:?}")).to_owned();
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         // Lives (stdin held open) until the binary exits.
         std::mem::forget(child);
@@ -173,19 +179,19 @@ fn fake_openai_url() -> String {
 }
 
 /// Writes straight to stderr (not captured by the test harness): progress and timings always show.
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// What one client process did.
-struct ClientOutcome {
-    elapsed: Duration,
-    ended: Instant,
+pub(crate) struct ClientOutcome {
+    pub(crate) elapsed: Duration,
+    pub(crate) ended: Instant,
     /// `RESULT` lines with `"ok": true`, and all of them.
-    ok_calls: usize,
-    calls: usize,
+    pub(crate) ok_calls: usize,
+    pub(crate) calls: usize,
     /// Why the run failed, if it did (exit status, timeout), with the end of its output.
-    failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 fn tail(bytes: &[u8], lines: usize) -> String {
@@ -195,22 +201,42 @@ fn tail(bytes: &[u8], lines: usize) -> String {
 }
 
 async fn run_client(run: &Run, stack: &Stack, base_url: &str, want_calls: usize) -> ClientOutcome {
-    let start = Instant::now();
     let endpoint = if run.protocol == "grpc" { stack.otlp_grpc_url() } else { stack.otlp_http_url() };
     let (program, script) = run.command();
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.arg(&script)
-        .args(["--otlp-endpoint", &endpoint, "--protocol", run.protocol, "--openai-base-url", base_url])
-        .args(["--scenario", "all", "--service-name", &run.service()]);
+    let mut args: Vec<String> = vec![script.display().to_string()];
+    args.extend(
+        ["--otlp-endpoint", &endpoint, "--protocol", run.protocol, "--openai-base-url", base_url].map(String::from),
+    );
+    args.extend(["--scenario".to_owned(), "all".to_owned(), "--service-name".to_owned(), run.service()]);
     if let Some(mode) = run.mode {
-        cmd.args(["--mode", mode]);
+        args.extend(["--mode".to_owned(), mode.to_owned()]);
     }
+    run_process(&program, &args, want_calls).await
+}
+
+/// Runs one client process (`program args…`, from the repository root, stdin closed) for at most
+/// [`CLIENT_TIMEOUT`]; it must exit 0 after printing `want_calls` `RESULT` lines.
+pub(crate) async fn run_process(program: &std::path::Path, args: &[String], want_calls: usize) -> ClientOutcome {
+    let start = Instant::now();
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
     // The clients configure their SDKs themselves; nothing from the caller's environment may redirect them.
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
-            && ["OTEL_", "LOGFIRE_", "TRACELOOP_", "OPENAI_", "OPENINFERENCE_", "OPENLIT_", "NODE_OPTIONS"]
-                .iter()
-                .any(|p| k.starts_with(p))
+            && [
+                "OTEL_",
+                "LOGFIRE_",
+                "TRACELOOP_",
+                "OPENAI_",
+                "OPENINFERENCE_",
+                "OPENLIT_",
+                "NODE_OPTIONS",
+                "ANTHROPIC_",
+                "GOOGLE_",
+                "GEMINI_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
         {
             cmd.env_remove(k);
         }
@@ -271,7 +297,7 @@ async fn run_client(run: &Run, stack: &Stack, base_url: &str, want_calls: usize)
     ClientOutcome { elapsed, ended, ok_calls, calls: results.len(), failure }
 }
 
-fn sql_str(s: &str) -> String {
+pub(crate) fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -282,7 +308,7 @@ async fn count_rows(stack: &Stack, service: &str) -> u64 {
 }
 
 /// Waits until `llm_calls` holds `want` rows for the run's service; returns the count and when it got there.
-async fn wait_rows(stack: &Stack, service: &str, want: u64, since: Instant) -> (u64, Duration) {
+pub(crate) async fn wait_rows(stack: &Stack, service: &str, want: u64, since: Instant) -> (u64, Duration) {
     let deadline = since + ROWS_TIMEOUT;
     loop {
         let n = count_rows(stack, service).await;

@@ -3,6 +3,8 @@
 
 /// The recorded-payload capability table and checker shared by `conventions` and `real_clients`.
 pub mod conventions;
+/// The generic expected-values checker of the provider suites (`real_providers`).
+pub mod expect;
 /// Grafana's and the ClickHouse plugin's query rewriting, alert evaluation and seed traffic.
 pub mod grafana;
 /// Raw protobuf wire encoding and clients that report every outcome, for `hostile`.

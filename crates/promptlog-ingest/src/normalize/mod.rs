@@ -8,6 +8,7 @@
 //!
 //! Invalid records are skipped and counted in the [`Report`], which becomes OTLP `partial_success`.
 
+mod anthropic_sdk;
 pub(crate) mod attrs;
 mod call;
 mod detect;
@@ -23,6 +24,7 @@ mod openllmetry;
 pub(crate) mod otel_genai;
 pub mod params;
 mod raw;
+mod usage;
 mod vercel;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -250,7 +252,9 @@ impl OtlpRecord for LogRecord {
 ///
 /// Precedence: the official OTel GenAI attributes are read first; the span's own convention
 /// (detected from what it carries, see `detect.rs`) then fills what they left empty; Langfuse keys
-/// and identity (session, user, tags, metadata) are read last, in their own precedence order.
+/// and identity (session, user, tags, metadata) are read last, in their own precedence order. Then the
+/// anthropic SDK's own `anthropic.*` attributes fill what is still missing (`anthropic_sdk.rs`), and the
+/// provider-specific token rules make the counts inclusive (`usage.rs`).
 fn llm_call_from_span(
     span: &Span,
     res: &ResourceCtx,
@@ -276,6 +280,8 @@ fn llm_call_from_span(
     }
     langfuse::fill(&mut row, &mut content, span, a);
     identity::fill(&mut row, a);
+    anthropic_sdk::fill(&mut row, a);
+    usage::fix(&mut row, a);
     if row.operation.is_empty() {
         row.operation = "chat".to_owned();
     }

@@ -49,7 +49,13 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
             fill_if_empty(&mut row.request_model, a.str("llm.model_name").or_else(|| a.str("embedding.model_name")))
         }
     }
-    let response_model = a.str("llm.response.model_name").or_else(|| a.str("llm.model_name"));
+    // `llm.model_name` is the response model only where the span does not tell the two apart: spans that
+    // carry `llm.request.model_name` (openinference-instrumentation-anthropic 3.x) put the *request* model
+    // there on a failed call, which has no response model.
+    let response_model = match a.get("llm.request.model_name") {
+        Some(_) => a.str("llm.response.model_name"),
+        None => a.str("llm.response.model_name").or_else(|| a.str("llm.model_name")),
+    };
     fill_if_empty(&mut row.response_model, response_model.or_else(|| a.str("embedding.model_name")));
     for (key, value) in params.iter().flatten().filter(|(k, _)| !NOT_PARAMS.contains(&k.as_str())) {
         // Renames (`stop`, `n`, `max_completion_tokens`, …) are params.rs's.
@@ -174,4 +180,36 @@ fn openai_shape(m: Json) -> Json {
         out.insert("tool_calls".into(), Json::Array(calls));
     }
     Json::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promptlog_otlp::kv;
+
+    #[test]
+    fn response_model_needs_a_response_where_request_and_response_are_told_apart() {
+        // (attributes, response model)
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            // openinference-instrumentation-openai: only llm.model_name, the response model.
+            (&[("llm.model_name", "gpt-4o-2024-08-06")], "gpt-4o-2024-08-06"),
+            // openinference-instrumentation-anthropic 3.x, success: both told apart.
+            (
+                &[
+                    ("llm.request.model_name", "claude-sonnet-4-5"),
+                    ("llm.response.model_name", "claude-sonnet-4-5-x"),
+                    ("llm.model_name", "claude-sonnet-4-5-x"),
+                ],
+                "claude-sonnet-4-5-x",
+            ),
+            // … and a failed call: llm.model_name is the request model, there is no response model.
+            (&[("llm.request.model_name", "claude-x"), ("llm.model_name", "claude-x")], ""),
+        ];
+        for (pairs, want) in cases {
+            let attrs: Vec<_> = pairs.iter().map(|(k, v)| kv(k, *v)).collect();
+            let mut row = LlmCallRow::default();
+            fill(&mut row, &mut Content::default(), &Span::default(), Attrs(&attrs));
+            assert_eq!(row.response_model, *want, "{pairs:?}");
+        }
+    }
 }

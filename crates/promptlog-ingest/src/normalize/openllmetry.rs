@@ -12,6 +12,12 @@ use super::flat::unflatten;
 use super::messages::{Content, parse_json_string, to_otel_message};
 use crate::rows::LlmCallRow;
 
+/// Instrumentation scopes of OpenLLMetry packages whose spans carry only the official attributes (no
+/// `llm.request.type`, no `traceloop.*` keys unless traceloop-sdk is used): recorded
+/// `opentelemetry-instrumentation-anthropic` 0.62.4 (`anthropic.chat` spans, `gen_ai.is_streaming`).
+/// Not to be confused with the official `opentelemetry.instrumentation.genai.anthropic`.
+pub const SCOPES: &[&str] = &["opentelemetry.instrumentation.anthropic"];
+
 /// `llm.request.type` → operation.
 pub fn operation(request_type: &str) -> &'static str {
     match request_type {
