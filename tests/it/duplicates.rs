@@ -2,10 +2,10 @@
 //! response id in unrelated traces, each copy in its own request, in both arrival orders, over HTTP and
 //! gRPC, into a running collector. The counted row has the merged values, the other copy is stored as
 //! recorded with `IsRollup` and `DuplicateOf`, both raw spans are in `otel_traces`, and the
-//! dashboards' sums over `NOT IsRollup` equal the calls made. (The crash between the two arrivals is in
-//! the fault suite: `faults::a_held_call_is_merged_with_its_copy_after_a_crash`.)
+//! dashboards' sums over `NOT IsRollup` equal the calls made. A crash between the two arrivals (the first copy
+//! held, unacknowledged) still gives one merged row, with the fault suite's collector process.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -181,4 +181,69 @@ async fn one_counted_row_per_call_in_every_arrival_order() {
     );
     assert_eq!(sums.trim(), want);
     assert!(TEST_JOIN_WINDOW > Duration::from_millis(300), "the copies arrive within the window");
+}
+
+/// A call held in the join stage when the collector is SIGKILLed (so its spool record is not acked) is
+/// replayed at the restart and merged with its other copy arriving after the restart, in either order:
+/// one counted row with the merged values, the copy marked, each raw span stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_call_is_merged_with_its_copy_after_a_crash() {
+    use crate::faults::{Collector, DRAIN_TIMEOUT, clickhouse, count, database, span_ids, sql, tail};
+    use prost::Message;
+    let _alone = promptlog_testkit::gate::exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = clickhouse(dir.path());
+    for outer_first in [true, false] {
+        let (db, run_dir) = (database("dup_crash"), dir.path().join(format!("outer-first-{outer_first}")));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        // A long window: the first copy is still held, unacked, when the collector dies.
+        let mut collector = Collector::start(&ch, &db, &run_dir, &[("PROMPTLOG_JOIN_WINDOW", "120s")]).await;
+        let (outer, inner) = copies(true);
+        let outer_req = request("dup-crash", OUTER_SCOPE, outer.clone());
+        let inner_req = request("dup-crash", INNER_SCOPE, inner.clone());
+        let (first, second) = if outer_first { (outer_req, inner_req) } else { (inner_req, outer_req) };
+        let post = |url: String, req: ExportTraceServiceRequest| {
+            let body = req.encode_to_vec();
+            async move {
+                let reply = reqwest::Client::new()
+                    .post(format!("{url}/v1/traces"))
+                    .header("content-type", "application/x-protobuf")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("collector reachable");
+                assert_eq!(reply.status(), 200);
+            }
+        };
+        post(collector.url(), first).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(count(&ch, &db, "llm_calls").await, Some(0), "the first copy is held, not written");
+        collector.kill();
+        collector.env.push(("PROMPTLOG_JOIN_WINDOW".into(), "5s".into()));
+        collector.restart().await;
+        post(collector.url(), second).await;
+
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while count(&ch, &db, "llm_calls").await < Some(2) {
+            assert!(Instant::now() < deadline, "calls not written:\n{}", tail(&collector.log));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let what = format!("outer first: {outer_first}");
+        let (spans, uniq, _) = span_ids(&ch, &db, "otel_traces").await;
+        assert_eq!((spans, uniq), (2, 2), "{what}: each raw span once");
+        let rows = sql(&ch, &db).rows(&format!("SELECT {LLM_CALL_COLUMNS} FROM llm_calls ORDER BY IsRollup")).await;
+        let rows: Vec<_> = rows.into_iter().map(|r| llm_call(r).unwrap()).collect();
+        let [counted, dup] = rows.as_slice() else { panic!("{what}: {} rows", rows.len()) };
+        assert_eq!(counted.span_id, const_hex::encode(&outer.span_id), "{what}");
+        assert_eq!(
+            (counted.is_rollup, dup.is_rollup, dup.duplicate_of.as_str()),
+            (false, true, counted.span_id.as_str())
+        );
+        assert_eq!(
+            (counted.input_tokens, counted.input_text.as_str(), counted.output_text.as_str()),
+            (INPUT_TOKENS, PROMPT, COMPLETION),
+            "{what}: merged across the crash"
+        );
+        collector.kill();
+    }
 }

@@ -26,28 +26,28 @@ use serde_json::Value;
 
 const SPANS_PER_REQUEST: u64 = 50;
 /// Longest a test waits for the collector to write everything it acknowledged.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest one sender may run (it retries refused requests).
 const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The last lines of a log file, for failure messages.
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     log_tail(path, 30)
 }
 
 /// A chDB ClickHouse server the test owns, with its data in `dir/chdb` and its log in `dir/chdb.log`:
 /// stopped and restarted on the same port and data directory, where the collector expects it.
-fn clickhouse(dir: &Path) -> ChServer {
+pub(crate) fn clickhouse(dir: &Path) -> ChServer {
     ChServer::start_in(&dir.join("chdb"), Some(&dir.join("chdb.log")))
 }
 
 /// SQL on `database` of `ch`.
-fn sql(ch: &ChServer, database: &str) -> Sql {
+pub(crate) fn sql(ch: &ChServer, database: &str) -> Sql {
     Sql::new(ch.url(), database).with_timeout(Duration::from_secs(30))
 }
 
 /// `count()`, `uniqExact(SpanId)` and the set of `SpanId`s of `table`.
-async fn span_ids(ch: &ChServer, database: &str, table: &str) -> (u64, u64, HashSet<String>) {
+pub(crate) async fn span_ids(ch: &ChServer, database: &str, table: &str) -> (u64, u64, HashSet<String>) {
     let sql = sql(ch, database);
     let counts = sql.text(&format!("SELECT count(), uniqExact(SpanId) FROM {table}"), None).await;
     let mut it = counts.split_whitespace().map(|n| n.parse::<u64>().unwrap());
@@ -57,22 +57,22 @@ async fn span_ids(ch: &ChServer, database: &str, table: &str) -> (u64, u64, Hash
 }
 
 /// `count()` of `table`, `None` while ClickHouse does not answer.
-async fn count(ch: &ChServer, database: &str, table: &str) -> Option<u64> {
+pub(crate) async fn count(ch: &ChServer, database: &str, table: &str) -> Option<u64> {
     let sql = Sql::new(ch.url(), database).with_timeout(Duration::from_secs(10));
     sql.try_text(&format!("SELECT count() FROM {table}"), None).await.ok()?.trim().parse().ok()
 }
 
 /// The collector binary, restartable on the same ports and data directory.
-struct Collector {
+pub(crate) struct Collector {
     child: Option<Child>,
     http: SocketAddr,
-    env: Vec<(String, String)>,
-    log: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) log: PathBuf,
     data_dir: PathBuf,
 }
 
 impl Collector {
-    async fn start(ch: &ChServer, database: &str, dir: &Path, extra_env: &[(&str, &str)]) -> Collector {
+    pub(crate) async fn start(ch: &ChServer, database: &str, dir: &Path, extra_env: &[(&str, &str)]) -> Collector {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let data_dir = dir.join("collector");
         let mut env: Vec<(String, String)> = [
@@ -94,12 +94,12 @@ impl Collector {
         c
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.http)
     }
 
     /// Starts the collector (again) and waits until `/health` answers.
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_promptlog"))
             .arg("serve")
@@ -129,7 +129,7 @@ impl Collector {
     }
 
     /// SIGKILL: no flush, no spool close.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -284,7 +284,7 @@ async fn assert_exact(ch: &ChServer, collector: &Collector, database: &str, ledg
     assert_eq!(collector.dead_letters(), 0, "{what}: nothing may be dead-lettered");
 }
 
-fn database(name: &str) -> String {
+pub(crate) fn database(name: &str) -> String {
     format!("faults_{name}_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()))
 }
 
@@ -467,70 +467,4 @@ async fn replay_keys_match_what_clickhouse_computes() {
     let other = LlmCallRow { span_id: "d".into(), ..call.clone() };
     let found = store.existing_keys("llm_calls", &[&call, &other]).await.unwrap();
     assert_eq!(found, HashSet::from([call.key()]));
-}
-
-/// A call held in the join stage when the collector is SIGKILLed (so its spool record is not acked) is
-/// replayed at the restart and merged with its other copy arriving after the restart, in either order:
-/// one counted row with the merged values, the copy marked, each raw span stored once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_call_is_merged_with_its_copy_after_a_crash() {
-    use crate::duplicates::{COMPLETION, INNER_SCOPE, INPUT_TOKENS, OUTER_SCOPE, PROMPT, copies, request};
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use promptlog_testkit::{LLM_CALL_COLUMNS, llm_call};
-    let _alone = promptlog_testkit::gate::exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ch = clickhouse(dir.path());
-    for outer_first in [true, false] {
-        let (db, run_dir) = (database("dup_crash"), dir.path().join(format!("outer-first-{outer_first}")));
-        std::fs::create_dir_all(&run_dir).unwrap();
-        // A long window: the first copy is still held, unacked, when the collector dies.
-        let mut collector = Collector::start(&ch, &db, &run_dir, &[("PROMPTLOG_JOIN_WINDOW", "120s")]).await;
-        let (outer, inner) = copies(true);
-        let outer_req = request("dup-crash", OUTER_SCOPE, outer.clone());
-        let inner_req = request("dup-crash", INNER_SCOPE, inner.clone());
-        let (first, second) = if outer_first { (outer_req, inner_req) } else { (inner_req, outer_req) };
-        let post = |url: String, req: ExportTraceServiceRequest| {
-            let body = req.encode_to_vec();
-            async move {
-                let reply = reqwest::Client::new()
-                    .post(format!("{url}/v1/traces"))
-                    .header("content-type", "application/x-protobuf")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("collector reachable");
-                assert_eq!(reply.status(), 200);
-            }
-        };
-        post(collector.url(), first).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(count(&ch, &db, "llm_calls").await, Some(0), "the first copy is held, not written");
-        collector.kill();
-        collector.env.push(("PROMPTLOG_JOIN_WINDOW".into(), "5s".into()));
-        collector.restart().await;
-        post(collector.url(), second).await;
-
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while count(&ch, &db, "llm_calls").await < Some(2) {
-            assert!(Instant::now() < deadline, "calls not written:\n{}", tail(&collector.log));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let what = format!("outer first: {outer_first}");
-        let (spans, uniq, _) = span_ids(&ch, &db, "otel_traces").await;
-        assert_eq!((spans, uniq), (2, 2), "{what}: each raw span once");
-        let rows = sql(&ch, &db).rows(&format!("SELECT {LLM_CALL_COLUMNS} FROM llm_calls ORDER BY IsRollup")).await;
-        let rows: Vec<_> = rows.into_iter().map(|r| llm_call(r).unwrap()).collect();
-        let [counted, dup] = rows.as_slice() else { panic!("{what}: {} rows", rows.len()) };
-        assert_eq!(counted.span_id, const_hex::encode(&outer.span_id), "{what}");
-        assert_eq!(
-            (counted.is_rollup, dup.is_rollup, dup.duplicate_of.as_str()),
-            (false, true, counted.span_id.as_str())
-        );
-        assert_eq!(
-            (counted.input_tokens, counted.input_text.as_str(), counted.output_text.as_str()),
-            (INPUT_TOKENS, PROMPT, COMPLETION),
-            "{what}: merged across the crash"
-        );
-        collector.kill();
-    }
 }

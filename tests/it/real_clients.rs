@@ -398,7 +398,7 @@ async fn check_run(stack: &Stack, run: &Run, client: &ClientOutcome, sc: &Value)
         .await;
     let s = |m: &Row, k: &str| try_cell::<String>(m, k).unwrap_or_default();
     let calls: BTreeSet<(String, String)> =
-        rows.iter().chain(&rollups).map(|r| (r.trace_id.clone(), r.span_id.clone())).collect();
+        rows.iter().chain(&rollups).chain(&duplicates).map(|r| (r.trace_id.clone(), r.span_id.clone())).collect();
     let stored: BTreeSet<(String, String)> = spans.iter().map(|m| (s(m, "TraceId"), s(m, "SpanId"))).collect();
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     let mut app_spans = BTreeSet::new();
