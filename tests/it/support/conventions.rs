@@ -69,7 +69,7 @@ pub const TABLE: &[(&str, &str, Carries)] = &[
     ("langchain-openinference", "openinference", Carries { ttft: false, embeddings_span: false, ..ALL }),
     // The same + OpenInference's openai instrumentation underneath: every chat call is recorded twice (the
     // ChatOpenAI span and the openai ChatCompletion span, siblings under the app span, time-nested, see
-    // NOTES-langchain.md). Expected: exactly one counted row per call, with the TTFT of the openai copy.
+    // tests/clients/double-instrumentation.md). Expected: exactly one counted row per call, with the TTFT of the openai copy.
     ("langchain-openinference-double", "openinference", Carries { duplicate_copies: true, ..ALL }),
     // @opentelemetry/instrumentation-openai 0.21.0 (Node): gen_ai.* span attributes + content as log events
     // (`event.name` attribute, like otel-legacy). No seed, cache/reasoning tokens, tool definitions, TTFT;

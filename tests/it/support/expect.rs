@@ -246,7 +246,7 @@ pub fn check_run(rows: &[LlmCallRow], caps: &[Capability], sc: &Value) -> Vec<St
                     many.len(),
                     many.iter().map(|r| (&r.span_name, &r.scope_name)).collect::<Vec<_>>()
                 ));
-                // Until they are merged: each copy exactly as its own instrumentation records it.
+                // Not merged: say how each copy differs from what its own instrumentation records.
                 for row in many {
                     let own: Vec<Capability> = caps.iter().filter(|c| c.scope == row.scope_name).copied().collect();
                     bad.extend(check_row(row, name, &own, sc));
