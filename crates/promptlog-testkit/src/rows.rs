@@ -220,6 +220,10 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
         convention: c.take("Convention")?,
         redactions: c.take("Redactions")?,
         duplicate_of: c.take("DuplicateOf")?,
+        prompt_name: c.take("PromptName")?,
+        prompt_version: c.take("PromptVersion")?,
+        prompt_template: c.take("PromptTemplate")?,
+        prompt_variables: c.take("PromptVariables")?,
         span_attributes: c.take("SpanAttributes")?,
         resource_attributes: c.take("ResourceAttributes")?,
     };
