@@ -411,19 +411,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
         alerting::evaluate_rule(&stack, rule, &BTreeMap::from([("SQL_promptlog_cost_per_hour_usd_max", "0.0001")]))
             .await;
     assert!(fires_for(&state, "environment", "prod"), "a tiny budget fires for prod: {state:?}");
-    // Just under a user's 24 h spend (5 USD), the spend limit fires for user-steady too; a ratio of 1
-    // (this hour = the same hour last week) does not trip the anomaly rule, just under it does.
-    let eval = |uid: &'static str, setting: &'static str, value: &'static str| {
-        let rule = all_rules.iter().find(|(_, r)| r["uid"].as_str() == Some(uid)).unwrap().1.clone();
-        let stack = &stack;
-        async move { alerting::evaluate_rule(stack, &rule, &BTreeMap::from([(setting, value)])).await }
-    };
-    let state = eval("promptlog-user-spend-24h", "SQL_promptlog_user_spend_24h_usd_max", "4.99").await;
-    assert!(fires_for(&state, "user", "user-steady"), "a 4.99 USD limit fires for user-steady: {state:?}");
-    let state = eval("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_ratio_max", "1").await;
-    assert!(!fires_for(&state, "service", "svc-steady"), "svc-steady spends as last week: {state:?}");
-    let state = eval("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_ratio_max", "0.99").await;
-    assert!(fires_for(&state, "service", "svc-steady"), "ratio 1 > 0.99: {state:?}");
+    alerting::check_spend_limits(&stack, &all_rules.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).await;
 
     // A second project (rows written as the collector writes a keyed project's rows), for the
     // dashboards' project variable.
@@ -504,23 +492,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
     let hits = run_dashboard(&stack, &explorer, &search("answer 17."), false, &mut problems).await;
     assert_eq!(hits["Calls"].len(), 1, "completion text is searched too");
 
-    // Prompt versions: every seeded managed prompt version with its number of calls.
-    let versions = &results["promptlog-prompts"]["Prompt versions"];
-    let mut want: Vec<(String, f64)> = seed::PROMPT_VERSIONS
-        .iter()
-        .flatten()
-        .map(|p| {
-            let n = calls.iter().filter(|c| c.prompt_id == Some(*p)).count();
-            (format!("{} v{}", p.0, p.1), n as f64)
-        })
-        .collect();
-    let mut got: Vec<(String, f64)> = versions
-        .iter()
-        .map(|r| (format!("{} v{}", json_str(&r["prompt"]), json_str(&r["version"])), json_f64(&r["calls"]).unwrap()))
-        .collect();
-    want.sort_by(|a, b| a.0.cmp(&b.0));
-    got.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(got, want, "calls per prompt version");
+    rollups::check_prompt_versions(&calls, &results["promptlog-prompts"]["Prompt versions"]);
 
     // Session: every call of sess-3, in order, numbered from 1.
     let conv = &results["promptlog-session"]["Conversation"];

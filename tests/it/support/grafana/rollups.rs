@@ -234,3 +234,25 @@ pub async fn check_table_choice(stack: &Stack, dash: &Json, now_ms: i64) -> Vec<
     }
     problems
 }
+
+/// The Prompts dashboard's per-version table: every seeded prompt version with its number of calls.
+pub fn check_prompt_versions(calls: &[super::seed::Call], rows: &[serde_json::Map<String, Json>]) {
+    let mut want: Vec<(String, f64)> = super::seed::PROMPT_VERSIONS
+        .iter()
+        .flatten()
+        .map(|p| {
+            let n = calls.iter().filter(|c| c.prompt_id == Some(*p)).count();
+            (format!("{} v{}", p.0, p.1), n as f64)
+        })
+        .collect();
+    let mut got: Vec<(String, f64)> = rows
+        .iter()
+        .map(|r| {
+            let name = format!("{} v{}", json_str(&r["prompt"]), json_str(&r["version"]));
+            (name, super::json_f64(&r["calls"]).unwrap())
+        })
+        .collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want, "calls per prompt version");
+}
