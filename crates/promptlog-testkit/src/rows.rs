@@ -270,7 +270,9 @@ mod tests {
         let mut json = serde_json::to_value(call).unwrap().as_object().cloned().unwrap();
         let ts = json.remove("Timestamp").unwrap();
         for (col, v) in json.iter_mut() {
-            if ["RequestParams", "Metadata", "SpanAttributes", "ResourceAttributes"].contains(&col.as_str()) {
+            if ["RequestParams", "Metadata", "PromptVariables", "SpanAttributes", "ResourceAttributes"]
+                .contains(&col.as_str())
+            {
                 let pairs = v.as_array().unwrap().clone();
                 *v = Value::Object(pairs.iter().map(|p| (p[0].as_str().unwrap().into(), p[1].clone())).collect());
             } else if let Some(n) = v.as_u64() {
@@ -292,6 +294,8 @@ mod tests {
             cost_usd: Some(0.5),
             is_rollup: true,
             finish_reasons: vec!["stop".into()],
+            prompt_name: "support-answer".into(),
+            prompt_variables: vec![("city".into(), "Oslo".into())],
             ..LlmCallRow::default()
         };
         assert_eq!(llm_call(as_selected(&call)), Ok(call.clone()));
