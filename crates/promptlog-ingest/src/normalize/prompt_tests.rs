@@ -14,6 +14,22 @@ fn row_of(attrs: Vec<KeyValue>) -> LlmCallRow {
     out.calls.remove(0).finish()
 }
 
+/// Recorded: the attributes openinference-instrumentation-openai 0.1.66 (openinference-instrumentation
+/// 0.1.72) set on a chat span inside `using_prompt_template(template=…, variables=…, version="v1.0")`
+/// (tests/clients/record_openinference_prompt.py).
+const RECORDED_OPENINFERENCE: &str = r#"{"llm.prompt_template.template": "Describe the weather in {city} on {date}", "llm.prompt_template.variables": "{\"city\": \"Johannesburg\", \"date\": \"July 11\"}", "llm.prompt_template.version": "v1.0", "openinference.span.kind": "LLM"}"#;
+
+#[test]
+fn recorded_openinference_prompt_template() {
+    let recorded: serde_json::Map<String, serde_json::Value> = serde_json::from_str(RECORDED_OPENINFERENCE).unwrap();
+    let attrs = recorded.iter().map(|(k, v)| kv(k, v.as_str().unwrap())).collect();
+    let row = row_of(attrs);
+    assert_eq!((row.prompt_name.as_str(), row.prompt_version.as_str()), ("", "v1.0"));
+    assert_eq!(row.prompt_template, "Describe the weather in {city} on {date}");
+    let vars = [("city", "Johannesburg"), ("date", "July 11")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+    assert_eq!(row.prompt_variables, vars.to_vec());
+}
+
 type Want = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
 
 #[test]
