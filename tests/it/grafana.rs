@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml_ng::Value as Yaml;
 
 use crate::support::grafana::alerting::{self, Labels};
+use crate::support::grafana::rollups;
 use crate::support::grafana::{
     self, DATASOURCE_UID, FieldKind, QueryCtx, VarValue, Vars, dashboards, json_f64, json_str, read_yaml,
     render_dashboard_sql, seed,
@@ -24,6 +25,8 @@ const RULE_PANELS: &[(&str, &str)] = &[
     ("promptlog-service-silent", "Calls/s by service"),
     ("promptlog-cost-per-hour", "Cost (USD/hour) by service"),
     ("promptlog-ttft-regression", "Time to first token p50 / p95 by model"),
+    ("promptlog-user-spend-24h", "Cost by user (top 10)"),
+    ("promptlog-cost-anomaly", "Cost (USD/hour) by service"),
     ("promptlog-collector-dead-letters", "Rejected / retried / dead-lettered per second"),
     ("promptlog-collector-stale", "Instances"),
 ];
@@ -264,6 +267,11 @@ async fn resolve_variables(stack: &Stack, dash: &Json, vars: &mut Vars, now: i64
         if opts.is_empty() {
             problems.push(format!("{} variable {name}: no options", dash["uid"]));
         }
+        // A single-value query variable nobody set takes its first option, as Grafana does.
+        let unset = matches!(vars.values.get(&name), Some(VarValue::Single(s)) if s.is_empty());
+        if v["type"] == "query" && v["includeAll"] != true && unset && !opts.is_empty() {
+            vars.values.insert(name.clone(), VarValue::Single(opts[0].clone()));
+        }
         vars.options.insert(name, opts);
     }
 }
@@ -363,6 +371,8 @@ async fn dashboards_and_alerts_on_seeded_data() {
         ("promptlog-service-silent", "service", "svc-gone", &["svc-healthy", "svc-rare", "chat-api", "svc-burn"]),
         ("promptlog-cost-per-hour", "environment", "burn", &["prod", "staging"]),
         ("promptlog-ttft-regression", "service", "svc-ttft", &["svc-healthy", "chat-api"]),
+        ("promptlog-user-spend-24h", "user", "user-spender", &["user-1", "user-steady", "user-0"]),
+        ("promptlog-cost-anomaly", "service", "svc-burn", &["svc-steady", "chat-api", "svc-healthy"]),
         ("promptlog-collector-dead-letters", "instance", "grafana-test-a", &["grafana-test-b", "grafana-test-c"]),
         ("promptlog-collector-stale", "instance", "grafana-test-c", &["grafana-test-a", "grafana-test-b"]),
     ];
@@ -386,6 +396,9 @@ async fn dashboards_and_alerts_on_seeded_data() {
         ("promptlog-cost-per-hour", "SQL_promptlog_cost_per_hour_usd_max", "50", "environment", "burn"),
         ("promptlog-ttft-regression", "SQL_promptlog_ttft_regression_ratio_max", "8", "service", "svc-ttft"),
         ("promptlog-service-silent", "SQL_promptlog_silence_min_calls", "30", "service", "svc-gone"),
+        ("promptlog-user-spend-24h", "SQL_promptlog_user_spend_24h_usd_max", "31", "user", "user-spender"),
+        ("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_ratio_max", "31", "service", "svc-burn"),
+        ("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_min_usd", "11", "service", "svc-burn"),
     ];
     for (uid, setting, value, key, hot) in overrides {
         let rule = &all_rules.iter().find(|(_, r)| r["uid"].as_str() == Some(uid)).unwrap().1;
@@ -398,6 +411,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
         alerting::evaluate_rule(&stack, rule, &BTreeMap::from([("SQL_promptlog_cost_per_hour_usd_max", "0.0001")]))
             .await;
     assert!(fires_for(&state, "environment", "prod"), "a tiny budget fires for prod: {state:?}");
+    alerting::check_spend_limits(&stack, &all_rules.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).await;
 
     // A second project (rows written as the collector writes a keyed project's rows), for the
     // dashboards' project variable.
@@ -407,6 +421,14 @@ async fn dashboards_and_alerts_on_seeded_data() {
              StatusCode, InputTokens, OutputTokens, UserId) SELECT '{OTHER_PROJECT}', now64(9) - toIntervalSecond(60 * (number + 1)), \
              'svc-project-b', 'prod', 'chat', 'gpt-4o', 'Ok', 10, 20, 'user-b' FROM numbers({OTHER_PROJECT_CALLS})"
         ))
+        .await;
+    // An agent roll-up span repeating its calls' usage: stored, but in no rollup and no sum.
+    stack
+        .exec(
+            "INSERT INTO llm_calls (Timestamp, ServiceName, Environment, Operation, RequestModel, StatusCode, \
+             InputTokens, CostUsd, UserId, IsRollup) VALUES (now64(9) - toIntervalSecond(300), 'chat-api', 'prod', \
+             'invoke_agent', 'gpt-4o', 'Ok', 5000, 100, 'user-1', true)",
+        )
         .await;
 
     // Dashboards: every panel and variable with All selected must return rows of the right shape.
@@ -433,6 +455,15 @@ async fn dashboards_and_alerts_on_seeded_data() {
     for (_, dash) in dashboards() {
         run_dashboard(&stack, &dash, &picked, false, &mut problems).await;
     }
+    // Aggregating panels read the rollups, and show what the raw rows give.
+    let now = grafana::now_ms();
+    for (_, dash) in dashboards() {
+        problems.extend(rollups::check_sources(&dash));
+    }
+    problems.extend(rollups::check_tables(&stack).await);
+    problems.extend(rollups::check_panels(&stack, &dashboards(), now).await);
+    let overview = dashboards().into_iter().find(|(_, d)| d["uid"] == "promptlog-overview").unwrap().1;
+    problems.extend(rollups::check_table_choice(&stack, &overview, now).await);
     assert!(problems.is_empty(), "dashboard problems:\n{}", problems.join("\n"));
     let ran: usize = results.values().map(BTreeMap::len).sum();
     let total: usize = dashboards().iter().map(|(_, d)| panels(d).len()).sum();
@@ -460,6 +491,8 @@ async fn dashboards_and_alerts_on_seeded_data() {
     assert_eq!(hits["Calls"].len(), 6, "six prompts mention the purple elephant");
     let hits = run_dashboard(&stack, &explorer, &search("answer 17."), false, &mut problems).await;
     assert_eq!(hits["Calls"].len(), 1, "completion text is searched too");
+
+    rollups::check_prompt_versions(&calls, &results["promptlog-prompts"]["Prompt versions"]);
 
     // Session: every call of sess-3, in order, numbered from 1.
     let conv = &results["promptlog-session"]["Conversation"];

@@ -151,6 +151,15 @@ pub struct LlmCallRow {
     /// Hex span id of the row that counts this call, when this row is a second recording of it (see
     /// `join`); such rows are `is_rollup`. Empty otherwise.
     pub duplicate_of: String,
+    /// The managed prompt the call used (OpenLLMetry `traceloop.prompt.key`, Langfuse
+    /// `langfuse.observation.prompt.name`, GenAI `gen_ai.prompt.name`, ...; see `normalize::prompt`).
+    pub prompt_name: String,
+    /// Its version, as the application spells it.
+    pub prompt_version: String,
+    /// The template text, when sent.
+    pub prompt_template: String,
+    /// The values the template was filled with.
+    pub prompt_variables: AttrMap,
     pub span_attributes: AttrMap,
     pub resource_attributes: AttrMap,
 }

@@ -220,6 +220,10 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
         convention: c.take("Convention")?,
         redactions: c.take("Redactions")?,
         duplicate_of: c.take("DuplicateOf")?,
+        prompt_name: c.take("PromptName")?,
+        prompt_version: c.take("PromptVersion")?,
+        prompt_template: c.take("PromptTemplate")?,
+        prompt_variables: c.take("PromptVariables")?,
         span_attributes: c.take("SpanAttributes")?,
         resource_attributes: c.take("ResourceAttributes")?,
     };
@@ -266,7 +270,9 @@ mod tests {
         let mut json = serde_json::to_value(call).unwrap().as_object().cloned().unwrap();
         let ts = json.remove("Timestamp").unwrap();
         for (col, v) in json.iter_mut() {
-            if ["RequestParams", "Metadata", "SpanAttributes", "ResourceAttributes"].contains(&col.as_str()) {
+            if ["RequestParams", "Metadata", "PromptVariables", "SpanAttributes", "ResourceAttributes"]
+                .contains(&col.as_str())
+            {
                 let pairs = v.as_array().unwrap().clone();
                 *v = Value::Object(pairs.iter().map(|p| (p[0].as_str().unwrap().into(), p[1].clone())).collect());
             } else if let Some(n) = v.as_u64() {
@@ -288,6 +294,8 @@ mod tests {
             cost_usd: Some(0.5),
             is_rollup: true,
             finish_reasons: vec!["stop".into()],
+            prompt_name: "support-answer".into(),
+            prompt_variables: vec![("city".into(), "Oslo".into())],
             ..LlmCallRow::default()
         };
         assert_eq!(llm_call(as_selected(&call)), Ok(call.clone()));

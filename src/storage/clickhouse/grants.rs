@@ -171,7 +171,7 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
     };
     out.push(Statement::plain(format!("GRANT {writer_privileges} ON {db}.* TO {writer} WITH REPLACE OPTION")));
     out.push(Statement::plain(format!("GRANT SELECT ON {db}.* TO {reader} WITH REPLACE OPTION")));
-    let project_tables: Vec<String> = Table::ALL.iter().map(|t| format!("SELECT ON {db}.`{}`", t.name())).collect();
+    let project_tables: Vec<String> = project_reader_tables().map(|t| format!("SELECT ON {db}.`{t}`")).collect();
     out.push(Statement::plain(format!("GRANT {} TO {project_reader} WITH REPLACE OPTION", project_tables.join(", "))));
     let (time, memory) = (a.reader_max_execution_time_s, a.reader_max_memory_usage);
     out.push(Statement::plain(format!(
@@ -189,8 +189,8 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
         out.extend(user_statements(&p.user, p.password.expose(), &a.project_reader_role)?);
     }
     if !a.project_readers.is_empty() {
-        for t in Table::ALL {
-            let table = format!("{db}.`{}`", t.name());
+        for t in project_reader_tables() {
+            let table = format!("{db}.`{t}`");
             out.push(Statement::plain(format!(
                 "CREATE ROW POLICY OR REPLACE `{ALL_ROWS_POLICY}` ON {table} AS PERMISSIVE FOR SELECT USING 1 TO ALL"
             )));
@@ -206,6 +206,12 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
         }
     }
     Ok(out)
+}
+
+/// The tables a project reader may read, each behind its project row policy: the signal tables and the
+/// `llm_calls` rollups the dashboards read.
+pub(crate) fn project_reader_tables() -> impl Iterator<Item = &'static str> {
+    Table::ALL.iter().map(|t| t.name()).chain(super::schema::ROLLUP_TABLES)
 }
 
 /// Runs `statements` in order on `admin` (a store connected as a user allowed to manage access).

@@ -7,10 +7,9 @@
 //! `password_sha256_hex`. Users not named here see every row (ClickHouse's default
 //! `users_without_row_policies_can_read_rows`).
 
-use promptlog_ingest::Table;
 use sha2::{Digest, Sha256};
 
-use super::grants::{GrantsError, check_accounts, project_filter, writer_privileges};
+use super::grants::{GrantsError, check_accounts, project_filter, project_reader_tables, writer_privileges};
 use crate::config::Config;
 
 /// Escapes text for an XML element body.
@@ -69,11 +68,11 @@ pub fn users_xml(config: &Config) -> Result<String, GrantsError> {
         user(&mut out, &a.reader_user, a.reader_password.expose(), Some(profile), &grants, "");
     }
     for p in &a.project_readers {
-        let grants: Vec<String> = Table::ALL.iter().map(|t| format!("GRANT SELECT ON `{db}`.`{}`", t.name())).collect();
+        let grants: Vec<String> = project_reader_tables().map(|t| format!("GRANT SELECT ON `{db}`.`{t}`")).collect();
         let mut filters = format!("            <databases>\n                <{db}>\n");
-        for t in Table::ALL {
+        for t in project_reader_tables() {
             let filter = xml(&project_filter(&p.project));
-            filters.push_str(&format!("                    <{0}><filter>{filter}</filter></{0}>\n", t.name()));
+            filters.push_str(&format!("                    <{t}><filter>{filter}</filter></{t}>\n"));
         }
         filters.push_str(&format!("                </{db}>\n            </databases>\n"));
         user(&mut out, &p.user, p.password.expose(), Some(profile), &grants, &filters);

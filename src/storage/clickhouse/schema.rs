@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_project_id"),
     migration!(8, "0008_llm_calls_redactions"),
     migration!(9, "0009_llm_calls_duplicate_of"),
+    migration!(12, "0012_llm_calls_prompt"),
+    migration!(13, "0013_llm_calls_1m"),
+    migration!(14, "0014_llm_calls_1m_mv"),
+    migration!(15, "0015_llm_calls_1h"),
+    migration!(16, "0016_llm_calls_1h_mv"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.
@@ -51,10 +56,18 @@ const TTL_TABLES: &[(&str, &str)] = &[
     (Table::Logs.name(), "toDateTime(Timestamp)"),
     (Table::LlmCalls.name(), "toDateTime(Timestamp)"),
     (COLLECTOR_STATS_TABLE, "toDateTime(Timestamp)"),
+    (ROLLUP_TABLES[0], "toDateTime(Timestamp)"),
+    (ROLLUP_TABLES[1], "toDateTime(Timestamp)"),
 ];
+
+/// The `llm_calls` rollups the dashboards read (per minute, per hour; migrations 0013-0016), filled by
+/// materialized views. They carry `ProjectId`, so project readers get them with a row policy.
+pub const ROLLUP_TABLES: [&str; 2] = ["llm_calls_1m", "llm_calls_1h"];
 
 /// ClickHouse's BAD_ARGUMENTS: `REMOVE TTL` on a table that has none.
 const BAD_ARGUMENTS: u32 = 36;
+/// ClickHouse's UNKNOWN_TABLE: a table whose migration is not applied yet (`migrate_to` an older version).
+const UNKNOWN_TABLE: u32 = 60;
 
 #[derive(Row, Serialize, Deserialize)]
 struct AppliedRow {
@@ -152,6 +165,7 @@ async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), Store
         };
         match admin.execute(&sql).await {
             Err(StoreError::ClickHouse { code: Some(BAD_ARGUMENTS), .. }) if days == 0 => {}
+            Err(StoreError::ClickHouse { code: Some(UNKNOWN_TABLE), .. }) => {}
             other => other?,
         }
     }

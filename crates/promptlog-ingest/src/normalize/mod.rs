@@ -23,6 +23,7 @@ mod openlit;
 mod openllmetry;
 pub(crate) mod otel_genai;
 pub mod params;
+mod prompt;
 mod raw;
 mod usage;
 mod vercel;
@@ -280,6 +281,7 @@ fn llm_call_from_span(
     }
     langfuse::fill(&mut row, &mut content, span, a);
     identity::fill(&mut row, a);
+    prompt::fill(&mut row, a);
     anthropic_sdk::fill(&mut row, a);
     usage::fix(&mut row, a);
     if row.operation.is_empty() {

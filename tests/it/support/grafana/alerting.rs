@@ -337,3 +337,24 @@ pub async fn evaluate_rule(
     }
     firing_instances(&results[rule["condition"].as_str().unwrap()])
 }
+
+/// The spend rules around their limits on the seeded data: just under user-steady's 24 h spend (5 USD)
+/// the per-user limit fires for it too; a ratio of 1 (this hour = the same hour last week) does not trip
+/// the anomaly rule for svc-steady, just under it does.
+pub async fn check_spend_limits(stack: &crate::support::stack::Stack, rules: &[Yaml]) {
+    let fires = |state: &Option<Vec<(Labels, bool)>>, key: &str, value: &str| {
+        state.iter().flatten().any(|(l, firing)| *firing && l.get(key).map(String::as_str) == Some(value))
+    };
+    let eval = |uid: &'static str, setting: &'static str, value: &'static str| {
+        let rule = rules.iter().find(|r| r["uid"].as_str() == Some(uid)).unwrap().clone();
+        async move { evaluate_rule(stack, &rule, &BTreeMap::from([(setting, value)])).await }
+    };
+    let state = eval("promptlog-user-spend-24h", "SQL_promptlog_user_spend_24h_usd_max", "4.99").await;
+    assert!(fires(&state, "user", "user-steady"), "a 4.99 USD limit fires for user-steady: {state:?}");
+    let state = eval("promptlog-user-spend-24h", "SQL_promptlog_user_spend_24h_usd_max", "5.01").await;
+    assert!(!fires(&state, "user", "user-steady"), "a 5.01 USD limit does not: {state:?}");
+    let state = eval("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_ratio_max", "1").await;
+    assert!(!fires(&state, "service", "svc-steady"), "svc-steady spends as last week: {state:?}");
+    let state = eval("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_ratio_max", "0.99").await;
+    assert!(fires(&state, "service", "svc-steady"), "ratio 1 > 0.99: {state:?}");
+}

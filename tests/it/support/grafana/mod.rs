@@ -4,6 +4,7 @@
 //! backend macros (`pkg/macros/macros.go`). Plus the plugin's ClickHouse-type -> field-type mapping.
 
 pub mod alerting;
+pub mod rollups;
 pub mod seed;
 
 use std::collections::BTreeMap;

@@ -36,6 +36,8 @@ pub struct Call {
     pub error: Option<&'static str>,
     pub prompt: String,
     pub completion: String,
+    /// Managed prompt (`gen_ai.prompt.name`) and its version (`llm.prompt_template.version`).
+    pub prompt_id: Option<(&'static str, &'static str)>,
 }
 
 impl Call {
@@ -56,6 +58,7 @@ impl Call {
             error: None,
             prompt: format!("What does {service} need to know?"),
             completion: "Here is the answer.".into(),
+            prompt_id: None,
         }
     }
 }
@@ -108,6 +111,10 @@ fn span(c: &Call, n: u64, now: u64) -> Span {
     if let Some(e) = c.error {
         attributes.push(s("error.type", e));
     }
+    if let Some((name, version)) = c.prompt_id {
+        attributes.push(s("gen_ai.prompt.name", name));
+        attributes.push(s("llm.prompt_template.version", version));
+    }
     Span {
         trace_id: trace_id.to_vec(),
         span_id: (n + 1).to_be_bytes().to_vec(),
@@ -151,6 +158,10 @@ pub fn requests(calls: &[Call], chunk: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The managed prompts of the background traffic, by call number % 4 (one call in four has none).
+pub const PROMPT_VERSIONS: [Option<(&str, &str)>; 4] =
+    [Some(("support-answer", "1")), Some(("support-answer", "2")), Some(("summarise", "3")), None];
+
 fn repeat(n: u64, f: impl Fn(u64) -> Call) -> Vec<Call> {
     (0..n).map(f).collect()
 }
@@ -160,10 +171,11 @@ fn repeat(n: u64, f: impl Fn(u64) -> Call) -> Vec<Call> {
 pub fn scenario() -> Vec<Call> {
     let mut calls = Vec::new();
     let models = ["gpt-4o", "claude-sonnet-4"];
-    // Background: 240 calls, one every 90 s over 6 h, on chat-api / rag-worker in prod / staging.
+    // Background: 240 calls, one every 85 s over the last 5 h 40 min (clear of the 6 h range's start,
+    // which the rollup panels round up to a whole minute), on chat-api / rag-worker in prod / staging.
     calls.extend(repeat(240, |i| {
         let (service, env) = if i % 3 == 0 { ("rag-worker", "staging") } else { ("chat-api", "prod") };
-        let mut c = Call::new(service, env, models[(i % 2) as usize], 30 * SEC + i * 90 * SEC);
+        let mut c = Call::new(service, env, models[(i % 2) as usize], 30 * SEC + i * 85 * SEC);
         c.user = format!("user-{}", i % 8);
         c.session = format!("sess-{}", i % 10);
         c.duration_ns = (800 + (i % 7) * 300) * 1_000_000;
@@ -179,6 +191,7 @@ pub fn scenario() -> Vec<Call> {
         if i % 25 == 3 {
             c.error = Some("RateLimitError");
         }
+        c.prompt_id = PROMPT_VERSIONS[(i % 4) as usize];
         c
     }));
     // Error rate: svc-errors fails half of 30 recent calls; svc-few fails all of 5 (below min calls).
@@ -221,12 +234,23 @@ pub fn scenario() -> Vec<Call> {
         c.ttft_s = Some(1.0);
         c
     }));
-    // Cost: environment "burn" spends 30 USD in the last hour; the others spend cents.
+    // Cost: environment "burn" (user-spender) spends 30 USD in the last hour and nothing a week ago;
+    // the others spend cents.
     calls.extend(repeat(10, |i| {
         let mut c = Call::new("svc-burn", "burn", "gpt-4o", (i + 1) * 4 * MIN);
         c.cost_usd = Some(3.0);
+        c.user = "user-spender".into();
         c
     }));
+    // svc-steady (user-steady) spends 5 USD in the last hour, as in the same hour a week ago.
+    for week_ago in [0, 7 * 24 * 60 * MIN] {
+        calls.extend(repeat(5, |i| {
+            let mut c = Call::new("svc-steady", "prod", "gpt-4o", week_ago + (i + 1) * 10 * MIN);
+            c.cost_usd = Some(1.0);
+            c.user = "user-steady".into();
+            c
+        }));
+    }
     calls
 }
 

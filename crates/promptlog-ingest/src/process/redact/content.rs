@@ -47,7 +47,16 @@ pub const CONTENT_KEYS: &[&str] = &[
     // Traceloop workflow/task spans.
     "traceloop.entity.input",
     "traceloop.entity.output",
+    // Prompt templates and the values filled into them (`PromptTemplate`, `PromptVariables`; the prompt's
+    // name and version are metadata and stay).
+    "llm.prompt_template.template",
+    "llm.prompt_template.variables",
+    "traceloop.prompt.template",
+    "traceloop.prompt.template_variables",
 ];
+
+/// Prefixes under which every attribute is content (one attribute per template variable: Traceloop).
+pub const CONTENT_PREFIXES: &[&str] = &["traceloop.prompt.template_variables."];
 
 /// Flattened, indexed content (`<prefix><i>.….<suffix>`): OpenLLMetry ≤ 0.54 and OpenInference.
 /// Other keys under these prefixes (`role`, `finish_reason`, tool names) are metadata and stay.
@@ -78,6 +87,7 @@ pub const CONTENT_EVENTS: &[&str] = &[
 /// Whether the attribute `key` holds content.
 pub fn is_content_key(key: &str) -> bool {
     CONTENT_KEYS.contains(&key)
+        || CONTENT_PREFIXES.iter().any(|p| key.starts_with(p))
         || INDEXED_CONTENT.iter().any(|(prefix, suffixes)| {
             key.strip_prefix(prefix).is_some_and(|rest| {
                 rest.starts_with(|c: char| c.is_ascii_digit())

@@ -276,10 +276,23 @@ fn content_keys_cover_every_convention() {
         "ai.response.text",
         "pydantic_ai.all_messages",
         "langfuse.observation.input",
+        "llm.prompt_template.template",
+        "llm.prompt_template.variables",
+        "traceloop.prompt.template",
+        "traceloop.prompt.template_variables",
+        "traceloop.prompt.template_variables.topic",
     ] {
         assert!(content::is_content_key(key), "{key}");
     }
-    for key in ["gen_ai.prompt.0.role", "gen_ai.completion.0.finish_reason", "gen_ai.request.model", "llm.model_name"] {
+    for key in [
+        "gen_ai.prompt.0.role",
+        "gen_ai.completion.0.finish_reason",
+        "gen_ai.request.model",
+        "llm.model_name",
+        "llm.prompt_template.version",
+        "traceloop.prompt.key",
+        "gen_ai.prompt.name",
+    ] {
         assert!(!content::is_content_key(key), "{key}");
     }
 }
