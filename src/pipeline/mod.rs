@@ -241,7 +241,13 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     let batch_loop = BatchLoop {
         rx,
         lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),
-        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins).merging_duplicates(cfg.merge_duplicate_calls),
+        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins)
+            .merging_duplicates(cfg.merge_duplicate_calls)
+            .on_merged({
+                // A merged call is priced again from its merged counts, by the same processors.
+                let ingestor = ingestor.clone();
+                Box::new(move |row| ingestor.merged(row))
+            }),
         acks,
         stats: stats.clone(),
         cancel: cancel.clone(),

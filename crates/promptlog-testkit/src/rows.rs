@@ -220,6 +220,10 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
         convention: c.take("Convention")?,
         redactions: c.take("Redactions")?,
         duplicate_of: c.take("DuplicateOf")?,
+        input_cost_usd: c.take("InputCostUsd")?,
+        output_cost_usd: c.take("OutputCostUsd")?,
+        cost_source: c.take("CostSource")?,
+        price_model: c.take("PriceModel")?,
         span_attributes: c.take("SpanAttributes")?,
         resource_attributes: c.take("ResourceAttributes")?,
     };
@@ -286,6 +290,9 @@ mod tests {
             span_id: "s".into(),
             request_params: vec![("temperature".into(), "0.2".into())],
             cost_usd: Some(0.5),
+            input_cost_usd: Some(0.25),
+            cost_source: "price_table".into(),
+            price_model: "openai/gpt-4o".into(),
             is_rollup: true,
             finish_reasons: vec!["stop".into()],
             ..LlmCallRow::default()

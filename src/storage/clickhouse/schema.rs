@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_project_id"),
     migration!(8, "0008_llm_calls_redactions"),
     migration!(9, "0009_llm_calls_duplicate_of"),
+    migration!(10, "0010_llm_calls_cost"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.
