@@ -300,5 +300,10 @@ fn every_chat_call_of_the_demo_is_priced() {
     for r in chats {
         assert_eq!(r.cost_source, source::PRICE_TABLE, "{} {}", r.span_name, r.response_model);
         assert!(r.cost_usd.is_some_and(|c| c > 0.0), "{}", r.span_name);
+        // Priced from the response model (a real snapshot name), not only through the request model.
+        let mut response_only =
+            LlmCallRow { request_model: String::new(), cost_source: String::new(), cost_usd: None, ..r.clone() };
+        assert!(response_only.response_model.ends_with(char::is_numeric), "a dated snapshot: {}", r.response_model);
+        assert!(!bundled().price_row(&mut response_only), "{} {}", r.span_name, r.response_model);
     }
 }
