@@ -353,6 +353,12 @@ impl BatchLoop {
         let counters = self.stats.table(Table::LlmCalls);
         counters.received.fetch_add(ready.len() as u64, Relaxed);
         counters.queued.fetch_add(ready.len() as u64, Relaxed);
+        // Unpriced calls are counted here, once per counted call (copies and rollups are not).
+        if let Some(unpriced) = self.stats.unpriced() {
+            ready.iter().for_each(|(_, row)| {
+                unpriced.count(row);
+            });
+        }
         self.lanes.calls.offer_sourced(ready, now, &self.cancel).await;
     }
 }

@@ -96,6 +96,8 @@ async fn calls_are_priced_client_costs_kept_overrides_applied_and_unpriced_count
     .await;
     let mut client_cost = chat("openai", "gpt-4o-2024-08-06", [11, 7, 0, 0]);
     client_cost.push(kv_f64("gen_ai.usage.cost", 0.25));
+    let mut unpriced_copy = chat("openai", "made-up-model-7", [3, 4, 0, 0]);
+    unpriced_copy.push(kv("gen_ai.response.id", "chatcmpl-pricing-it-unpriced"));
     send(
         &stack,
         vec![
@@ -104,7 +106,9 @@ async fn calls_are_priced_client_costs_kept_overrides_applied_and_unpriced_count
             ("sonnet", chat("anthropic", "claude-sonnet-4-20250514", [19, 7, 5, 3])),
             ("client", client_cost),
             ("override", chat("vllm", "acme-llama-3-70b", [1_000, 200, 0, 0])),
-            ("unpriced", chat("openai", "made-up-model-7", [3, 4, 0, 0])),
+            ("unpriced", unpriced_copy.clone()),
+            // A second recording of the same call (same response id): counted once in /metrics.
+            ("unpriced-copy", unpriced_copy),
         ],
     )
     .await;
@@ -129,6 +133,8 @@ async fn calls_are_priced_client_costs_kept_overrides_applied_and_unpriced_count
 
     let unpriced = call_row(&stack, "unpriced", |_| true).await;
     assert_eq!((unpriced.cost_usd, unpriced.cost_source.as_str()), (None, "unpriced"));
+    let copy = call_row(&stack, "unpriced-copy", |_| true).await;
+    assert_eq!(u8::from(unpriced.is_rollup) + u8::from(copy.is_rollup), 1, "one of the two copies counts the call");
     wait_for_metric(&stack, "promptlog_llm_calls_unpriced_total{provider=\"openai\",model=\"made-up-model-7\"} 1")
         .await;
 }

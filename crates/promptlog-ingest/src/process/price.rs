@@ -5,7 +5,7 @@
 //!
 //! Precedence: a cost the client sent (`CostSource = client`) is kept; then the first override whose
 //! pattern matches (`override`); then the price table (`price_table`); otherwise `unpriced`, counted
-//! per provider and model in [`Unpriced`].
+//! per provider and model in [`Unpriced`] when the join releases the call.
 //!
 //! Token rule: `InputTokens` includes cache reads and writes and `OutputTokens` includes reasoning
 //! (GenAI semconv, see `normalize::usage`). genai-prices wants the same inclusive shape: it prices
@@ -103,7 +103,9 @@ impl Pricer {
         &self.data
     }
 
-    /// The unpriced-call counter, for `/metrics`.
+    /// The unpriced-call counter, for `/metrics`. The pipeline counts each call once, when the join
+    /// releases it (so the copies of a duplicated call, and calls priced again after a merge, are not
+    /// counted twice); see [`Unpriced::count`].
     pub fn unpriced(&self) -> Arc<Unpriced> {
         self.unpriced.clone()
     }
@@ -187,18 +189,6 @@ impl Pricer {
             }
         }
     }
-
-    /// [`Pricer::price_row`], counting an unpriced call.
-    fn price_counted(&self, row: &mut LlmCallRow) {
-        if self.price_row(row) && !row.is_rollup {
-            self.unpriced.add(&row.provider, model_name(row));
-        }
-    }
-}
-
-/// The model name an unpriced call is counted under.
-fn model_name(row: &LlmCallRow) -> &str {
-    if row.response_model.is_empty() { &row.request_model } else { &row.response_model }
 }
 
 /// The stored counts in genai-prices' shape (inclusive, like ours).
@@ -226,7 +216,7 @@ impl Processor for Pricer {
 
     fn rows(&self, _ctx: &RequestContext, rows: &mut Submission) {
         for call in &mut rows.calls {
-            self.price_counted(&mut call.row);
+            self.price_row(&mut call.row);
         }
     }
 

@@ -258,7 +258,13 @@ fn the_step_counts_unpriced_calls_and_a_new_data_file_is_swapped_in() {
     };
     let mut rows = Submission { calls: vec![made_up.clone(), made_up], ..Submission::default() };
     Processor::rows(&pricer, &ctx, &mut rows);
-    assert_eq!(pricer.unpriced().snapshot(), vec![(("openai".into(), "made-up-1".into()), 2)]);
+    let unpriced = pricer.unpriced();
+    assert!(unpriced.snapshot().is_empty(), "counted when released, not when priced");
+    let mut copy = rows.calls[1].row.clone();
+    copy.is_rollup = true;
+    let counted: Vec<bool> = [&rows.calls[0].row, &rows.calls[1].row, &copy].map(|r| unpriced.count(r)).into();
+    assert_eq!(counted, [true, true, false], "a rollup or duplicate copy is not counted");
+    assert_eq!(unpriced.snapshot(), vec![(("openai".into(), "made-up-1".into()), 2)]);
 
     // A data file that prices `made-up-1` at $1 / $2 (the schema's minimal shape).
     let dir = tempdir();

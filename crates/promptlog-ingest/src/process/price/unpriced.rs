@@ -4,6 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::rows::LlmCallRow;
+
+use super::source;
+
 /// Most distinct (provider, model) series kept.
 pub const MAX_UNPRICED_SERIES: usize = 100;
 /// The label of the folded series.
@@ -14,6 +18,16 @@ pub const OTHER: &str = "other";
 pub struct Unpriced(Mutex<BTreeMap<(String, String), u64>>);
 
 impl Unpriced {
+    /// Counts `row` if it is a counted (not rollup, not duplicate) unpriced call; returns whether it did.
+    pub fn count(&self, row: &LlmCallRow) -> bool {
+        if row.is_rollup || row.cost_source != source::UNPRICED {
+            return false;
+        }
+        let model = if row.response_model.is_empty() { &row.request_model } else { &row.response_model };
+        self.add(&row.provider, model);
+        true
+    }
+
     /// Counts one unpriced call.
     pub fn add(&self, provider: &str, model: &str) {
         let mut series = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
