@@ -25,6 +25,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod demo;
 mod pipeline;
+pub mod pricing;
 pub mod receiver;
 mod runtime;
 pub mod selfstats;

@@ -66,6 +66,21 @@ enum Command {
     /// Work with dead-letter files (batches ClickHouse refused for good).
     #[command(subcommand)]
     DeadLetter(DeadLetterCommand),
+    /// Compute the cost of stored calls again (after the price data or `pricing.overrides` changed)
+    /// and update the rows whose cost changes (a ClickHouse mutation per batch; see README "Cost").
+    Reprice {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// First call start included: RFC 3339 (2026-11-30T00:00:00Z) or a duration ago (24h, 7d).
+        #[arg(long)]
+        since: String,
+        /// First call start excluded, same forms; default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Report what would change without updating anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Send sample LLM calls, in every supported encoding, to a running collector.
     Demo {
         /// OTLP/gRPC endpoint of the collector.
@@ -113,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CheckConfig(arg) => check_config(&arg),
         Command::Keygen { project, id, scopes, expires } => keygen(&project, id.as_deref(), &scopes, expires),
         Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => decrypt(&config, &files),
+        Command::Reprice { config, since, until, dry_run } => reprice(&load(&config)?, &since, until, dry_run).await,
         Command::Demo { endpoint, rounds } => {
             init_tracing("info", LogFormat::Text);
             let sent = promptlog::demo::send(&endpoint, rounds).await?;
@@ -129,6 +145,27 @@ async fn serve(arg: &ConfigArg) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     Ok(promptlog::serve(config, listeners, shutdown).await?)
+}
+
+/// `promptlog reprice`: prices the calls in the range with the configured data and overrides.
+async fn reprice(config: &Config, since: &str, until: Option<String>, dry_run: bool) -> anyhow::Result<()> {
+    use promptlog::pricing::reprice::{RepriceRange, parse_time, reprice};
+    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos())?;
+    let since_ns = parse_time(since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let until_ns = match until {
+        Some(until) => parse_time(&until, now).map_err(|e| anyhow::anyhow!("--until: {e}"))?,
+        None => now,
+    };
+    anyhow::ensure!(since_ns < until_ns, "--since must be before --until");
+    let pricer = config.pricing.pricer()?;
+    let store = Store::try_new(&config.clickhouse)?;
+    let r = reprice(&store, &pricer, RepriceRange { since_ns, until_ns }, dry_run).await?;
+    let verb = if dry_run { "would change" } else { "changed" };
+    println!(
+        "scanned {} call(s), {verb} {} ({} unpriced); counted cost {:.6} -> {:.6} USD; {} mutation(s)",
+        r.scanned, r.changed, r.unpriced, r.before_usd, r.after_usd, r.mutations
+    );
+    Ok(())
 }
 
 /// `promptlog grants`: prints the access SQL (or users.xml), or applies it as the admin.

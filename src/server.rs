@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use promptlog_ingest::process::price::Pricer;
 use promptlog_ingest::process::project::StampProject;
 use promptlog_ingest::process::redact::Redactor;
 use promptlog_ingest::seal::{self, Purpose};
@@ -104,8 +105,19 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     };
     let (spool, replay) = open_spool(&config.data_dir.join(SPOOL_DIR), config.spool.options(), keys.clone()).await?;
     let limits = Limits { max_attribute_value_bytes: config.receivers.max_attribute_value_bytes };
-    // Every step (project stamping, redaction, later pricing) is added in `processors`, and nowhere else.
-    let mut ingestor = Ingestor::new(limits, processors(&config, &stats)?);
+    // Every step (project stamping, redaction, pricing) is added in `processors`, and nowhere else.
+    let (processors, pricer) = processors(&config, &stats)?;
+    let price_watcher = match (&pricer, &config.pricing.data_file) {
+        (Some(pricer), Some(file)) => Some(crate::pricing::spawn_reloader(
+            pricer.data().clone(),
+            file.clone(),
+            config.pricing.reload_interval,
+            stats.clone(),
+            shutdown.clone(),
+        )),
+        _ => None,
+    };
+    let mut ingestor = Ingestor::new(limits, processors);
     if let Some(keys) = keys {
         tracing::info!(current_key = keys.current(), key_ids = ?keys.ids(), "Spool encryption at rest is on.");
         ingestor = ingestor.sealing_with(keys);
@@ -154,7 +166,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     if let Some(migrations) = migrations {
         migrations.abort();
     }
-    if let Some(watcher) = key_watcher {
+    for watcher in [key_watcher, price_watcher].into_iter().flatten() {
         watcher.abort();
     }
     for result in [grpc.map(|r| r.map_err(ServeError::from)), http.map(|r| r.map_err(ServeError::from))] {
@@ -168,9 +180,10 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     Ok(())
 }
 
-/// The processors, in order: project stamping (rows, from the request's key) and redaction (the
-/// request, before the spool and again on replay).
-fn processors(config: &Config, stats: &Stats) -> Result<Processors, ConfigError> {
+/// The processors, in order: project stamping (rows, from the request's key), redaction (the
+/// request, before the spool and again on replay) and pricing (rows; returned too, for its data
+/// file watcher).
+fn processors(config: &Config, stats: &Stats) -> Result<(Processors, Option<Pricer>), ConfigError> {
     // The project comes only from the request's key (its context), never from the data.
     let mut processors = Processors::new().then(StampProject);
     if config.redaction.enabled() {
@@ -185,7 +198,19 @@ fn processors(config: &Config, stats: &Stats) -> Result<Processors, ConfigError>
         stats.set_redaction_counters(redactor.counters());
         processors = processors.then(redactor);
     }
-    Ok(processors)
+    if !config.pricing.enabled {
+        tracing::info!("Pricing is off: CostUsd is only what clients send.");
+        return Ok((processors, None));
+    }
+    // A bad data file refuses the start (on reload it is only logged).
+    let pricer = config.pricing.pricer()?;
+    tracing::info!(
+        data = ?config.pricing.data_file.as_deref().map_or("bundled".into(), |p| p.display().to_string()),
+        overrides = config.pricing.overrides.len(),
+        "Pricing calls at ingest."
+    );
+    stats.set_unpriced(pricer.unpriced());
+    Ok((processors.then(pricer.clone()), Some(pricer)))
 }
 
 /// Opens (and recovers) the spool off the async threads; returns the ids of the records still to

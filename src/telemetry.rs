@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 use promptlog_ingest::Table;
+use promptlog_ingest::process::price::Unpriced;
 use promptlog_ingest::process::redact::Counters as RedactionCounters;
 use promptlog_spool::SpoolStats;
 
@@ -133,6 +134,19 @@ pub struct Stats {
     clickhouse_down: AtomicBool,
     /// The redaction step's counters, when redaction is on.
     redactions: OnceLock<Arc<RedactionCounters>>,
+    /// The pricing step's unpriced calls, when pricing is on.
+    unpriced: OnceLock<Arc<Unpriced>>,
+    /// Price data file reloads.
+    pub pricing: PricingCounters,
+}
+
+/// Reloads of `pricing.data_file`.
+#[derive(Debug, Default)]
+pub struct PricingCounters {
+    /// Times a changed price data file was loaded.
+    pub reloads: AtomicU64,
+    /// Times a changed price data file could not be loaded (the data in use stayed).
+    pub reload_errors: AtomicU64,
 }
 
 /// A point-in-time copy of one table's counters.
@@ -177,6 +191,16 @@ impl Stats {
     /// The redaction step's counters, when redaction is on.
     pub fn redaction_counters(&self) -> Option<&RedactionCounters> {
         self.redactions.get().map(Arc::as_ref)
+    }
+
+    /// Shares the pricing step's unpriced-call counter with `/metrics` (once, at start-up).
+    pub fn set_unpriced(&self, unpriced: Arc<Unpriced>) {
+        let _ = self.unpriced.set(unpriced);
+    }
+
+    /// The pricing step's unpriced-call counter, when pricing is on.
+    pub fn unpriced(&self) -> Option<&Unpriced> {
+        self.unpriced.get().map(Arc::as_ref)
     }
 
     /// Copies one table's counters.

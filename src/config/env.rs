@@ -80,6 +80,12 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
             Ok(())
         },
     },
+    EnvOverride { var: "PROMPTLOG_PRICING_ENABLED", apply: |c, v| set_parsed(&mut c.pricing.enabled, v) },
+    EnvOverride { var: "PROMPTLOG_PRICING_DATA_FILE", apply: |c, v| set_path(&mut c.pricing.data_file, v) },
+    EnvOverride {
+        var: "PROMPTLOG_PRICING_RELOAD_INTERVAL",
+        apply: |c, v| set_duration(&mut c.pricing.reload_interval, v),
+    },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",

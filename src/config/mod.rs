@@ -12,10 +12,12 @@ mod access;
 pub mod auth;
 mod env;
 pub mod keyfile;
+pub mod pricing;
 pub mod redaction;
 mod tls;
 
 pub use keyfile::KeyFileError;
+pub use pricing::PricingConfig;
 pub use redaction::RedactionConfig;
 pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsConfig};
 
@@ -92,6 +94,8 @@ pub struct Config {
     pub redaction: RedactionConfig,
     /// API keys and projects.
     pub auth: AuthConfig,
+    /// Cost at ingest: price data, overrides.
+    pub pricing: PricingConfig,
 }
 
 /// OTLP receivers.
@@ -293,6 +297,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             redaction: RedactionConfig::default(),
             auth: AuthConfig::default(),
+            pricing: PricingConfig::default(),
         }
     }
 }
@@ -425,6 +430,7 @@ impl Config {
         crate::tls::check(&self.receivers.tls).map_err(ConfigError::from)?;
         crate::tls::client::check(&self.clickhouse).map_err(ConfigError::from)?;
         self.redaction.validate()?;
+        self.pricing.validate()?;
         Ok(())
     }
 }

@@ -241,7 +241,13 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     let batch_loop = BatchLoop {
         rx,
         lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),
-        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins).merging_duplicates(cfg.merge_duplicate_calls),
+        joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins)
+            .merging_duplicates(cfg.merge_duplicate_calls)
+            .on_merged({
+                // A merged call is priced again from its merged counts, by the same processors.
+                let ingestor = ingestor.clone();
+                Box::new(move |row| ingestor.merged(row))
+            }),
         acks,
         stats: stats.clone(),
         cancel: cancel.clone(),
@@ -347,6 +353,12 @@ impl BatchLoop {
         let counters = self.stats.table(Table::LlmCalls);
         counters.received.fetch_add(ready.len() as u64, Relaxed);
         counters.queued.fetch_add(ready.len() as u64, Relaxed);
+        // Unpriced calls are counted here, once per counted call (copies and rollups are not).
+        if let Some(unpriced) = self.stats.unpriced() {
+            ready.iter().for_each(|(_, row)| {
+                unpriced.count(row);
+            });
+        }
         self.lanes.calls.offer_sourced(ready, now, &self.cancel).await;
     }
 }

@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+mod pricing;
+
 use crate::storage::clickhouse::Store;
 use crate::telemetry::{Stats, TableSnapshot};
 use promptlog_ingest::Table;
@@ -158,6 +160,7 @@ pub fn render(stats: &Stats) -> String {
         render_redactions(&mut out, redactions);
     }
     render_auth(&mut out, stats);
+    pricing::render(&mut out, stats);
     out
 }
 

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use promptlog_ingest::join::Joiner;
+use promptlog_ingest::process::Processor;
+use promptlog_ingest::process::price::{PriceData, Pricer};
 use promptlog_ingest::rows::LlmCallRow;
 use promptlog_ingest::{Ingestor, Limits, Processors, Request, RequestContext, Signal};
 use promptlog_testkit::repo_root;
@@ -27,8 +29,12 @@ pub fn calls_of(folder: &Path) -> Vec<LlmCallRow> {
         .filter(|p| p.extension().is_some_and(|e| e == "pb"))
         .collect();
     files.sort_by_key(|p| p.file_name().unwrap().to_str().unwrap().split('-').nth(1).unwrap().to_owned());
-    let ingestor = Ingestor::new(Limits { max_attribute_value_bytes: 1 << 20 }, Processors::new());
-    let mut joiner = Joiner::new(Duration::from_secs(10), 10_000).merging_duplicates(true);
+    // With the pricing step, and the merge hook pricing merged calls again, as the collector runs them.
+    let pricer = Pricer::new(PriceData::bundled(), Vec::new());
+    let ingestor = Ingestor::new(Limits { max_attribute_value_bytes: 1 << 20 }, Processors::new().then(pricer.clone()));
+    let mut joiner = Joiner::new(Duration::from_secs(10), 10_000)
+        .merging_duplicates(true)
+        .on_merged(Box::new(move |row| pricer.merged(row)));
     let now = Instant::now();
     for file in files {
         let bytes = std::fs::read(&file).unwrap();

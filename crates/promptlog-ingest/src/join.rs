@@ -51,7 +51,12 @@ pub struct Joiner<S> {
     merge_duplicates: bool,
     /// The held calls by response id and trace, for finding duplicates.
     index: dedupe::Index,
+    /// Runs on a call once duplicates were merged into it (the processors' `merged`, e.g. pricing).
+    on_merged: Option<MergeHook>,
 }
+
+/// What runs on a counted call after its duplicates were merged into it.
+pub type MergeHook = Box<dyn Fn(&mut LlmCallRow) + Send + Sync>;
 
 impl Joiner<()> {
     /// A joiner holding calls and content for at most `window`, and at most `max_pending` of them.
@@ -76,12 +81,19 @@ impl<S> Joiner<S> {
             ready: Vec::new(),
             merge_duplicates: false,
             index: dedupe::Index::default(),
+            on_merged: None,
         }
     }
 
     /// Turns duplicate merging on or off (off by default; see the module documentation).
     pub fn merging_duplicates(mut self, on: bool) -> Self {
         self.merge_duplicates = on;
+        self
+    }
+
+    /// Runs `hook` on every counted call after merging its duplicates (see [`crate::Ingestor::merged`]).
+    pub fn on_merged(mut self, hook: MergeHook) -> Self {
+        self.on_merged = Some(hook);
         self
     }
 
@@ -233,7 +245,11 @@ impl<S> Joiner<S> {
         if calls.len() > 1 {
             let (tag, mut counted) = calls.swap_remove(dedupe::survivor(calls.iter().map(|(_, c)| c)));
             dedupe::merge(&mut counted, &mut calls.iter_mut().map(|(_, c)| c).collect::<Vec<_>>());
-            self.ready.push((tag, counted.finish()));
+            let mut row = counted.finish();
+            if let Some(hook) = &self.on_merged {
+                hook(&mut row);
+            }
+            self.ready.push((tag, row));
         }
         self.ready.extend(calls.into_iter().map(|(tag, call)| (tag, call.finish())));
     }

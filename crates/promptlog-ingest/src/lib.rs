@@ -156,6 +156,11 @@ impl Ingestor {
         Ok(self.rows(&ctx, &mut request).1)
     }
 
+    /// Runs the processors' [`Processor::merged`] on a call the join merged duplicates into.
+    pub fn merged(&self, row: &mut rows::LlmCallRow) {
+        self.processors.merged(row);
+    }
+
     /// The one path from a request to rows: request processors, normalisation, row processors.
     fn rows(&self, ctx: &RequestContext, request: &mut Request) -> (bool, Submission, Report) {
         let changed = self.processors.request(ctx, request);

@@ -1,6 +1,6 @@
 //! The processor stage of the seam: an ordered list of steps that every request goes through, live
 //! or replayed, in the same order: [`project::StampProject`] (the project on every row),
-//! [`redact`] (PII redaction and content capture), and later pricing.
+//! [`redact`] (PII redaction and content capture), and [`price`] (cost).
 //!
 //! A step may act at two points (see [`crate::Ingestor`]):
 //! - [`Processor::request`], on the decoded OTLP request **before it is spooled** — what a step that
@@ -8,11 +8,13 @@
 //!   (running it on its own output changes nothing);
 //! - [`Processor::rows`], on the normalised rows, before they reach the pipeline.
 
+pub mod price;
 pub mod project;
 pub mod redact;
 
 use crate::Submission;
 use crate::request::{Request, RequestContext};
+use crate::rows::LlmCallRow;
 
 /// One processing step.
 pub trait Processor: Send + Sync {
@@ -29,6 +31,12 @@ pub trait Processor: Send + Sync {
     /// Changes the rows normalised from the request.
     fn rows(&self, ctx: &RequestContext, rows: &mut Submission) {
         let _ = (ctx, rows);
+    }
+
+    /// Changes a call after the join merged other recordings of it into it (its models and token
+    /// counts may have changed): a step whose values derive from them computes them again.
+    fn merged(&self, row: &mut LlmCallRow) {
+        let _ = row;
     }
 }
 
@@ -65,6 +73,13 @@ impl Processors {
     pub(crate) fn rows(&self, ctx: &RequestContext, rows: &mut Submission) {
         for step in &self.steps {
             step.rows(ctx, rows);
+        }
+    }
+
+    /// Runs every step's [`Processor::merged`].
+    pub fn merged(&self, row: &mut LlmCallRow) {
+        for step in &self.steps {
+            step.merged(row);
         }
     }
 }

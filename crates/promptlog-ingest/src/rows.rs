@@ -151,6 +151,15 @@ pub struct LlmCallRow {
     /// Hex span id of the row that counts this call, when this row is a second recording of it (see
     /// `join`); such rows are `is_rollup`. Empty otherwise.
     pub duplicate_of: String,
+    /// USD for the input side (fresh input, cache reads and writes), when priced (see `process::price`).
+    pub input_cost_usd: Option<f64>,
+    /// USD for the output side (reasoning included), when priced.
+    pub output_cost_usd: Option<f64>,
+    /// Where `CostUsd` comes from: `client`, `price_table`, `override` or `unpriced`; empty on rollup
+    /// rows without a client cost.
+    pub cost_source: String,
+    /// The price entry that matched (`provider/model` of the price data, or the override's pattern).
+    pub price_model: String,
     /// The managed prompt the call used (OpenLLMetry `traceloop.prompt.key`, Langfuse
     /// `langfuse.observation.prompt.name`, GenAI `gen_ai.prompt.name`, ...; see `normalize::prompt`).
     pub prompt_name: String,

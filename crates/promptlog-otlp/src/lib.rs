@@ -151,6 +151,19 @@ pub fn embeddings_span(start_ns: u64, duration_ms: u64, input_tokens: i64) -> Sp
     )
 }
 
+/// The dated snapshot a provider answers for a model alias (real names, so the demo's calls are
+/// priced from the response model as real ones are); other models as they are.
+pub fn snapshot(model: &str) -> String {
+    let dated = match model {
+        "gpt-4o" => "gpt-4o-2024-08-06",
+        "gpt-4o-mini" => "gpt-4o-mini-2024-07-18",
+        "gpt-3.5-turbo" => "gpt-3.5-turbo-0125",
+        "claude-sonnet-4" => "claude-sonnet-4-20250514",
+        other => other,
+    };
+    dated.to_owned()
+}
+
 /// The metadata attributes of a chat call (`gen_ai.*`: provider, models, response id, request
 /// parameters, token usage, finish reason), without content.
 pub fn chat_attrs(provider: &str, model: &str, input: u64, output: u64) -> Vec<KeyValue> {
@@ -158,7 +171,7 @@ pub fn chat_attrs(provider: &str, model: &str, input: u64, output: u64) -> Vec<K
         kv("gen_ai.operation.name", "chat"),
         kv("gen_ai.provider.name", provider),
         kv("gen_ai.request.model", model),
-        kv("gen_ai.response.model", format!("{model}-2024-08-06")),
+        kv("gen_ai.response.model", snapshot(model)),
         kv("gen_ai.response.id", format!("chatcmpl-{}", const_hex::encode(random_bytes::<6>()))),
         kv_f64("gen_ai.request.temperature", 0.2),
         kv_i64("gen_ai.request.max_tokens", 256),

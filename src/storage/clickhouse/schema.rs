@@ -42,11 +42,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_project_id"),
     migration!(8, "0008_llm_calls_redactions"),
     migration!(9, "0009_llm_calls_duplicate_of"),
-    migration!(12, "0012_llm_calls_prompt"),
-    migration!(13, "0013_llm_calls_1m"),
-    migration!(14, "0014_llm_calls_1m_mv"),
-    migration!(15, "0015_llm_calls_1h"),
-    migration!(16, "0016_llm_calls_1h_mv"),
+    migration!(10, "0010_llm_calls_cost"),
+    migration!(11, "0011_llm_calls_prompt"),
+    migration!(12, "0012_llm_calls_1m"),
+    migration!(13, "0013_llm_calls_1m_mv"),
+    migration!(14, "0014_llm_calls_1h"),
+    migration!(15, "0015_llm_calls_1h_mv"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.
@@ -60,7 +61,7 @@ const TTL_TABLES: &[(&str, &str)] = &[
     (ROLLUP_TABLES[1], "toDateTime(Timestamp)"),
 ];
 
-/// The `llm_calls` rollups the dashboards read (per minute, per hour; migrations 0013-0016), filled by
+/// The `llm_calls` rollups the dashboards read (per minute, per hour; migrations 0012-0015), filled by
 /// materialized views. They carry `ProjectId`, so project readers get them with a row policy.
 pub const ROLLUP_TABLES: [&str; 2] = ["llm_calls_1m", "llm_calls_1h"];
 

@@ -27,9 +27,12 @@ pub struct Carries {
     /// instrumentation); the copies are stored as `DuplicateOf` rows and checked by
     /// [`check_duplicates`], and the counted row has the merged values.
     pub duplicate_copies: bool,
+    /// Sends its own cost (`gen_ai.usage.cost`): kept as `CostSource = client`, not priced.
+    pub client_cost: bool,
 }
 
 const ALL: Carries = Carries {
+    client_cost: false,
     content: true,
     cache_tokens: true,
     reasoning_tokens: true,
@@ -58,7 +61,7 @@ pub const TABLE: &[(&str, &str, Carries)] = &[
     // Events mode: content in per-message log records, no tool definitions; the streamed completion's
     // log record is attached to the parent span (an OpenLLMetry bug) and joined from there.
     ("openllmetry-events", "otel_genai_message_events", Carries { seed: false, stop: false, tool_definitions: false, ..ALL }),
-    ("openlit", "openlit", Carries { reasoning_tokens: false, tool_definitions: false, error_details: false, ..ALL }),
+    ("openlit", "openlit", Carries { client_cost: true, reasoning_tokens: false, tool_definitions: false, error_details: false, ..ALL }),
     ("logfire-v2", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
     ("logfire-v1", "logfire", Carries { cache_tokens: false, reasoning_tokens: false, ttft: false, ..ALL }),
     // ai 6 `experimental_telemetry` (INTERNAL `ai.*` spans, no `gen_ai.operation.name`); OpenAI's `user`
@@ -205,6 +208,45 @@ fn f(v: &Value) -> String {
     promptlog_ingest::normalize::format_f64(v.as_f64().unwrap())
 }
 
+/// The cost a scenario's call must have: worked out from the per-million prices written in the
+/// scenario (from the bundled genai-prices data), for `[input (cache reads included), cache reads,
+/// output]` tokens; a scenario without prices (a made-up model) must be `unpriced`.
+pub fn check_cost(
+    row: &LlmCallRow,
+    name: &str,
+    carries: Carries,
+    price: &Value,
+    [input, cached, output]: [u64; 3],
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    if carries.client_cost && name != "error" {
+        // The client's figure, exactly as it sent it.
+        let sent = row.span_attributes.iter().find(|(k, _)| k == "gen_ai.usage.cost").and_then(|(_, v)| v.parse().ok());
+        if row.cost_source != "client" || sent.is_none() || row.cost_usd != sent {
+            bad.push(format!("{name}.cost: got {:?} {:?}, want the client's {sent:?}", row.cost_usd, row.cost_source));
+        }
+        return bad;
+    }
+    if price.is_null() {
+        if (row.cost_source.as_str(), row.cost_usd) != ("unpriced", None) {
+            bad.push(format!("{name}.cost: got {:?} {:?}, want unpriced", row.cost_source, row.cost_usd));
+        }
+        return bad;
+    }
+    let p = |k: &str| price[k].as_f64().unwrap();
+    let want =
+        ((input - cached) as f64 * p("input") + cached as f64 * p("cache_read") + output as f64 * p("output")) / 1e6;
+    let ok = row.cost_usd.is_some_and(|c| (c - want).abs() <= want * 1e-12);
+    if !ok || row.cost_source != "price_table" {
+        bad.push(format!("{name}.cost: got {:?} {:?}, want {want} price_table", row.cost_usd, row.cost_source));
+    }
+    let entry = price["_entry"].as_str().unwrap().split(' ').next().unwrap();
+    if row.price_model != entry {
+        bad.push(format!("{name}.price_model: got {:?}, want {entry:?}", row.price_model));
+    }
+    bad
+}
+
 /// Checks one row against its scenario; returns the list of mismatches.
 pub fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<String> {
     let s = &sc["scenarios"][name];
@@ -231,6 +273,8 @@ pub fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<
     }
     if name == "embed" {
         expect("operation", row.operation == "embeddings", &row.operation);
+        let prompt = resp["usage"]["prompt_tokens"].as_u64().unwrap();
+        bad.extend(check_cost(row, name, carries, &s["price_usd_per_mtok"], [prompt, 0, 0]));
         return bad;
     }
     expect("operation", row.operation == "chat", &row.operation);
@@ -257,9 +301,14 @@ pub fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<
         expect("prompt", row.input_text.contains(req["user"].as_str().unwrap()), &row.input_text);
     }
     if name == "error" {
+        bad.extend(check_cost(row, name, carries, &s["price_usd_per_mtok"], [0, 0, 0]));
         return bad;
     }
     let usage = &resp["usage"];
+    // What the row is priced from: the usage the instrumentation carries.
+    let cached = if carries.cache_tokens { usage["cached_tokens"].as_u64().unwrap() } else { 0 };
+    let tokens = [usage["prompt_tokens"].as_u64().unwrap(), cached, usage["completion_tokens"].as_u64().unwrap()];
+    let cost = check_cost(row, name, carries, &s["price_usd_per_mtok"], tokens);
     expect(
         "response_model",
         row.response_model == resp["model"].as_str().unwrap() || name == "stream",
@@ -296,5 +345,6 @@ pub fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<
     if carries.ttft && name == "stream" {
         expect("ttft", row.time_to_first_token.is_some_and(|t| t > 0.0 && t < 10.0), &row.time_to_first_token);
     }
+    bad.extend(cost);
     bad
 }

@@ -194,6 +194,37 @@ pub fn check_row(row: &LlmCallRow, name: &str, caps: &[Capability], sc: &Value) 
     if !caps.iter().any(|c| c.convention == row.convention) {
         bad.push(format!("{name}.convention ({}): got {:?}", label.join("+"), row.convention));
     }
+    bad.extend(check_cost(row, name, &sc["scenarios"][name]["price_usd_per_mtok"]));
+    bad
+}
+
+/// The row's cost against the scenario's per-million prices (written in the scenario file from the
+/// bundled genai-prices data), for the row's own token counts (checked above): fresh input, cache
+/// reads, cache writes and output each at their price. A scenario without prices (a made-up model)
+/// must be `unpriced`.
+fn check_cost(row: &LlmCallRow, name: &str, price: &Value) -> Vec<String> {
+    if price.is_null() {
+        return match (row.cost_source.as_str(), row.cost_usd) {
+            ("unpriced", None) => Vec::new(),
+            (source, cost) => vec![format!("{name}.cost: got {cost:?} {source:?}, want unpriced")],
+        };
+    }
+    let p = |k: &str| price[k].as_f64().unwrap();
+    let (read, write) = (row.cache_read_input_tokens, row.cache_write_input_tokens);
+    let fresh = row.input_tokens - read - write;
+    let want = (fresh as f64 * p("input")
+        + read as f64 * p("cache_read")
+        + write as f64 * p("cache_write")
+        + row.output_tokens as f64 * p("output"))
+        / 1e6;
+    let mut bad = Vec::new();
+    if row.cost_source != "price_table" || !row.cost_usd.is_some_and(|c| (c - want).abs() <= want * 1e-12) {
+        bad.push(format!("{name}.cost: got {:?} {:?}, want {want} price_table", row.cost_usd, row.cost_source));
+    }
+    let entry = price["_entry"].as_str().unwrap();
+    if row.price_model != entry {
+        bad.push(format!("{name}.price_model: got {:?}, want {entry:?}", row.price_model));
+    }
     bad
 }
 

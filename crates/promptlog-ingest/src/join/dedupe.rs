@@ -303,7 +303,15 @@ fn absorb(into: &mut NormalizedCall, other: &mut NormalizedCall) {
     if r.finish_reasons.is_empty() {
         r.finish_reasons.clone_from(&x.finish_reasons);
     }
-    r.cost_usd = r.cost_usd.or(x.cost_usd);
+    // The cost columns move together: a client's cost wins over a computed one (which the merge hook
+    // computes again from the merged counts).
+    if (r.cost_usd.is_none() && x.cost_usd.is_some()) || (r.cost_source != "client" && x.cost_source == "client") {
+        r.cost_usd = x.cost_usd;
+        r.input_cost_usd = x.input_cost_usd;
+        r.output_cost_usd = x.output_cost_usd;
+        r.cost_source.clone_from(&x.cost_source);
+        r.price_model.clone_from(&x.price_model);
+    }
     r.time_to_first_token = r.time_to_first_token.or(x.time_to_first_token);
     merge_content(into, other);
     other.row.is_rollup = true;

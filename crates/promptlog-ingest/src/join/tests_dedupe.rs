@@ -401,3 +401,34 @@ fn log_content_does_not_change_a_held_call_that_has_its_own_or_is_complete() {
     let want = [("a", "", "answer"), ("b", "q", "r")].map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
     assert_eq!(rows, want);
 }
+
+#[test]
+fn a_merged_call_is_priced_again_from_its_merged_counts() {
+    use crate::process::Processor;
+    use crate::process::price::{PriceData, Pricer, source};
+    let pricer = Pricer::new(PriceData::bundled(), Vec::new());
+    let hook = pricer.clone();
+    let mut j = joiner().on_merged(Box::new(move |row| hook.merged(row)));
+    // The outer copy (counted: it starts first) has only a placeholder input count; the inner one
+    // the true counts, as OpenLLMetry's Anthropic instrumentation over the official one records them.
+    let mut outer = with_response(rec("t", "outer", "", 0, 100), "msg_1");
+    let mut inner = with_response(rec("t", "inner", "outer", 10, 80), "msg_1");
+    (outer.row.request_model, inner.row.request_model) = ("claude-sonnet-4-20250514".into(), String::new());
+    (outer.row.input_tokens, outer.row.output_tokens) = (1, 0);
+    (inner.row.input_tokens, inner.row.output_tokens) = (19, 7);
+    (inner.row.cache_read_input_tokens, inner.row.cache_write_input_tokens) = (5, 3);
+    for c in [&mut outer, &mut inner] {
+        pricer.price_row(&mut c.row);
+    }
+    let t0 = Instant::now();
+    j.add_tagged_call(outer, 0, t0);
+    j.add_tagged_call(inner, 1, t0);
+    j.tick(t0 + WINDOW + Duration::from_secs(1));
+    let rows = j.take_tagged();
+    let counted = rows.iter().map(|(_, r)| r).find(|r| !r.is_rollup).expect("a counted row");
+    assert_eq!((counted.span_id.as_str(), counted.input_tokens), ("outer", 19));
+    assert_eq!(counted.cost_source, source::PRICE_TABLE);
+    // (11 x 3 + 5 x 0.30 + 3 x 3.75 + 7 x 15) / 1e6, not the placeholder's 1 x 3 / 1e6.
+    let cost = counted.cost_usd.expect("priced");
+    assert!((cost - 0.00015075).abs() < 1e-15, "{cost}");
+}
