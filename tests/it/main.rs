@@ -18,6 +18,7 @@ mod faults;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;
+mod metrics;
 mod privilege;
 mod projects;
 mod real_clients;

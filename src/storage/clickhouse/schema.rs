@@ -2,7 +2,7 @@
 //! recorded in `<db>.schema_migrations`. A file may hold several statements, each ending with `;` at the
 //! end of a line (ClickHouse's HTTP interface takes one statement per request); each must be idempotent,
 //! since a migration interrupted half-way is applied again whole. `{db}` is replaced by the database,
-//! `{ttl}` / `{ttl_start}` by the retention clause, `{table_settings}` (at the end of every table's SETTINGS
+//! `{ttl}` / `{ttl_start}` / `{ttl_time_unix}` (metrics tables) by the retention clause, `{table_settings}` (at the end of every table's SETTINGS
 //! clause) by `, storage_policy = '…'` when `clickhouse.storage_policy` is set (e.g. the encrypted disk).
 //! Retention is re-applied on every run, so changing it in the config takes
 //! effect at the next start.
@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_project_id"),
     migration!(8, "0008_llm_calls_redactions"),
     migration!(9, "0009_llm_calls_duplicate_of"),
+    migration!(20, "0020_otel_metrics_gauge"),
+    migration!(21, "0021_otel_metrics_sum"),
+    migration!(22, "0022_otel_metrics_histogram"),
+    migration!(23, "0023_otel_metrics_exponential_histogram"),
+    migration!(24, "0024_otel_metrics_summary"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.
@@ -51,6 +56,11 @@ const TTL_TABLES: &[(&str, &str)] = &[
     (Table::Logs.name(), "toDateTime(Timestamp)"),
     (Table::LlmCalls.name(), "toDateTime(Timestamp)"),
     (COLLECTOR_STATS_TABLE, "toDateTime(Timestamp)"),
+    (Table::MetricsGauge.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsSum.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsHistogram.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsExpHistogram.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsSummary.name(), "toDateTime(TimeUnix)"),
 ];
 
 /// ClickHouse's BAD_ARGUMENTS: `REMOVE TTL` on a table that has none.
@@ -76,6 +86,7 @@ pub(crate) fn render(sql: &str, db: &str, retention_days: u32, storage_policy: &
     sql.replace("{db}", &format!("`{db}`"))
         .replace("{table_settings}", &table_settings(storage_policy))
         .replace("{ttl_start}", &ttl_clause("toDateTime(Start)", retention_days))
+        .replace("{ttl_time_unix}", &ttl_clause("toDateTime(TimeUnix)", retention_days))
         .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))
 }
 
