@@ -5,6 +5,7 @@
 
 pub mod alerting;
 pub mod seed;
+pub mod seed_metrics;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
