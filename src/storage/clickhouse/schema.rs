@@ -65,6 +65,9 @@ const TTL_TABLES: &[(&str, &str)] = &[
 
 /// ClickHouse's BAD_ARGUMENTS: `REMOVE TTL` on a table that has none.
 const BAD_ARGUMENTS: u32 = 36;
+/// ClickHouse's UNKNOWN_TABLE: a table whose migration is not applied yet ([`migrate_to`] an older
+/// version).
+const UNKNOWN_TABLE: u32 = 60;
 
 #[derive(Row, Serialize, Deserialize)]
 struct AppliedRow {
@@ -163,6 +166,7 @@ async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), Store
         };
         match admin.execute(&sql).await {
             Err(StoreError::ClickHouse { code: Some(BAD_ARGUMENTS), .. }) if days == 0 => {}
+            Err(StoreError::ClickHouse { code: Some(UNKNOWN_TABLE), .. }) => {}
             other => other?,
         }
     }
