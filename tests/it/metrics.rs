@@ -308,3 +308,50 @@ async fn replay_after_a_crash_stores_each_point_once() {
         assert_eq!(count(&ch, &db, table).await, Some(3 * per_request), "{table}: each point once");
     }
 }
+
+/// The metric key the writer computes in Rust equals what ClickHouse computes from the stored columns,
+/// for every table and for attribute maps with unicode, empty values, several keys or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_replay_keys_match_what_clickhouse_computes() {
+    use std::collections::HashSet;
+
+    use promptlog::storage::clickhouse::{Store, schema};
+    use promptlog_ingest::rows::{ExpHistogramRow, GaugeRow, HistogramRow, Keyed, MetricHead, SumRow, SummaryRow};
+    let url = promptlog_testkit::shared_clickhouse_url();
+    let db = format!("metric_keys_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()));
+    let config = crate::support::stack::test_config(&url, &db, std::path::Path::new("."));
+    let store = Store::new(&config.clickhouse);
+    schema::migrate(&store).await.unwrap();
+    let t = t0() as i64;
+    let pairs = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let head = |i: i64, attrs: &[(&str, &str)]| MetricHead {
+        project_id: "default".into(),
+        service_name: "svc".into(),
+        metric_name: "m".into(),
+        scope_name: "scope".into(),
+        resource_attributes: pairs(&[("service.name", "svc"), ("host", "ünï")]),
+        attributes: pairs(attrs),
+        start_time_unix: t - 1000,
+        time_unix: t + i,
+        ..MetricHead::default()
+    };
+    let heads = [head(1, &[]), head(2, &[("a", "1"), ("b", "")]), head(3, &[("emoji", "✓ 😀"), ("k=v", "x\ty")])];
+    let probes =
+        [head(1, &[("a", "1")]), head(2, &[("a", "1")]), MetricHead { project_id: "other".into(), ..head(3, &[]) }];
+    macro_rules! check {
+        ($row:ident, $table:literal) => {{
+            let stored: Vec<$row> = heads.iter().cloned().map($row::from_head).collect();
+            store.insert($table, &stored, concat!("keys-", $table)).await.unwrap();
+            let mut probe: Vec<$row> = probes.iter().cloned().map($row::from_head).collect();
+            probe.extend(stored.iter().cloned());
+            let found = store.existing_keys($table, &probe.iter().collect::<Vec<_>>()).await.unwrap();
+            let want: HashSet<_> = stored.iter().map(Keyed::key).collect();
+            assert_eq!(found, want, "{}: stored points found, other series and projects not", $table);
+        }};
+    }
+    check!(GaugeRow, "otel_metrics_gauge");
+    check!(SumRow, "otel_metrics_sum");
+    check!(HistogramRow, "otel_metrics_histogram");
+    check!(ExpHistogramRow, "otel_metrics_exponential_histogram");
+    check!(SummaryRow, "otel_metrics_summary");
+}
