@@ -119,7 +119,7 @@ pub struct TlsCounters {
 /// Everything the collector reports about itself.
 #[derive(Debug, Default)]
 pub struct Stats {
-    tables: [TableCounters; 3],
+    tables: [TableCounters; Table::ALL.len()],
     /// Requests refused because the spool was full (UNAVAILABLE / 503).
     pub refused_busy: AtomicU64,
     /// Requests refused because the spool could not be written (disk full or failing).

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use clickhouse::{Row, RowWrite};
 use promptlog_ingest::TableRow;
 use promptlog_ingest::batch::Batcher;
-use promptlog_ingest::rows::{Keyed, LlmCallRow, LogRow, SpanRow};
+use promptlog_ingest::rows::{
+    ExpHistogramRow, GaugeRow, HistogramRow, Keyed, LlmCallRow, LogRow, MetricRows, SpanRow, SumRow, SummaryRow,
+};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -74,6 +76,88 @@ pub(super) struct Lanes {
     pub(super) traces: Lane<SpanRow>,
     pub(super) logs: Lane<LogRow>,
     pub(super) calls: Lane<LlmCallRow>,
+    pub(super) metrics: MetricLanes,
+}
+
+/// The five metrics tables' lanes (rows go straight in: no join).
+pub(super) struct MetricLanes {
+    gauge: Lane<GaugeRow>,
+    sum: Lane<SumRow>,
+    histogram: Lane<HistogramRow>,
+    exp_histogram: Lane<ExpHistogramRow>,
+    summary: Lane<SummaryRow>,
+}
+
+/// Runs `$what` on each of the five metric lanes.
+macro_rules! each_metric_lane {
+    ($lanes:expr, |$lane:ident| $what:expr) => {{
+        let m = &mut $lanes;
+        {
+            let $lane = &mut m.gauge;
+            $what
+        }
+        {
+            let $lane = &mut m.sum;
+            $what
+        }
+        {
+            let $lane = &mut m.histogram;
+            $what
+        }
+        {
+            let $lane = &mut m.exp_histogram;
+            $what
+        }
+        {
+            let $lane = &mut m.summary;
+            $what
+        }
+    }};
+}
+
+impl MetricLanes {
+    fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
+        Self {
+            gauge: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            sum: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            histogram: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            exp_histogram: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            summary: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+        }
+    }
+
+    /// Lanes whose writers are gone (for tests of the batch loop that send no metrics).
+    #[cfg(test)]
+    pub(super) fn unused(max_rows: usize, max_delay: Duration) -> Self {
+        fn lane<T>(max_rows: usize, max_delay: Duration) -> Lane<T> {
+            Lane::new(max_rows, max_delay, mpsc::channel(1).0)
+        }
+        Self {
+            gauge: lane(max_rows, max_delay),
+            sum: lane(max_rows, max_delay),
+            histogram: lane(max_rows, max_delay),
+            exp_histogram: lane(max_rows, max_delay),
+            summary: lane(max_rows, max_delay),
+        }
+    }
+
+    /// Adds the data points of one spool record, each to its table's lane.
+    pub(super) async fn offer(&mut self, source: Source, rows: MetricRows, now: Instant, cancel: &CancellationToken) {
+        let MetricRows { gauge, sum, histogram, exp_histogram, summary } = rows;
+        self.gauge.offer(source, gauge, now, cancel).await;
+        self.sum.offer(source, sum, now, cancel).await;
+        self.histogram.offer(source, histogram, now, cancel).await;
+        self.exp_histogram.offer(source, exp_histogram, now, cancel).await;
+        self.summary.offer(source, summary, now, cancel).await;
+    }
+
+    async fn flush_due(&mut self, now: Instant, cancel: &CancellationToken) {
+        each_metric_lane!(*self, |lane| lane.flush_if_due(now, cancel).await);
+    }
+
+    async fn flush_all(&mut self, cancel: &CancellationToken) {
+        each_metric_lane!(*self, |lane| lane.flush(cancel).await);
+    }
 }
 
 impl Lanes {
@@ -83,6 +167,7 @@ impl Lanes {
             traces: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
             logs: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
             calls: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            metrics: MetricLanes::start(tasks, ctx, max_rows, max_delay),
         }
     }
 
@@ -91,6 +176,7 @@ impl Lanes {
         self.traces.flush_if_due(now, cancel).await;
         self.logs.flush_if_due(now, cancel).await;
         self.calls.flush_if_due(now, cancel).await;
+        self.metrics.flush_due(now, cancel).await;
     }
 
     /// Hands over everything buffered (shutdown).
@@ -98,6 +184,7 @@ impl Lanes {
         self.traces.flush(cancel).await;
         self.logs.flush(cancel).await;
         self.calls.flush(cancel).await;
+        self.metrics.flush_all(cancel).await;
     }
 }
 

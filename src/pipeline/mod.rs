@@ -335,6 +335,7 @@ impl BatchLoop {
         self.joiner.add_span_links(&s.spans);
         self.lanes.traces.offer(source, s.spans, now, &self.cancel).await;
         self.lanes.logs.offer(source, s.logs, now, &self.cancel).await;
+        self.lanes.metrics.offer(source, s.metrics, now, &self.cancel).await;
         self.move_ready_calls(now).await;
     }
 

@@ -44,6 +44,7 @@ async fn harness() -> Harness {
         traces: Lane::new(1000, DELAY, spans_tx),
         logs: Lane::new(1000, DELAY, logs_tx),
         calls: Lane::new(1000, DELAY, calls_tx),
+        metrics: super::lanes::MetricLanes::unused(1000, DELAY),
     };
     let (tx, rx) = mpsc::channel(8);
     let batch_loop = BatchLoop {

@@ -313,8 +313,8 @@ fn hostname() -> Option<String> {
 pub fn stats_rows(
     instance: &str,
     timestamp_ms: i64,
-    previous: &[TableSnapshot; 3],
-    current: &[TableSnapshot; 3],
+    previous: &[TableSnapshot; Table::ALL.len()],
+    current: &[TableSnapshot; Table::ALL.len()],
     spool_bytes: u64,
 ) -> Vec<CollectorStatsRow> {
     Table::ALL
@@ -351,7 +351,7 @@ pub fn spawn_writer(
 
 async fn run_writer(store: Store, stats: Arc<Stats>, interval: Duration, shutdown: CancellationToken) {
     let instance = instance_name();
-    let mut previous = [TableSnapshot::default(); 3];
+    let mut previous = [TableSnapshot::default(); Table::ALL.len()];
     let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
     // After a slow insert, wait a full interval rather than writing a burst of catch-up rows.
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);

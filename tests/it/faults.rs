@@ -118,7 +118,7 @@ impl Collector {
         }
     }
 
-    async fn health(&self) -> Option<Value> {
+    pub(crate) async fn health(&self) -> Option<Value> {
         let resp = reqwest::Client::new()
             .get(format!("{}/health", self.url()))
             .timeout(Duration::from_secs(5))

@@ -12,7 +12,7 @@ use crate::support::grafana::alerting::{self, Labels};
 use crate::support::grafana::rollups;
 use crate::support::grafana::{
     self, DATASOURCE_UID, FieldKind, QueryCtx, VarValue, Vars, dashboards, json_f64, json_str, read_yaml,
-    render_dashboard_sql, seed,
+    render_dashboard_sql, seed, seed_metrics,
 };
 use crate::support::stack::Stack;
 
@@ -95,7 +95,7 @@ fn provisioning_files_are_consistent() {
 
     // Dashboards: unique uids, datasource refs, unique panel ids, links to existing dashboards.
     let dashes = dashboards();
-    assert_eq!(dashes.len(), 5, "five dashboards");
+    assert_eq!(dashes.len(), 6, "six dashboards");
     let uids: BTreeSet<_> = dashes.iter().map(|(_, d)| d["uid"].as_str().unwrap().to_owned()).collect();
     assert_eq!(uids.len(), dashes.len(), "dashboard uids must be unique");
     let mut panel_ids = BTreeMap::new();
@@ -109,7 +109,13 @@ fn provisioning_files_are_consistent() {
         }
         let vars: BTreeSet<_> =
             d["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-        for v in ["service", "environment", "model", "user"] {
+        // The GenAI metrics carry no user attribute (the semantic conventions keep series cardinality low).
+        let required: &[&str] = if file == "metrics.json" {
+            &["service", "environment", "model"]
+        } else {
+            &["service", "environment", "model", "user"]
+        };
+        for v in required {
             assert!(vars.contains(v), "{file}: variable {v} missing");
         }
         let ids: Vec<i64> = panels(d).iter().map(|p| p["id"].as_i64().unwrap()).collect();
@@ -362,6 +368,10 @@ async fn dashboards_and_alerts_on_seeded_data() {
         assert_eq!(status, 200, "collector refused the seed: {}", String::from_utf8_lossy(&resp));
     }
     seed::collector_stats(&stack).await;
+    let body = seed_metrics::request(grafana::now_ms() as u64 * 1_000_000);
+    let (status, _, resp) = stack.post_otlp("/v1/metrics", "application/x-protobuf", body, false).await;
+    assert_eq!(status, 200, "collector refused the metrics seed: {}", String::from_utf8_lossy(&resp));
+    stack.wait_for_count("otel_metrics_histogram", 7).await;
     stack.wait_for_count("llm_calls", calls.len() as u64).await;
 
     // Alerts first: their windows are minutes wide and the seed ages while the dashboards run.
@@ -439,6 +449,23 @@ async fn dashboards_and_alerts_on_seeded_data() {
         let rows = run_dashboard(&stack, &dash, &all, true, &mut problems).await;
         results.insert(dash["uid"].as_str().unwrap().to_owned(), rows);
     }
+    // The metrics dashboard reads exactly what was sent.
+    let metrics = &results["promptlog-metrics"];
+    let one = |panel: &str, col: &str| json_f64(&metrics[panel][0][col]).unwrap();
+    assert_eq!(one("Input tokens", "input_tokens"), seed_metrics::INPUT_TOKENS);
+    assert_eq!(one("Output tokens", "output_tokens"), seed_metrics::OUTPUT_TOKENS);
+    assert_eq!(one("Operations", "operations"), seed_metrics::OPERATIONS);
+    for (panel, (p50, p95)) in [
+        ("Operation duration p50 / p95", seed_metrics::DURATION_P50_P95),
+        ("Time to first token p50 / p95", seed_metrics::TTFT_P50_P95),
+    ] {
+        let got: Vec<(String, f64)> =
+            metrics[panel].iter().map(|r| (json_str(&r["quantile"]), json_f64(&r["seconds"]).unwrap())).collect();
+        let [(q50, v50), (q95, v95)] = got.as_slice() else { panic!("{panel}: {got:?}") };
+        assert_eq!((q50.as_str(), q95.as_str()), ("p50", "p95"), "{panel}");
+        assert!((v50 - p50).abs() < 1e-9 && (v95 - p95).abs() < 1e-9, "{panel}: {got:?}");
+    }
+
     // ... and with concrete selections (single and multi values, search text with a quote).
     let m = |v: &[&str]| VarValue::Multi(v.iter().map(|s| s.to_string()).collect());
     let picked = BTreeMap::from([

@@ -19,6 +19,7 @@ mod fuzz_corpus;
 mod grafana;
 mod hostile;
 mod pricing;
+mod metrics;
 mod privilege;
 mod projects;
 mod real_clients;

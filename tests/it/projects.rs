@@ -188,7 +188,11 @@ const PROJECT_FILTER: &str = "$__conditionalAll(ProjectId IN (${project:singlequ
 /// How many times `sql` reads a project table (`FROM <table>`, or `FROM $rollup`: the llm_calls rollup the
 /// hidden `rollup` variable names).
 fn project_table_reads(sql: &str) -> usize {
-    let project_table = |rest: &str| TABLES.iter().chain(&["$rollup"]).any(|t| rest.trim_start().starts_with(t));
+    // The metrics tables (otel_metrics_*) and the rollups carry ProjectId too.
+    let project_table = |rest: &str| {
+        let rest = rest.trim_start();
+        TABLES.iter().chain(&["$rollup"]).any(|t| rest.starts_with(t)) || rest.starts_with("otel_metrics_")
+    };
     sql.split("FROM").skip(1).filter(|rest| project_table(rest)).count()
 }
 
@@ -204,7 +208,12 @@ fn every_dashboard_has_a_project_variable_and_every_project_table_query_uses_it(
                     && v["includeAll"] == true
                     && v["multi"] == true
                     && v["current"]["value"][0] == "$__all"
-                    && v["query"].as_str().unwrap().contains("DISTINCT ProjectId FROM llm_calls");
+                    && (v["query"].as_str().unwrap().contains("DISTINCT ProjectId FROM llm_calls")
+                        || (file == "metrics.json"
+                            && v["query"]
+                                .as_str()
+                                .unwrap()
+                                .contains("DISTINCT ProjectId FROM otel_metrics_histogram")));
                 if !ok {
                     problems.push(format!("{file}: the project variable is not a multi-value query with All"));
                 }

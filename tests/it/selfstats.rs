@@ -74,7 +74,19 @@ async fn stats_writer_stores_deltas_and_gauges() {
     assert_eq!(rows[0]["Instance"], selfstats::instance_name().as_str());
     let signals = stack.query_json("SELECT DISTINCT Signal AS s FROM collector_stats ORDER BY s").await;
     let signals: Vec<_> = signals.iter().map(|r| r["s"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(signals, ["llm_calls", "logs", "traces"]);
+    assert_eq!(
+        signals,
+        [
+            "llm_calls",
+            "logs",
+            "metrics_exponential_histogram",
+            "metrics_gauge",
+            "metrics_histogram",
+            "metrics_sum",
+            "metrics_summary",
+            "traces"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

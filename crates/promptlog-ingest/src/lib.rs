@@ -5,7 +5,7 @@
 //! - [`record`]: the versioned spool record (context + body), written and read back here.
 //! - [`seal`]: encryption at rest of spool records and dead-letter files (AEAD, key ids, rotation).
 //! - [`process`]: the processor stage, the steps every request goes through (the project stamp first).
-//! - [`normalize`]: OTLP → typed rows, one file per GenAI convention.
+//! - [`normalize`]: OTLP → typed rows, one file per GenAI convention (and `metrics.rs` for data points).
 //! - [`join`]: merges log-borne content into its span's LLM call, whichever arrives first.
 //! - [`batch`]: the synchronous batcher (rows in, full or old batches out; no timer).
 //! - [`rows`] and [`table`]: every table's row struct, and the table each belongs to.
@@ -36,7 +36,7 @@ pub use request::{ExportRequest, Request, RequestContext, Signal};
 pub use seal::{KeyRing, SealError};
 pub use table::{Table, TableRow};
 
-use rows::{LogRow, SpanRow};
+use rows::{LogRow, MetricRows, SpanRow};
 
 /// Rows made from one request.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -49,22 +49,34 @@ pub struct Submission {
     pub logs: Vec<LogRow>,
     /// GenAI content from log records, for the join.
     pub fragments: Vec<ContentFragment>,
+    /// `otel_metrics_*` rows, one per data point (they never go through the join).
+    pub metrics: MetricRows,
 }
 
 impl Submission {
-    /// Rows that go to ClickHouse: spans, log records and calls (content fragments merge into calls).
+    /// Rows that go to ClickHouse: spans, log records, calls (content fragments merge into calls)
+    /// and metric data points.
     pub fn rows(&self) -> u64 {
-        (self.spans.len() + self.logs.len() + self.calls.len()) as u64
+        (self.spans.len() + self.logs.len() + self.calls.len() + self.metrics.len()) as u64
     }
 
-    /// Raw records (spans or log records) of the request's own signal.
+    /// Raw records (spans, log records or data points) of the request's own signal.
     pub fn records(&self) -> u64 {
-        (self.spans.len() + self.logs.len()) as u64
+        (self.spans.len() + self.logs.len() + self.metrics.len()) as u64
     }
 
     /// Raw rows per table, for counting.
-    pub fn per_table(&self) -> [(Table, u64); 2] {
-        [(Table::Traces, self.spans.len() as u64), (Table::Logs, self.logs.len() as u64)]
+    pub fn per_table(&self) -> [(Table, u64); 7] {
+        let m = &self.metrics;
+        [
+            (Table::Traces, self.spans.len() as u64),
+            (Table::Logs, self.logs.len() as u64),
+            (Table::MetricsGauge, m.gauge.len() as u64),
+            (Table::MetricsSum, m.sum.len() as u64),
+            (Table::MetricsHistogram, m.histogram.len() as u64),
+            (Table::MetricsExpHistogram, m.exp_histogram.len() as u64),
+            (Table::MetricsSummary, m.summary.len() as u64),
+        ]
     }
 }
 

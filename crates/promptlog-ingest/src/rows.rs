@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod metrics;
+pub use metrics::{ExpHistogramRow, GaugeRow, HistogramRow, MetricHead, MetricRows, SumRow, SummaryRow};
+
 /// A ClickHouse `Map(LowCardinality(String), String)`, kept as an ordered list of pairs: it preserves
 /// the order the client sent and costs no hashing on the hot path.
 pub type AttrMap = Vec<(String, String)>;
@@ -195,7 +198,9 @@ pub trait Keyed {
     const KEY_SQL: [&'static str; 5];
     /// This row's key: equal to what [`Keyed::KEY_SQL`] computes for it once stored.
     fn key(&self) -> RowKey;
-    /// The row's `Timestamp` (ns), to restrict the lookup to the partitions it can be in.
+    /// The column [`Keyed::timestamp_ns`] is read from (`Timestamp`; `TimeUnix` in metrics tables).
+    const TIME_COLUMN: &'static str = "Timestamp";
+    /// The row's time column (ns), to restrict the lookup to the partitions it can be in.
     fn timestamp_ns(&self) -> i64;
 }
 

@@ -1,7 +1,7 @@
 //! The tables rows are written to, named once. Each row type names its table ([`TableRow`]), so a
 //! row can only be sent to the table whose columns it has.
 
-use crate::rows::{LlmCallRow, LogRow, SpanRow};
+use crate::rows::{ExpHistogramRow, GaugeRow, HistogramRow, LlmCallRow, LogRow, SpanRow, SumRow, SummaryRow};
 
 /// The tables the pipeline writes request-derived rows to (and the signals they count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,11 +12,39 @@ pub enum Table {
     Logs,
     /// `llm_calls`.
     LlmCalls,
+    /// `otel_metrics_gauge`.
+    MetricsGauge,
+    /// `otel_metrics_sum`.
+    MetricsSum,
+    /// `otel_metrics_histogram`.
+    MetricsHistogram,
+    /// `otel_metrics_exponential_histogram`.
+    MetricsExpHistogram,
+    /// `otel_metrics_summary`.
+    MetricsSummary,
 }
 
 impl Table {
     /// All tables, in a fixed order.
-    pub const ALL: [Table; 3] = [Table::Traces, Table::Logs, Table::LlmCalls];
+    pub const ALL: [Table; 8] = [
+        Table::Traces,
+        Table::Logs,
+        Table::LlmCalls,
+        Table::MetricsGauge,
+        Table::MetricsSum,
+        Table::MetricsHistogram,
+        Table::MetricsExpHistogram,
+        Table::MetricsSummary,
+    ];
+
+    /// The five OTLP metrics tables (one per metric type).
+    pub const METRICS: [Table; 5] = [
+        Table::MetricsGauge,
+        Table::MetricsSum,
+        Table::MetricsHistogram,
+        Table::MetricsExpHistogram,
+        Table::MetricsSummary,
+    ];
 
     /// The ClickHouse table name.
     pub const fn name(self) -> &'static str {
@@ -24,15 +52,25 @@ impl Table {
             Table::Traces => "otel_traces",
             Table::Logs => "otel_logs",
             Table::LlmCalls => "llm_calls",
+            Table::MetricsGauge => "otel_metrics_gauge",
+            Table::MetricsSum => "otel_metrics_sum",
+            Table::MetricsHistogram => "otel_metrics_histogram",
+            Table::MetricsExpHistogram => "otel_metrics_exponential_histogram",
+            Table::MetricsSummary => "otel_metrics_summary",
         }
     }
 
-    /// The signal label used in stats (`traces`, `logs`, `llm_calls`).
+    /// The signal label used in stats (`traces`, `logs`, `llm_calls`, `metrics_gauge`, ...).
     pub const fn signal(self) -> &'static str {
         match self {
             Table::Traces => "traces",
             Table::Logs => "logs",
             Table::LlmCalls => "llm_calls",
+            Table::MetricsGauge => "metrics_gauge",
+            Table::MetricsSum => "metrics_sum",
+            Table::MetricsHistogram => "metrics_histogram",
+            Table::MetricsExpHistogram => "metrics_exponential_histogram",
+            Table::MetricsSummary => "metrics_summary",
         }
     }
 
@@ -58,6 +96,26 @@ impl TableRow for LogRow {
 
 impl TableRow for LlmCallRow {
     const TABLE: Table = Table::LlmCalls;
+}
+
+impl TableRow for GaugeRow {
+    const TABLE: Table = Table::MetricsGauge;
+}
+
+impl TableRow for SumRow {
+    const TABLE: Table = Table::MetricsSum;
+}
+
+impl TableRow for HistogramRow {
+    const TABLE: Table = Table::MetricsHistogram;
+}
+
+impl TableRow for ExpHistogramRow {
+    const TABLE: Table = Table::MetricsExpHistogram;
+}
+
+impl TableRow for SummaryRow {
+    const TABLE: Table = Table::MetricsSummary;
 }
 
 /// `collector_stats`, the table of [`CollectorStatsRow`](crate::rows::CollectorStatsRow)s (written by

@@ -90,6 +90,21 @@ pub fn logs_request(resource: Resource, log_records: Vec<LogRecord>) -> ExportLo
     }
 }
 
+/// Wraps metrics of one service into a request.
+pub fn metrics_request(
+    resource: Resource,
+    metrics: Vec<opentelemetry_proto::tonic::metrics::v1::Metric>,
+) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+    use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
+    opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource),
+            scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
+            ..ResourceMetrics::default()
+        }],
+    }
+}
+
 /// A client span with fresh random-ish ids, starting `start_ns` and lasting `duration_ms`.
 pub fn span(name: &str, start_ns: u64, duration_ms: u64, attributes: Vec<KeyValue>) -> Span {
     Span {

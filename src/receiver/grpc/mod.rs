@@ -1,5 +1,5 @@
-//! OTLP/gRPC: `TraceService`, `LogsService` and `MetricsService` (metrics are accepted and answered;
-//! they are not stored yet). gzip and zstd request compression are accepted.
+//! OTLP/gRPC: `TraceService`, `LogsService` and `MetricsService`, one generic export path for all
+//! three. gzip and zstd request compression are accepted.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
@@ -95,9 +95,9 @@ impl LogsService for Receiver {
 impl MetricsService for Receiver {
     async fn export(
         &self,
-        _request: Request<ExportMetricsServiceRequest>,
+        request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
+        self.export_grpc(request).await
     }
 }
 

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use promptlog_ingest::{ExportRequest, Table};
 use prost::Message;
@@ -60,7 +60,7 @@ fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
     Router::new()
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
         .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
-        .route("/v1/metrics", post(metrics))
+        .route("/v1/metrics", post(export::<ExportMetricsServiceRequest>))
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
         .with_state(AppState { receiver, stats })
@@ -131,21 +131,6 @@ async fn export<R: ExportRequest>(State(s): State<AppState>, headers: HeaderMap,
         s.receiver.export(&identity, req, protobuf).await
     }
     .await;
-    respond(result, encoding)
-}
-
-async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    if let Err(refusal) = authenticate(&s, &headers, Scope::Ingest) {
-        return refuse(refusal, &headers, body).await;
-    }
-    let encoding = match request_encoding(&headers) {
-        Ok(e) => e,
-        Err(e) => return error_response(e, Encoding::Protobuf),
-    };
-    // Metrics are validated and acknowledged; storing them comes later.
-    let result = decode::<ExportMetricsServiceRequest>(&headers, body, encoding, &s.receiver, "metrics")
-        .await
-        .map(|_| ExportMetricsServiceResponse { partial_success: None });
     respond(result, encoding)
 }
 

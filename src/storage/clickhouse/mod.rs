@@ -156,8 +156,9 @@ impl Store {
             // The Timestamp range lets ClickHouse skip partitions and granules before matching keys.
             let sql = format!(
                 "SELECT toString({project}) AS project, {ts} AS ts, {trace_id} AS trace_id, {span_id} AS span_id, {body_hash} AS body_hash \
-                 FROM {table} WHERE Timestamp >= fromUnixTimestamp64Nano(toInt64(?)) \
-                 AND Timestamp <= fromUnixTimestamp64Nano(toInt64(?)) AND {key} IN ?"
+                 FROM {table} WHERE {time} >= fromUnixTimestamp64Nano(toInt64(?)) \
+                 AND {time} <= fromUnixTimestamp64Nano(toInt64(?)) AND {key} IN ?",
+                time = T::TIME_COLUMN
             );
             let rows: Vec<RowKey> = self.client.query(&sql).bind(min).bind(max).bind(keys).fetch_all().await?;
             found.extend(rows);

@@ -2,7 +2,7 @@
 //! recorded in `<db>.schema_migrations`. A file may hold several statements, each ending with `;` at the
 //! end of a line (ClickHouse's HTTP interface takes one statement per request); each must be idempotent,
 //! since a migration interrupted half-way is applied again whole. `{db}` is replaced by the database,
-//! `{ttl}` / `{ttl_start}` by the retention clause, `{table_settings}` (at the end of every table's SETTINGS
+//! `{ttl}` / `{ttl_start}` / `{ttl_time_unix}` (metrics tables) by the retention clause, `{table_settings}` (at the end of every table's SETTINGS
 //! clause) by `, storage_policy = '…'` when `clickhouse.storage_policy` is set (e.g. the encrypted disk).
 //! Retention is re-applied on every run, so changing it in the config takes
 //! effect at the next start.
@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_llm_calls_1m_mv"),
     migration!(14, "0014_llm_calls_1h"),
     migration!(15, "0015_llm_calls_1h_mv"),
+    migration!(16, "0016_otel_metrics_gauge"),
+    migration!(17, "0017_otel_metrics_sum"),
+    migration!(18, "0018_otel_metrics_histogram"),
+    migration!(19, "0019_otel_metrics_exponential_histogram"),
+    migration!(20, "0020_otel_metrics_summary"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.
@@ -59,6 +64,11 @@ const TTL_TABLES: &[(&str, &str)] = &[
     (COLLECTOR_STATS_TABLE, "toDateTime(Timestamp)"),
     (ROLLUP_TABLES[0], "toDateTime(Timestamp)"),
     (ROLLUP_TABLES[1], "toDateTime(Timestamp)"),
+    (Table::MetricsGauge.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsSum.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsHistogram.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsExpHistogram.name(), "toDateTime(TimeUnix)"),
+    (Table::MetricsSummary.name(), "toDateTime(TimeUnix)"),
 ];
 
 /// The `llm_calls` rollups the dashboards read (per minute, per hour; migrations 0012-0015), filled by
@@ -67,7 +77,8 @@ pub const ROLLUP_TABLES: [&str; 2] = ["llm_calls_1m", "llm_calls_1h"];
 
 /// ClickHouse's BAD_ARGUMENTS: `REMOVE TTL` on a table that has none.
 const BAD_ARGUMENTS: u32 = 36;
-/// ClickHouse's UNKNOWN_TABLE: a table whose migration is not applied yet (`migrate_to` an older version).
+/// ClickHouse's UNKNOWN_TABLE: a table whose migration is not applied yet ([`migrate_to`] an older
+/// version).
 const UNKNOWN_TABLE: u32 = 60;
 
 #[derive(Row, Serialize, Deserialize)]
@@ -90,6 +101,7 @@ pub(crate) fn render(sql: &str, db: &str, retention_days: u32, storage_policy: &
     sql.replace("{db}", &format!("`{db}`"))
         .replace("{table_settings}", &table_settings(storage_policy))
         .replace("{ttl_start}", &ttl_clause("toDateTime(Start)", retention_days))
+        .replace("{ttl_time_unix}", &ttl_clause("toDateTime(TimeUnix)", retention_days))
         .replace("{ttl}", &ttl_clause("toDateTime(Timestamp)", retention_days))
 }
 

@@ -44,6 +44,7 @@ impl Fixture {
         match self.signal {
             Signal::Traces => "/v1/traces",
             Signal::Logs => "/v1/logs",
+            Signal::Metrics => "/v1/metrics",
         }
     }
 }
@@ -144,6 +145,8 @@ fn rewrite(request: &mut Request, r: &[(String, String)]) {
                 }
             }
         }
+        // No recorded fixture carries metrics.
+        Request::Metrics(_) => {}
     }
 }
 

@@ -4,9 +4,12 @@
 //! - every valid span becomes an `otel_traces` row; spans that are LLM operations in a known
 //!   convention also become a [`NormalizedCall`];
 //! - every valid log record becomes an `otel_logs` row; GenAI content events also become a
-//!   [`ContentFragment`] that the join merges into its span's call.
+//!   [`ContentFragment`] that the join merges into its span's call;
+//! - every valid metric data point becomes a row of its type's `otel_metrics_*` table
+//!   (`metrics.rs`); metrics never go through the join.
 //!
-//! Invalid records are skipped and counted in the [`Report`], which becomes OTLP `partial_success`.
+//! Invalid records (for metrics: data points) are skipped and counted in the [`Report`], which
+//! becomes OTLP `partial_success`.
 
 mod anthropic_sdk;
 pub(crate) mod attrs;
@@ -17,6 +20,7 @@ mod identity;
 mod langfuse;
 mod logfire;
 pub(crate) mod messages;
+pub mod metrics;
 mod oi_output;
 mod openinference;
 mod openlit;
@@ -30,6 +34,7 @@ mod vercel;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
@@ -61,13 +66,25 @@ pub struct Report {
     /// Attribute values shortened to the limit (records still stored).
     pub truncated: u64,
     messages: Vec<String>,
+    /// Rejected records the kept messages describe (a message may cover several).
+    described: u64,
 }
 
 impl Report {
     fn reject(&mut self, what: impl FnOnce() -> String) {
-        self.rejected += 1;
+        self.reject_n(1, what);
+    }
+
+    /// `n` records rejected for one reason (a metric rejected whole rejects each of its points).
+    fn reject_n(&mut self, n: u64, what: impl FnOnce() -> String) {
+        if n == 0 {
+            return;
+        }
+        self.rejected += n;
         if self.messages.len() < MAX_REPORTED_MESSAGES {
-            self.messages.push(what());
+            let what = what();
+            self.messages.push(if n == 1 { what } else { format!("{what} ({n} of them)") });
+            self.described += n;
         }
     }
 
@@ -75,7 +92,7 @@ impl Report {
     pub fn message(&self, kind: &str, limit: usize) -> String {
         let mut parts = Vec::new();
         if self.rejected > 0 {
-            let more = self.rejected.saturating_sub(self.messages.len() as u64);
+            let more = self.rejected.saturating_sub(self.described);
             let suffix = if more > 0 { format!("; and {more} more") } else { String::new() };
             parts.push(format!("rejected {} of the {kind}: {}{suffix}", self.rejected, self.messages.join("; ")));
         }
@@ -114,6 +131,7 @@ pub fn normalize(request: &Request, limits: Limits, received_ns: i64) -> (Submis
     match request {
         Request::Traces(r) => walk.resources(&r.resource_spans),
         Request::Logs(r) => walk.resources(&r.resource_logs),
+        Request::Metrics(r) => walk.resources(&r.resource_metrics),
     }
     (walk.out, walk.report)
 }
@@ -138,6 +156,10 @@ trait ScopeGroup {
 trait OtlpRecord {
     /// `Err` with the reason shown to the client when the record is not stored.
     fn validate(&self) -> Result<(), String>;
+    /// How many OTLP items rejecting it whole rejects (a metric: its data points).
+    fn items(&self) -> u64 {
+        1
+    }
     /// Appends the record's rows.
     fn add_rows(&self, at: &Place<'_>, walk: &mut Walk, truncated: &mut usize);
 }
@@ -174,6 +196,7 @@ macro_rules! otlp_groups {
 
 otlp_groups!(ResourceSpans, scope_spans, ScopeSpans, spans, Span);
 otlp_groups!(ResourceLogs, scope_logs, ScopeLogs, log_records, LogRecord);
+otlp_groups!(ResourceMetrics, scope_metrics, ScopeMetrics, metrics, Metric);
 
 /// Where a record sits: its resource and scope.
 struct Place<'a> {
@@ -201,7 +224,7 @@ impl Walk {
                 for record in scope.records() {
                     match record.validate() {
                         Ok(()) => record.add_rows(&at, self, &mut truncated),
-                        Err(why) => self.report.reject(|| why),
+                        Err(why) => self.report.reject_n(record.items(), || why),
                     }
                 }
             }
@@ -246,6 +269,31 @@ impl OtlpRecord for LogRecord {
             });
         }
         walk.out.logs.push(row);
+    }
+}
+
+impl OtlpRecord for Metric {
+    fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("metric with an empty name".to_owned());
+        }
+        Ok(())
+    }
+
+    fn items(&self) -> u64 {
+        metrics::points(self)
+    }
+
+    fn add_rows(&self, at: &Place<'_>, walk: &mut Walk, truncated: &mut usize) {
+        let ctx = metrics::MetricCtx {
+            res: at.res,
+            scope: at.scope,
+            scope_schema_url: at.scope_schema_url,
+            max_value: walk.limits.max_attribute_value_bytes,
+        };
+        let report = &mut walk.report;
+        let mut reject = |e: metrics::PointError| report.reject(|| format!("metric {:?} data point: {e}", self.name));
+        metrics::add_rows(self, &ctx, &mut walk.out.metrics, truncated, &mut reject);
     }
 }
 

@@ -30,6 +30,7 @@ impl Processor for StampProject {
         rows.logs.iter_mut().for_each(|r| set(&mut r.project_id));
         rows.calls.iter_mut().for_each(|c| set(&mut c.row.project_id));
         rows.fragments.iter_mut().for_each(|f| set(&mut f.project_id));
+        rows.metrics.set_project(project);
     }
 }
 
@@ -61,6 +62,21 @@ mod tests {
                 };
                 Request::Logs(logs_request(res, vec![log]))
             }
+            Signal::Metrics => {
+                use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, NumberDataPoint, metric::Data};
+                let point = NumberDataPoint {
+                    attributes: vec![kv("promptlog.project_id", "someone-else")],
+                    time_unix_nano: 1_700_000_000_000_000_000,
+                    value: Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(1)),
+                    ..Default::default()
+                };
+                let metric = Metric {
+                    name: "m".into(),
+                    data: Some(Data::Gauge(Gauge { data_points: vec![point] })),
+                    ..Default::default()
+                };
+                Request::Metrics(promptlog_otlp::metrics_request(res, vec![metric]))
+            }
         }
     }
 
@@ -70,11 +86,14 @@ mod tests {
 
     #[test]
     fn every_row_gets_the_key_project_and_claims_in_the_data_stay_attributes() {
-        for signal in [Signal::Traces, Signal::Logs] {
+        for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
             let ctx = RequestContext::new(signal, 1).with_identity("acme", "acme-1").unwrap();
             let rows = ingestor().accept(&ctx, claiming(signal), None).submission;
             assert_eq!(rows.records(), 1);
-            for p in rows.spans.iter().map(|r| &r.project_id).chain(rows.logs.iter().map(|r| &r.project_id)) {
+            let metrics = rows.metrics.gauge.iter().map(|r| &r.project_id);
+            for p in
+                rows.spans.iter().map(|r| &r.project_id).chain(rows.logs.iter().map(|r| &r.project_id)).chain(metrics)
+            {
                 assert_eq!(p, "acme");
             }
             for c in &rows.calls {
@@ -85,7 +104,8 @@ mod tests {
                 .spans
                 .first()
                 .map(|r| &r.resource_attributes)
-                .or(rows.logs.first().map(|r| &r.resource_attributes));
+                .or(rows.logs.first().map(|r| &r.resource_attributes))
+                .or(rows.metrics.gauge.first().map(|r| &r.resource_attributes));
             assert!(resource_attrs.unwrap().contains(&("promptlog.project_id".into(), "someone-else".into())));
         }
     }

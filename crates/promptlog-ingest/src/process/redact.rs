@@ -4,7 +4,8 @@
 //!
 //! Every string the collector stores is scanned: span names, status messages, span, event, link,
 //! scope and resource attributes (recursively inside arrays and key-value lists), log bodies and log
-//! attributes. Each finding is replaced (`mask`, `hash`) or removes its attribute or body (`drop`).
+//! attributes, and metric descriptions, data point attributes and exemplar attributes (metric names
+//! and units are identifiers, like attribute keys, and are kept). Each finding is replaced (`mask`, `hash`) or removes its attribute or body (`drop`).
 //! Content (see [`content`]) is then reduced by the project's [`ContentPolicy`]. Each record that
 //! was redacted gets the int attribute [`REDACTIONS_ATTRIBUTE`] (the sum of its findings and those
 //! in its resource and scope), which the normaliser turns into `llm_calls.Redactions`.
@@ -202,6 +203,7 @@ impl Redactor {
         let changed = match request {
             Request::Traces(r) => walk.traces(r),
             Request::Logs(r) => walk.logs(r),
+            Request::Metrics(r) => walk.metrics(r),
         };
         self.counters.add(&walk.total);
         changed

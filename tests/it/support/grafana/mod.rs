@@ -6,6 +6,7 @@
 pub mod alerting;
 pub mod rollups;
 pub mod seed;
+pub mod seed_metrics;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

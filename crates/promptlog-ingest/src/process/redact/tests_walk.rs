@@ -265,3 +265,47 @@ fn the_seam_spools_only_redacted_data_and_counts_redactions_on_the_call() {
     let accepted = ingestor.accept(&ctx(Signal::Logs), logs, None);
     assert_eq!(accepted.submission.fragments[0].content.redactions, 4);
 }
+
+/// Metric descriptions, data point attributes and exemplar attributes are redacted before the spool;
+/// the names that identify a series are kept, and each redacted point carries its count.
+#[test]
+fn metric_attributes_are_redacted_and_counted() {
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Exemplar, Gauge, Metric, NumberDataPoint, metric::Data, number_data_point,
+    };
+    let point = NumberDataPoint {
+        attributes: vec![kv("user", EMAIL), kv("model", "gpt-4o")],
+        time_unix_nano: 1_700_000_000_000_000_000,
+        value: Some(number_data_point::Value::AsInt(1)),
+        exemplars: vec![Exemplar { filtered_attributes: vec![kv("card", CARD)], ..Default::default() }],
+        ..Default::default()
+    };
+    let clean = NumberDataPoint { attributes: vec![kv("model", "gpt-4o")], ..point.clone() };
+    let clean = NumberDataPoint { exemplars: vec![], ..clean };
+    let metric = Metric {
+        name: "gen_ai.client.token.usage".into(),
+        description: format!("usage of {EMAIL}"),
+        data: Some(Data::Gauge(Gauge { data_points: vec![point, clean] })),
+        ..Default::default()
+    };
+    let redactor = Redactor::new(mask_all()).unwrap();
+    let ctx = RequestContext::new(Signal::Metrics, 1);
+    let mut request = Request::Metrics(promptlog_otlp::metrics_request(resource("svc", "test"), vec![metric]));
+    assert!(redactor.redact_request(&ctx, &mut request));
+    let Request::Metrics(m) = &request else { panic!() };
+    let metric = &m.resource_metrics[0].scope_metrics[0].metrics[0];
+    assert_eq!(metric.name, "gen_ai.client.token.usage");
+    assert_eq!(metric.description, "usage of [REDACTED:email]");
+    let Some(Data::Gauge(g)) = &metric.data else { panic!() };
+    // The description's finding counts on every point of the metric, the point's own on it alone.
+    assert_eq!(
+        g.data_points[0].attributes,
+        vec![kv("user", "[REDACTED:email]"), kv("model", "gpt-4o"), kv_i64(REDACTIONS_ATTRIBUTE, 3)]
+    );
+    assert_eq!(g.data_points[0].exemplars[0].filtered_attributes, vec![kv("card", "[REDACTED:credit_card]")]);
+    assert_eq!(g.data_points[1].attributes, vec![kv("model", "gpt-4o"), kv_i64(REDACTIONS_ATTRIBUTE, 1)]);
+    // Idempotent: a replay changes nothing more.
+    let again = request.clone();
+    redactor.redact_request(&ctx, &mut request);
+    assert_eq!(request, again);
+}

@@ -2,9 +2,11 @@
 //! values through the policy, and each redacted record gets its count.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::{Exemplar, Metric, metric::Data};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -61,6 +63,68 @@ impl<'a> Walk<'a> {
             }
         }
         changed
+    }
+
+    /// Metrics: each data point is a record (its attributes and exemplars' attributes are scanned, and
+    /// it gets the count); the metric's description counts towards each of its points.
+    pub fn metrics(&mut self, r: &mut ExportMetricsServiceRequest) -> bool {
+        let mut changed = false;
+        for rm in &mut r.resource_metrics {
+            let res = self.resource(rm.resource.as_mut(), &mut changed);
+            for sm in &mut rm.scope_metrics {
+                let scope = self.scope(sm.scope.as_mut(), &mut changed);
+                for metric in &mut sm.metrics {
+                    changed |= self.metric(metric, res + scope);
+                }
+            }
+        }
+        changed
+    }
+
+    fn metric(&mut self, metric: &mut Metric, inherited: u64) -> bool {
+        let mut desc = Tally::default();
+        let mut changed = match self.engine.redact(&metric.description, &mut desc) {
+            Outcome::Unchanged => false,
+            Outcome::Changed(s) => {
+                metric.description = s;
+                true
+            }
+            Outcome::Drop => {
+                metric.description.clear();
+                true
+            }
+        };
+        self.total.absorb(&desc);
+        let inherited = inherited + desc.total();
+        macro_rules! points {
+            ($points:expr) => {
+                for p in $points {
+                    let mut t = Tally::default();
+                    changed |= self.attrs(&mut p.attributes, &mut t);
+                    changed |= self.exemplars(&mut p.exemplars, &mut t);
+                    changed |= self.count(&mut p.attributes, &t, inherited);
+                }
+            };
+        }
+        match &mut metric.data {
+            Some(Data::Gauge(g)) => points!(&mut g.data_points),
+            Some(Data::Sum(s)) => points!(&mut s.data_points),
+            Some(Data::Histogram(h)) => points!(&mut h.data_points),
+            Some(Data::ExponentialHistogram(e)) => points!(&mut e.data_points),
+            Some(Data::Summary(s)) => {
+                for p in &mut s.data_points {
+                    let mut t = Tally::default();
+                    changed |= self.attrs(&mut p.attributes, &mut t);
+                    changed |= self.count(&mut p.attributes, &t, inherited);
+                }
+            }
+            None => {}
+        }
+        changed
+    }
+
+    fn exemplars(&self, exemplars: &mut [Exemplar], t: &mut Tally) -> bool {
+        exemplars.iter_mut().fold(false, |changed, e| self.attrs(&mut e.filtered_attributes, t) | changed)
     }
 
     /// Redacts resource attributes; returns how many findings every record under it inherits.
