@@ -330,6 +330,8 @@ mod tests {
             finish_reasons: vec!["stop".into()],
             convention: "c".into(),
             scope_name: "s".into(),
+            // Model "m" has no price.
+            cost_source: "unpriced".into(),
             ..LlmCallRow::default()
         };
         assert_eq!(check_run(std::slice::from_ref(&row), &[CAP], &sc), Vec::<String>::new());
