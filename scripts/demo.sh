@@ -50,9 +50,9 @@ done
 echo
 echo "LLM calls in ClickHouse (promptlog.llm_calls), newest first:"
 q "SELECT formatDateTime(Timestamp, '%T') AS time, ServiceName AS service, Convention, Provider, RequestModel AS model,
-          InputTokens AS in_tok, OutputTokens AS out_tok, StatusCode AS status, round(Duration/1e6) AS ms,
+          InputTokens AS in_tok, OutputTokens AS out_tok, round(CostUsd, 6) AS cost_usd, StatusCode AS status, round(Duration/1e6) AS ms,
           substring(InputText, 1, 28) AS prompt, substring(OutputText, 1, 28) AS completion
-   FROM llm_calls ORDER BY Timestamp DESC LIMIT 12 FORMAT PrettyCompactMonoBlock"
+   FROM llm_calls WHERE NOT IsRollup ORDER BY Timestamp DESC LIMIT 12 FORMAT PrettyCompactMonoBlock"
 q "SELECT 'rows: otel_traces=' || toString((SELECT count() FROM otel_traces)) || ' otel_logs=' || toString((SELECT count() FROM otel_logs)) || ' llm_calls=' || toString((SELECT count() FROM llm_calls))"
 [[ $(q "SELECT count() FROM llm_calls") -ge $want ]] || { echo "[demo] expected $want llm_calls rows" >&2; exit 1; }
 [[ $ONCE == 1 ]] && exit 0
