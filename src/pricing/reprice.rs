@@ -17,7 +17,7 @@ use promptlog_ingest::process::price::{Pricer, source};
 use promptlog_ingest::rows::LlmCallRow;
 use promptlog_ingest::table::Table;
 
-use crate::storage::clickhouse::{Store, StoreError};
+use crate::storage::clickhouse::{Store, StoreError, rollups};
 
 /// Rows updated by one mutation.
 pub const ROWS_PER_MUTATION: usize = 5_000;
@@ -180,6 +180,10 @@ pub async fn reprice(
     if !batch.is_empty() && !dry_run {
         update(store, range, &batch).await?;
         report.mutations += 1;
+    }
+    // The materialized views saw the old costs: aggregate the range's rollup buckets again.
+    if report.mutations > 0 {
+        rollups::rebuild(store, range.since_ns, range.until_ns).await?;
     }
     Ok(report)
 }

@@ -187,6 +187,14 @@ async fn a_changed_data_file_is_reloaded_and_reprice_updates_stored_rows() {
     assert_usd(repriced.cost_usd, 0.03075, "repriced");
     assert_usd(repriced.input_cost_usd, 0.0105, "repriced input");
     assert_eq!((repriced.cost_source.as_str(), repriced.price_model.as_str()), ("price_table", "house/house-model"));
+    // The dashboards' rollups follow: their cost sums equal the repriced rows again.
+    for table in ["llm_calls_1m", "llm_calls_1h"] {
+        let sql = format!(
+            "SELECT round((SELECT sum(CostUsd) FROM {table}), 9) = round((SELECT sum(CostUsd) FROM llm_calls \
+             WHERE NOT IsRollup), 9), round((SELECT sum(CostUsd) FROM {table}), 9), (SELECT sum(Calls) FROM {table})"
+        );
+        assert_eq!(stack.sql().text(&sql, None).await.trim(), "1\t0.0615\t2", "{table} after reprice");
+    }
     // Idempotent: a second run finds nothing to change.
     let again = reprice(&store, &pricer, range, false).await.unwrap();
     assert_eq!((again.changed, again.mutations), (0, 0));

@@ -3,6 +3,7 @@
 pub mod grants;
 mod grants_xml;
 pub(crate) mod retry;
+pub mod rollups;
 pub mod schema;
 
 use std::collections::HashSet;
