@@ -157,6 +157,13 @@ async fn reprice(config: &Config, since: &str, until: Option<String>, dry_run: b
         None => now,
     };
     anyhow::ensure!(since_ns < until_ns, "--since must be before --until");
+    // The rollup buckets of the range are rebuilt; a call written into them meanwhile would count twice.
+    const HOUR_NS: i64 = 3_600_000_000_000;
+    if !dry_run && until_ns > now - HOUR_NS {
+        eprintln!(
+            "note: --until is within the last hour; if collectors are writing, calls they write while the rollup buckets are rebuilt may be counted twice in the dashboards (use --until 1h or earlier)"
+        );
+    }
     let pricer = config.pricing.pricer()?;
     let store = Store::try_new(&config.clickhouse)?;
     let r = reprice(&store, &pricer, RepriceRange { since_ns, until_ns }, dry_run).await?;
