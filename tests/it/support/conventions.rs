@@ -309,6 +309,10 @@ pub fn check(row: &LlmCallRow, name: &str, carries: Carries, sc: &Value) -> Vec<
     let cached = if carries.cache_tokens { usage["cached_tokens"].as_u64().unwrap() } else { 0 };
     let tokens = [usage["prompt_tokens"].as_u64().unwrap(), cached, usage["completion_tokens"].as_u64().unwrap()];
     let cost = check_cost(row, name, carries, &s["price_usd_per_mtok"], tokens);
+    // The worked figure, stated literally in the scenario (not derived from the price table above).
+    if let Some(want) = s["expected_cost_usd"].as_f64().filter(|_| !carries.client_cost) {
+        expect("expected_cost_usd", row.cost_usd.is_some_and(|c| (c - want).abs() < 1e-12), &row.cost_usd);
+    }
     expect(
         "response_model",
         row.response_model == resp["model"].as_str().unwrap() || name == "stream",
