@@ -455,12 +455,20 @@ async fn dashboards_and_alerts_on_seeded_data() {
     assert_eq!(one("Input tokens", "input_tokens"), seed_metrics::INPUT_TOKENS);
     assert_eq!(one("Output tokens", "output_tokens"), seed_metrics::OUTPUT_TOKENS);
     assert_eq!(one("Operations", "operations"), seed_metrics::OPERATIONS);
-    for (panel, (p50, p95)) in [
-        ("Operation duration p50 / p95", seed_metrics::DURATION_P50_P95),
-        ("Time to first token p50 / p95", seed_metrics::TTFT_P50_P95),
+    // ... and so do the overview's GenAI client metrics panels.
+    let tokens: f64 = results["promptlog-overview"]["Client token usage by type and model"]
+        .iter()
+        .map(|r| json_f64(&r["tokens"]).unwrap())
+        .sum();
+    assert_eq!(tokens, seed_metrics::INPUT_TOKENS + seed_metrics::OUTPUT_TOKENS, "overview token usage");
+    for (uid, panel, (p50, p95)) in [
+        ("promptlog-metrics", "Operation duration p50 / p95", seed_metrics::DURATION_P50_P95),
+        ("promptlog-metrics", "Time to first token p50 / p95", seed_metrics::TTFT_P50_P95),
+        ("promptlog-overview", "Client operation duration p50 / p95", seed_metrics::DURATION_P50_P95),
+        ("promptlog-overview", "Client time to first chunk p50 / p95", seed_metrics::TTFT_P50_P95),
     ] {
         let got: Vec<(String, f64)> =
-            metrics[panel].iter().map(|r| (json_str(&r["quantile"]), json_f64(&r["seconds"]).unwrap())).collect();
+            results[uid][panel].iter().map(|r| (json_str(&r["quantile"]), json_f64(&r["seconds"]).unwrap())).collect();
         let [(q50, v50), (q95, v95)] = got.as_slice() else { panic!("{panel}: {got:?}") };
         assert_eq!((q50.as_str(), q95.as_str()), ("p50", "p95"), "{panel}");
         assert!((v50 - p50).abs() < 1e-9 && (v95 - p95).abs() < 1e-9, "{panel}: {got:?}");

@@ -27,7 +27,13 @@ pub fn check_sources(dash: &Json) -> Vec<String> {
         for t in p["targets"].as_array().unwrap() {
             let sql = t["rawSql"].as_str().unwrap();
             let (reads_raw, reads_rollup) = (sql.contains("FROM llm_calls\n"), sql.contains("FROM $rollup\n"));
-            if raw.contains(&title) {
+            // The apps' own OTLP metrics are already aggregates: no rollup of llm_calls applies.
+            let reads_metrics = sql.contains("FROM otel_metrics_");
+            if reads_metrics {
+                if reads_raw || reads_rollup {
+                    problems.push(format!("{uid} / {title}: mixes OTLP metrics with llm_calls"));
+                }
+            } else if raw.contains(&title) {
                 if !reads_raw || reads_rollup {
                     problems.push(format!("{uid} / {title}: lists rows, should read llm_calls"));
                 }
