@@ -55,6 +55,10 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_DELAY", apply: |c, v| set_duration(&mut c.pipeline.batch_max_delay, v) },
     EnvOverride { var: "PROMPTLOG_QUEUE_CAPACITY", apply: |c, v| set_parsed(&mut c.pipeline.queue_capacity, v) },
+    EnvOverride {
+        var: "PROMPTLOG_MAX_PENDING_JOIN_BYTES",
+        apply: |c, v| set_parsed(&mut c.pipeline.max_pending_join_bytes, v),
+    },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
     EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
     EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },

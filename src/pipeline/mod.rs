@@ -242,6 +242,7 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
         rx,
         lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),
         joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins)
+            .max_held_bytes(cfg.max_pending_join_bytes)
             .merging_duplicates(cfg.merge_duplicate_calls)
             .on_merged({
                 // A merged call is priced again from its merged counts, by the same processors.

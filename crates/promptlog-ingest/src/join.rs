@@ -15,8 +15,9 @@
 //! others as `IsRollup` rows marked `DuplicateOf`. Rows therefore appear one join window after their
 //! span arrives.
 //!
-//! At most `max_pending` calls plus fragments are held; beyond that the oldest are released early,
-//! so memory stays bounded whatever clients send.
+//! At most `max_pending` calls plus fragments, of at most `max_bytes` together (an estimate of their
+//! heap size, [`Joiner::max_held_bytes`]), are held; beyond either the oldest are released early, so
+//! memory stays bounded whatever clients send and however fast.
 //!
 //! A call may carry a tag `S` that comes back with its row ([`Joiner::with_tags`]; the pipeline tags
 //! calls with the spool record to ack once the row is written). Every call added is released exactly
@@ -42,6 +43,10 @@ enum Pending<S> {
 pub struct Joiner<S> {
     window: Duration,
     max_pending: usize,
+    /// Estimated heap bytes the held entries may take together.
+    max_bytes: usize,
+    /// Estimated heap bytes of the held entries ([`held_bytes`]).
+    bytes: usize,
     pending: HashMap<Key, (Instant, Pending<S>)>,
     /// Insertion order with deadlines, for expiry; stale entries are skipped lazily.
     order: VecDeque<(Instant, Key)>,
@@ -76,6 +81,8 @@ impl<S> Joiner<S> {
         Self {
             window,
             max_pending: max_pending.max(1),
+            max_bytes: usize::MAX,
+            bytes: 0,
             pending: HashMap::new(),
             order: VecDeque::new(),
             ready: Vec::new(),
@@ -91,6 +98,13 @@ impl<S> Joiner<S> {
         self
     }
 
+    /// Bounds the estimated heap size of what is held (unbounded by default): the oldest entries are
+    /// released early beyond it, as beyond `max_pending`.
+    pub fn max_held_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes.max(1);
+        self
+    }
+
     /// Runs `hook` on every counted call after merging its duplicates (see [`crate::Ingestor::merged`]).
     pub fn on_merged(mut self, hook: MergeHook) -> Self {
         self.on_merged = Some(hook);
@@ -100,7 +114,7 @@ impl<S> Joiner<S> {
     /// Accepts a call from a span, tagged with `tag`.
     pub fn add_tagged_call(&mut self, mut call: NormalizedCall, tag: S, now: Instant) {
         let key = (call.row.project_id.clone(), call.row.trace_id.clone(), call.row.span_id.clone());
-        match self.pending.remove(&key) {
+        match self.take(&key) {
             Some((_, Pending::Content(content, convention))) => {
                 call.add_log_content(content, convention);
                 self.release_or_hold(key, call, tag, now);
@@ -144,7 +158,7 @@ impl<S> Joiner<S> {
             self.pending.get(&parent),
             Some((_, Pending::Content(c, _))) if c.input.is_empty() && !c.output.is_empty()
         );
-        if output_only && let Some((_, Pending::Content(content, _))) = self.pending.remove(&parent) {
+        if output_only && let Some((_, Pending::Content(content, _))) = self.take(&parent) {
             append(&mut call.content, content);
         }
     }
@@ -160,15 +174,17 @@ impl<S> Joiner<S> {
                 if call.content.is_empty() && !fragment.content.is_empty() {
                     call.row.convention = fragment.convention.as_str().to_owned();
                 }
-                append(&mut call.content, fragment.content);
+                self.bytes += grown(&mut call.content, fragment.content);
                 if call.content.is_complete()
                     && !self.merge_duplicates
-                    && let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key)
+                    && let Some((_, Pending::Call(tag, call))) = self.take(&key)
                 {
                     self.ready.push((tag, call.finish()));
                 }
             }
-            Some((_, Pending::Content(content, _))) => append(content, fragment.content),
+            Some((_, Pending::Content(content, _))) => {
+                self.bytes += grown(content, fragment.content);
+            }
             None => self.hold(key, Pending::Content(fragment.content, fragment.convention), now),
         }
     }
@@ -176,8 +192,11 @@ impl<S> Joiner<S> {
     fn hold(&mut self, key: Key, pending: Pending<S>, now: Instant) {
         let deadline = now + self.window;
         self.order.push_back((deadline, key.clone()));
-        self.pending.insert(key, (deadline, pending));
-        while self.pending.len() > self.max_pending {
+        self.bytes += held_bytes(&pending);
+        if let Some((_, old)) = self.pending.insert(key, (deadline, pending)) {
+            self.bytes = self.bytes.saturating_sub(held_bytes(&old));
+        }
+        while self.pending.len() > self.max_pending || (self.bytes > self.max_bytes && self.pending.len() > 1) {
             let Some((deadline, key)) = self.order.pop_front() else { break };
             self.expire(deadline, key);
         }
@@ -215,7 +234,7 @@ impl<S> Joiner<S> {
         match self.pending.get(&key) {
             Some((d, Pending::Call(..))) if *d == deadline => self.release(&key),
             Some((d, Pending::Content(..))) if *d == deadline => {
-                self.pending.remove(&key);
+                self.take(&key);
             }
             _ => {}
         }
@@ -234,7 +253,7 @@ impl<S> Joiner<S> {
         };
         let mut calls = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some((_, Pending::Call(tag, call))) = self.pending.remove(&key) {
+            if let Some((_, Pending::Call(tag, call))) = self.take(&key) {
                 self.index.remove(&key, &call.row);
                 calls.push((tag, *call));
             }
@@ -265,6 +284,14 @@ impl<S> Joiner<S> {
         }
         self.pending.clear();
         self.order.clear();
+        self.bytes = 0;
+    }
+
+    /// Removes a held entry, and its size from the total.
+    fn take(&mut self, key: &Key) -> Option<(Instant, Pending<S>)> {
+        let entry = self.pending.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(held_bytes(&entry.1));
+        Some(entry)
     }
 
     /// Takes the calls released so far, with their tags.
@@ -281,6 +308,49 @@ impl<S> Joiner<S> {
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
+
+    /// Estimated heap bytes of what is held.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// Heap bytes an entry takes, estimated: attribute and content text plus per-allocation overhead.
+/// Computed the same way when the entry is held and when it is taken, so the total stays exact
+/// as long as held entries change only through [`Joiner::add_content`] (which adds its part).
+fn held_bytes<S>(pending: &Pending<S>) -> usize {
+    const ROW: usize = 1024;
+    match pending {
+        Pending::Call(_, call) => {
+            let r = &call.row;
+            let attrs = [&r.span_attributes, &r.resource_attributes, &r.request_params, &r.metadata];
+            ROW + attrs.iter().flat_map(|a| a.iter()).map(|(k, v)| k.len() + v.len() + 64).sum::<usize>()
+                + content_bytes(&call.content)
+        }
+        Pending::Content(content, _) => ROW + content_bytes(content),
+    }
+}
+
+/// Heap bytes of parsed content, estimated from its JSON trees.
+fn content_bytes(c: &Content) -> usize {
+    fn json(v: &serde_json::Value) -> usize {
+        use serde_json::Value;
+        48 + match v {
+            Value::String(s) => s.len(),
+            Value::Array(a) => a.iter().map(json).sum(),
+            Value::Object(o) => o.iter().map(|(k, v)| k.len() + 32 + json(v)).sum(),
+            _ => 0,
+        }
+    }
+    let opt = |v: &Option<serde_json::Value>| v.as_ref().map_or(0, json);
+    opt(&c.system) + opt(&c.tools) + c.input.iter().chain(&c.output).map(json).sum::<usize>()
+}
+
+/// [`append`]s, returning how many bytes the held content grew by (so the total stays exact).
+fn grown(into: &mut Content, from: Content) -> usize {
+    let before = content_bytes(into);
+    append(into, from);
+    content_bytes(into).saturating_sub(before)
 }
 
 /// Adds one log record's content to what a span already gathered from earlier records.

@@ -94,6 +94,7 @@ fn arrival_orders() {
                 Frag(span, content) => j.add_content(fragment(span, content), now),
                 Tick => j.tick(now),
             }
+            assert_accounting(&j);
         }
         let mut got: Vec<_> =
             j.take_ready().into_iter().map(|r| (r.span_id, r.input_text, r.output_text, r.convention)).collect();
@@ -101,7 +102,37 @@ fn arrival_orders() {
         let want: Vec<_> =
             want.into_iter().map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())).collect();
         assert_eq!(got, want, "case {i}");
+        j.drain();
+        assert_eq!(j.held_bytes(), 0, "case {i}: nothing held, nothing counted");
     }
+}
+
+/// The running total of held bytes equals the sum over what is held.
+pub(super) fn assert_accounting<S>(j: &Joiner<S>) {
+    let sum: usize = j.pending.values().map(|(_, p)| held_bytes(p)).sum();
+    assert_eq!(j.held_bytes(), sum, "held bytes drifted from what is held");
+}
+
+#[test]
+fn memory_is_bounded_by_bytes_as_well() {
+    let big = || input(&"x".repeat(10_000));
+    let one = held_bytes::<()>(&Pending::Call((), Box::new(call("a", true, big()))));
+    let mut j = Joiner::new(WINDOW, 100).max_held_bytes(3 * one);
+    let now = Instant::now();
+    for span in ["a", "b", "c", "d", "e"] {
+        j.add_call(call(span, true, big()), now);
+        assert_accounting(&j);
+        assert!(j.held_bytes() <= 3 * one, "{} held bytes over the budget {}", j.held_bytes(), 3 * one);
+    }
+    assert_eq!(j.pending(), 3);
+    let released: Vec<_> = j.take_ready().into_iter().map(|r| r.span_id).collect();
+    assert_eq!(released, vec!["a", "b"], "the oldest go first");
+    // Content fragments count too, and growing a held call by a log record is counted exactly.
+    j.add_content(fragment("e", output(&"y".repeat(5_000))), now);
+    j.add_content(fragment("orphan", input("q")), now);
+    assert_accounting(&j);
+    j.drain();
+    assert_eq!(j.held_bytes(), 0);
 }
 
 #[test]

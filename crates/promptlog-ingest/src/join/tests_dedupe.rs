@@ -43,6 +43,7 @@ fn run(calls: &[NormalizedCall], order: &[usize]) -> Vec<(usize, String, bool, S
     let mut j = joiner();
     for (n, &i) in order.iter().enumerate() {
         j.add_tagged_call(calls[i].clone(), i, t0 + Duration::from_secs(n as u64));
+        super::tests::assert_accounting(&j);
     }
     assert!(j.take_tagged().is_empty(), "nothing is released before the window passes");
     j.tick(t0 + WINDOW + Duration::from_secs(order.len() as u64));
@@ -50,6 +51,7 @@ fn run(calls: &[NormalizedCall], order: &[usize]) -> Vec<(usize, String, bool, S
         j.take_tagged().into_iter().map(|(t, r)| (t, r.span_id, r.is_rollup, r.duplicate_of)).collect();
     got.sort();
     assert_eq!(j.pending(), 0);
+    assert_eq!(j.held_bytes(), 0);
     got
 }
 
