@@ -261,3 +261,123 @@ async fn only_a_key_with_the_feedback_scope_may_send_scores_and_they_get_its_pro
     }
     assert_eq!(stack.count("scores").await, 2, "refused requests stored nothing");
 }
+
+/// Sends 3 requests of 5 scores (every other one without an id) and collects the acknowledged ids.
+async fn submit_batches(url: &str, tag: &str, acknowledged: &mut std::collections::BTreeSet<String>) {
+    for request in 0..3 {
+        let scores: Vec<Value> = (0..5)
+            .map(|i| {
+                let id = if i % 2 == 0 { format!("{tag}-{request}-{i}") } else { String::new() };
+                json!({"id": id, "session_id": format!("sess-{request}"), "name": "user_rating", "value": i})
+            })
+            .collect();
+        let reply = reqwest::Client::new()
+            .post(format!("{url}/v1/scores"))
+            .json(&json!({ "scores": scores }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200);
+        let body: Value = reply.json().await.unwrap();
+        for a in body["accepted"].as_array().unwrap() {
+            assert!(acknowledged.insert(a["id"].as_str().unwrap().to_owned()), "ids are unique: {body}");
+        }
+    }
+}
+
+/// The collector is SIGKILLed after answering (the scores are in the spool, acknowledged) and before
+/// writing (batches wait a minute): the restart writes every acknowledged score, once. Then it is killed
+/// again and its acks are lost: the replay finds every score already stored and writes none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_scores_survive_a_sigkill_before_the_write_exactly_once() {
+    use crate::faults::{Collector, DRAIN_TIMEOUT, clickhouse, count, database, tail};
+    let _alone = promptlog_testkit::gate::exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = clickhouse(dir.path());
+    let db = database("scores_kill");
+    let mut collector = Collector::start(&ch, &db, dir.path(), &[("PROMPTLOG_BATCH_MAX_DELAY", "10m")]).await;
+    let mut acknowledged = std::collections::BTreeSet::new();
+    submit_batches(&collector.url(), "kill", &mut acknowledged).await;
+    assert_eq!(acknowledged.len(), 15);
+    collector.kill();
+    assert_eq!(count(&ch, &db, "scores").await, Some(0), "killed before any write");
+
+    // The extra setting comes after the default one, and the last one wins: drop it.
+    collector.env.retain(|(k, v)| !(k == "PROMPTLOG_BATCH_MAX_DELAY" && v == "10m"));
+    collector.restart().await;
+    let sql = promptlog_testkit::Sql::new(ch.url(), &db);
+    let stored_ids = || async {
+        let rows = sql.rows("SELECT ScoreId AS id FROM scores ORDER BY id").await;
+        rows.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while stored_ids().await.len() < 15 {
+        if Instant::now() > deadline {
+            let health = collector.health().await.unwrap_or_default();
+            panic!("scores not written after the restart: {health}\n{}", tail(&collector.log));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let want: Vec<String> = acknowledged.iter().cloned().collect();
+    assert_eq!(stored_ids().await, want, "every acknowledged score, once (raw rows, no FINAL)");
+
+    // Written live, then killed with the acks lost: the restart replays these records.
+    submit_batches(&collector.url(), "acks", &mut acknowledged).await;
+    let want: Vec<String> = acknowledged.iter().cloned().collect();
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while stored_ids().await.len() < 30 {
+        assert!(Instant::now() < deadline, "second scores not written:\n{}", tail(&collector.log));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    collector.kill();
+    let data_dir = collector.env.iter().find(|(k, _)| k == "PROMPTLOG_DATA_DIR").unwrap().1.clone();
+    let acks = std::path::Path::new(&data_dir).join("spool").join("acks.log");
+    std::fs::remove_file(&acks).unwrap_or_else(|e| panic!("{}: {e}", acks.display()));
+    collector.restart().await;
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let health = collector.health().await.unwrap_or_default();
+        let skipped = health["tables"]["scores"]["replay_skipped"].as_u64().unwrap_or(0);
+        if health["spool"]["records"].as_u64() == Some(0) && skipped >= 15 {
+            assert_eq!(skipped, 15, "every replayed score was found stored");
+            break;
+        }
+        assert!(Instant::now() < deadline, "replay not done: {health}\n{}", tail(&collector.log));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(stored_ids().await, want, "the replay wrote none twice");
+}
+
+/// The score key the writer computes in Rust equals what ClickHouse computes from the stored columns:
+/// the same id and version is stored, a later version or a tombstone of it is not, nor another project's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn score_replay_keys_match_what_clickhouse_computes() {
+    use std::collections::HashSet;
+
+    use promptlog::storage::clickhouse::{Store, schema};
+    use promptlog_ingest::rows::{Keyed, ScoreRow};
+    let url = promptlog_testkit::shared_clickhouse_url();
+    let db = format!("score_keys_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()));
+    let config = crate::support::stack::test_config(&url, &db, std::path::Path::new("."));
+    let store = Store::new(&config.clickhouse);
+    schema::migrate(&store).await.unwrap();
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let row = |id: &str, version: u64| ScoreRow {
+        project_id: "default".into(),
+        score_id: id.into(),
+        version,
+        timestamp: t,
+        name: "user_rating".into(),
+        ..ScoreRow::default()
+    };
+    let tombstone = ScoreRow { project_id: "default".into(), ..promptlog_ingest::scores::tombstone("b", t) };
+    let stored = vec![row("a", 1), row("ünï ✓", 2), tombstone];
+    store.insert("scores", &stored, "keys-scores").await.unwrap();
+    let later = row("a", 2);
+    let tombstone_of_a = ScoreRow { is_deleted: 1, ..row("a", 1) };
+    let other = ScoreRow { project_id: "other".into(), ..row("a", 1) };
+    let probe: Vec<&ScoreRow> = stored.iter().chain([&later, &tombstone_of_a, &other]).collect();
+    let found = store.existing_keys("scores", &probe).await.unwrap();
+    let want: HashSet<_> = stored.iter().map(Keyed::key).collect();
+    assert_eq!(found, want);
+}
