@@ -7,7 +7,8 @@ use clickhouse::{Row, RowWrite};
 use promptlog_ingest::TableRow;
 use promptlog_ingest::batch::Batcher;
 use promptlog_ingest::rows::{
-    ExpHistogramRow, GaugeRow, HistogramRow, Keyed, LlmCallRow, LogRow, MetricRows, SpanRow, SumRow, SummaryRow,
+    ExpHistogramRow, GaugeRow, HistogramRow, Keyed, LlmCallRow, LogRow, MetricRows, ScoreRow, SpanRow, SumRow,
+    SummaryRow,
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -77,6 +78,7 @@ pub(super) struct Lanes {
     pub(super) logs: Lane<LogRow>,
     pub(super) calls: Lane<LlmCallRow>,
     pub(super) metrics: MetricLanes,
+    pub(super) scores: Lane<ScoreRow>,
 }
 
 /// The five metrics tables' lanes (rows go straight in: no join).
@@ -168,6 +170,7 @@ impl Lanes {
             logs: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
             calls: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
             metrics: MetricLanes::start(tasks, ctx, max_rows, max_delay),
+            scores: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
         }
     }
 
@@ -177,6 +180,7 @@ impl Lanes {
         self.logs.flush_if_due(now, cancel).await;
         self.calls.flush_if_due(now, cancel).await;
         self.metrics.flush_due(now, cancel).await;
+        self.scores.flush_if_due(now, cancel).await;
     }
 
     /// Hands over everything buffered (shutdown).
@@ -185,6 +189,7 @@ impl Lanes {
         self.logs.flush(cancel).await;
         self.calls.flush(cancel).await;
         self.metrics.flush_all(cancel).await;
+        self.scores.flush(cancel).await;
     }
 }
 

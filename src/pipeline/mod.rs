@@ -176,7 +176,7 @@ impl Ingest {
     }
 
     /// Counts records refused before reaching the pipeline (invalid or refused).
-    fn count_rejected(&self, table: Table, n: u64) {
+    pub(crate) fn count_rejected(&self, table: Table, n: u64) {
         self.stats.table(table).rejected.fetch_add(n, Relaxed);
     }
 }
@@ -337,6 +337,7 @@ impl BatchLoop {
         self.lanes.traces.offer(source, s.spans, now, &self.cancel).await;
         self.lanes.logs.offer(source, s.logs, now, &self.cancel).await;
         self.lanes.metrics.offer(source, s.metrics, now, &self.cancel).await;
+        self.lanes.scores.offer(source, s.scores, now, &self.cancel).await;
         self.move_ready_calls(now).await;
     }
 

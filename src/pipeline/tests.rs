@@ -45,6 +45,7 @@ async fn harness() -> Harness {
         logs: Lane::new(1000, DELAY, logs_tx),
         calls: Lane::new(1000, DELAY, calls_tx),
         metrics: super::lanes::MetricLanes::unused(1000, DELAY),
+        scores: Lane::new(1000, DELAY, mpsc::channel(1).0),
     };
     let (tx, rx) = mpsc::channel(8);
     let batch_loop = BatchLoop {

@@ -1,4 +1,4 @@
-//! OTLP receivers. Both transports decode a request, reserve its memory, and hand it to
+//! OTLP receivers, and the feedback API (`scores`) beside them. Both transports decode a request, reserve its memory, and hand it to
 //! [`Ingest::accept`](crate::pipeline::Ingest::accept) through one generic path per transport
 //! ([`Receiver::export`]), whatever the signal; the outcome becomes `partial_success` or an error.
 //!
@@ -9,6 +9,7 @@
 pub(crate) mod budget;
 pub(crate) mod grpc;
 pub mod http;
+mod scores;
 
 use std::time::Duration;
 

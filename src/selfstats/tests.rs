@@ -120,9 +120,19 @@ fn rows_carry_deltas_and_current_gauges() {
         ..TableSnapshot::default()
     };
     let zero = snap(0, 0, 0, 0.0);
-    let previous = [snap(10, 8, 2, 1.0), zero, snap(4, 4, 0, 2.0), zero, snap(1, 1, 0, 0.0), zero, zero, zero];
-    let current =
-        [snap(15, 14, 1, 3.5), snap(2, 0, 2, 0.0), snap(4, 4, 0, 2.0), zero, snap(4, 3, 1, 0.5), zero, zero, zero];
+    let previous =
+        [snap(10, 8, 2, 1.0), zero, snap(4, 4, 0, 2.0), zero, snap(1, 1, 0, 0.0), zero, zero, zero, snap(1, 1, 0, 0.0)];
+    let current = [
+        snap(15, 14, 1, 3.5),
+        snap(2, 0, 2, 0.0),
+        snap(4, 4, 0, 2.0),
+        zero,
+        snap(4, 3, 1, 0.5),
+        zero,
+        zero,
+        zero,
+        snap(3, 3, 0, 0.5),
+    ];
     let rows = stats_rows("host-a", 1_700_000_000_123, &previous, &current, 4096);
     let signals: Vec<_> = rows.iter().map(|r| r.signal.as_str()).collect();
     assert_eq!(
@@ -135,9 +145,11 @@ fn rows_carry_deltas_and_current_gauges() {
             "metrics_sum",
             "metrics_histogram",
             "metrics_exponential_histogram",
-            "metrics_summary"
+            "metrics_summary",
+            "scores"
         ]
     );
+    assert_eq!((rows[8].received, rows[8].written), (2, 2));
     assert_eq!((rows[4].received, rows[4].written, rows[4].queue_depth), (3, 2, 1));
     assert_eq!((rows[0].received, rows[0].written, rows[0].queue_depth), (5, 6, 1));
     assert_eq!(rows[0].batch_latency_ms, 3.5);

@@ -29,6 +29,7 @@ const RULE_PANELS: &[(&str, &str)] = &[
     ("promptlog-cost-anomaly", "Cost (USD/hour) by service"),
     ("promptlog-collector-dead-letters", "Rejected / retried / dead-lettered per second"),
     ("promptlog-collector-stale", "Instances"),
+    ("promptlog-negative-feedback", "Negative end-user ratings"),
 ];
 
 /// A project besides `default` in the seeded data, and how many calls it has.
@@ -95,7 +96,7 @@ fn provisioning_files_are_consistent() {
 
     // Dashboards: unique uids, datasource refs, unique panel ids, links to existing dashboards.
     let dashes = dashboards();
-    assert_eq!(dashes.len(), 6, "six dashboards");
+    assert_eq!(dashes.len(), 7, "seven dashboards");
     let uids: BTreeSet<_> = dashes.iter().map(|(_, d)| d["uid"].as_str().unwrap().to_owned()).collect();
     assert_eq!(uids.len(), dashes.len(), "dashboard uids must be unique");
     let mut panel_ids = BTreeMap::new();
@@ -359,6 +360,52 @@ fn fires_for(state: &Option<Vec<(Labels, bool)>>, key: &str, value: &str) -> boo
     state.iter().flatten().any(|(l, firing)| *firing && l.get(key).map(String::as_str) == Some(value))
 }
 
+/// End-user thumbs, sent through the collector's `/v1/scores` for seeded calls: svc-errors gets 12
+/// ratings, 11 of them down (fires the negative-feedback rule); chat-api 12, 2 down (quiet); svc-healthy
+/// 3, all down (below the minimum ratings). Plus an LLM relevance score and a session score on sess-3.
+async fn seed_scores(stack: &Stack) {
+    let calls = stack
+        .query_json(
+            "SELECT TraceId AS t, SpanId AS s, ServiceName AS service FROM llm_calls WHERE NOT IsRollup \
+             AND ServiceName IN ('svc-errors', 'chat-api', 'svc-healthy') ORDER BY Timestamp DESC LIMIT 12 BY service",
+        )
+        .await;
+    let mut scores = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &calls {
+        let service = json_str(&c["service"]);
+        let n = seen.entry(service.clone()).or_default();
+        *n += 1;
+        let down = match service.as_str() {
+            "svc-errors" => *n <= 11,
+            "chat-api" => *n <= 2,
+            _ => *n <= 3,
+        };
+        if service == "svc-healthy" && *n > 3 {
+            continue;
+        }
+        scores.push(serde_json::json!({"trace_id": c["t"], "span_id": c["s"], "name": "user_rating",
+            "data_type": "boolean", "value": !down, "source": "end_user", "comment": if down { "wrong" } else { "" }}));
+        if *n == 1 {
+            scores.push(serde_json::json!({"trace_id": c["t"], "span_id": c["s"], "name": "relevance",
+                "value": 0.5, "label": "partial", "source": "llm"}));
+        }
+    }
+    scores.push(serde_json::json!({"session_id": "sess-3", "name": "session_outcome", "data_type": "categorical",
+        "label": "resolved", "source": "annotator"}));
+    let want = scores.len() as u64;
+    let reply = reqwest::Client::new()
+        .post(format!("{}/v1/scores", stack.otlp_http_url()))
+        .json(&serde_json::json!({ "scores": scores }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let body: Json = reply.json().await.unwrap();
+    assert_eq!(body["rejected_scores"], 0, "{body}");
+    stack.wait_for_count("scores", want).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_and_alerts_on_seeded_data() {
     let stack = Stack::start().await;
@@ -373,6 +420,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
     assert_eq!(status, 200, "collector refused the metrics seed: {}", String::from_utf8_lossy(&resp));
     stack.wait_for_count("otel_metrics_histogram", 7).await;
     stack.wait_for_count("llm_calls", calls.len() as u64).await;
+    seed_scores(&stack).await;
 
     // Alerts first: their windows are minutes wide and the seed ages while the dashboards run.
     let expect: &[(&str, &str, &str, &[&str])] = &[
@@ -385,6 +433,7 @@ async fn dashboards_and_alerts_on_seeded_data() {
         ("promptlog-cost-anomaly", "service", "svc-burn", &["svc-steady", "chat-api", "svc-healthy"]),
         ("promptlog-collector-dead-letters", "instance", "grafana-test-a", &["grafana-test-b", "grafana-test-c"]),
         ("promptlog-collector-stale", "instance", "grafana-test-c", &["grafana-test-a", "grafana-test-b"]),
+        ("promptlog-negative-feedback", "service", "svc-errors", &["chat-api", "svc-healthy"]),
     ];
     let all_rules = rules();
     assert_eq!(all_rules.len(), expect.len(), "every rule has a firing and a quiet case here");
@@ -409,6 +458,8 @@ async fn dashboards_and_alerts_on_seeded_data() {
         ("promptlog-user-spend-24h", "SQL_promptlog_user_spend_24h_usd_max", "31", "user", "user-spender"),
         ("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_ratio_max", "31", "service", "svc-burn"),
         ("promptlog-cost-anomaly", "SQL_promptlog_cost_anomaly_min_usd", "11", "service", "svc-burn"),
+        ("promptlog-negative-feedback", "SQL_promptlog_negative_feedback_share_max", "0.95", "service", "svc-errors"),
+        ("promptlog-negative-feedback", "SQL_promptlog_feedback_min_ratings", "13", "service", "svc-errors"),
     ];
     for (uid, setting, value, key, hot) in overrides {
         let rule = &all_rules.iter().find(|(_, r)| r["uid"].as_str() == Some(uid)).unwrap().1;
@@ -449,6 +500,14 @@ async fn dashboards_and_alerts_on_seeded_data() {
         let rows = run_dashboard(&stack, &dash, &all, true, &mut problems).await;
         results.insert(dash["uid"].as_str().unwrap().to_owned(), rows);
     }
+    // The Feedback dashboard reads the seeded thumbs exactly: 16 of 27 end-user ratings are down.
+    let feedback = &results["promptlog-feedback"];
+    let negative = json_f64(&feedback["Negative end-user ratings"][0]["negative_share"]).unwrap();
+    assert!((negative - 16.0 / 27.0).abs() < 1e-9, "negative share {negative}");
+    let worst = &feedback["Worst-rated calls"][0];
+    assert_eq!((json_str(&worst["score"]), json_str(&worst["comment"])), ("user_rating".into(), "wrong".into()));
+    let session_scores = &results["promptlog-session"]["Scores in this session"];
+    assert!(session_scores.iter().any(|r| json_str(&r["label"]) == "resolved"), "{session_scores:?}");
     // The metrics dashboard reads exactly what was sent.
     let metrics = &results["promptlog-metrics"];
     let one = |panel: &str, col: &str| json_f64(&metrics[panel][0][col]).unwrap();

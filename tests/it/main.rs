@@ -15,6 +15,7 @@ mod conventions;
 mod duplicates;
 mod e2e_sdk;
 mod faults;
+mod feedback;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;

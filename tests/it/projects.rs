@@ -188,10 +188,10 @@ const PROJECT_FILTER: &str = "$__conditionalAll(ProjectId IN (${project:singlequ
 /// How many times `sql` reads a project table (`FROM <table>`, or `FROM $rollup`: the llm_calls rollup the
 /// hidden `rollup` variable names).
 fn project_table_reads(sql: &str) -> usize {
-    // The metrics tables (otel_metrics_*) and the rollups carry ProjectId too.
+    // The metrics tables (otel_metrics_*), the rollups and `scores` carry ProjectId too.
     let project_table = |rest: &str| {
         let rest = rest.trim_start();
-        TABLES.iter().chain(&["$rollup"]).any(|t| rest.starts_with(t)) || rest.starts_with("otel_metrics_")
+        TABLES.iter().chain(&["$rollup", "scores "]).any(|t| rest.starts_with(t)) || rest.starts_with("otel_metrics_")
     };
     sql.split("FROM").skip(1).filter(|rest| project_table(rest)).count()
 }

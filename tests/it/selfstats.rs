@@ -84,6 +84,7 @@ async fn stats_writer_stores_deltas_and_gauges() {
             "metrics_histogram",
             "metrics_sum",
             "metrics_summary",
+            "scores",
             "traces"
         ]
     );

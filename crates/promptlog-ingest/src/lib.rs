@@ -8,6 +8,7 @@
 //! - [`normalize`]: OTLP → typed rows, one file per GenAI convention (and `metrics.rs` for data points).
 //! - [`join`]: merges log-borne content into its span's LLM call, whichever arrives first.
 //! - [`batch`]: the synchronous batcher (rows in, full or old batches out; no timer).
+//! - [`scores`]: feedback scores (`promptlog.feedback.v1`): spooled batch, validation, rows.
 //! - [`rows`] and [`table`]: every table's row struct, and the table each belongs to.
 //!
 //! # The seam
@@ -24,6 +25,7 @@ pub mod process;
 pub mod record;
 pub mod request;
 pub mod rows;
+pub mod scores;
 pub mod seal;
 pub mod table;
 
@@ -36,7 +38,7 @@ pub use request::{ExportRequest, Request, RequestContext, Signal};
 pub use seal::{KeyRing, SealError};
 pub use table::{Table, TableRow};
 
-use rows::{LogRow, MetricRows, SpanRow};
+use rows::{LogRow, MetricRows, ScoreRow, SpanRow};
 
 /// Rows made from one request.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -51,22 +53,26 @@ pub struct Submission {
     pub fragments: Vec<ContentFragment>,
     /// `otel_metrics_*` rows, one per data point (they never go through the join).
     pub metrics: MetricRows,
+    /// `scores` rows: submitted scores, delete tombstones, and OTLP `gen_ai.evaluation.result`
+    /// records (those come in addition to their span or log row).
+    pub scores: Vec<ScoreRow>,
 }
 
 impl Submission {
     /// Rows that go to ClickHouse: spans, log records, calls (content fragments merge into calls)
     /// and metric data points.
     pub fn rows(&self) -> u64 {
-        (self.spans.len() + self.logs.len() + self.calls.len() + self.metrics.len()) as u64
+        (self.spans.len() + self.logs.len() + self.calls.len() + self.metrics.len() + self.scores.len()) as u64
     }
 
-    /// Raw records (spans, log records or data points) of the request's own signal.
+    /// Raw records (spans, log records, data points or scores) of the request's own signal; an OTLP
+    /// evaluation record counts once more, as its score.
     pub fn records(&self) -> u64 {
-        (self.spans.len() + self.logs.len() + self.metrics.len()) as u64
+        (self.spans.len() + self.logs.len() + self.metrics.len() + self.scores.len()) as u64
     }
 
     /// Raw rows per table, for counting.
-    pub fn per_table(&self) -> [(Table, u64); 7] {
+    pub fn per_table(&self) -> [(Table, u64); 8] {
         let m = &self.metrics;
         [
             (Table::Traces, self.spans.len() as u64),
@@ -76,6 +82,7 @@ impl Submission {
             (Table::MetricsHistogram, m.histogram.len() as u64),
             (Table::MetricsExpHistogram, m.exp_histogram.len() as u64),
             (Table::MetricsSummary, m.summary.len() as u64),
+            (Table::Scores, self.scores.len() as u64),
         ]
     }
 }

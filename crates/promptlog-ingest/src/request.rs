@@ -12,6 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use crate::scores::ScoreBatch;
 use crate::table::Table;
 
 /// Which OTLP signal a request carries. The discriminant is the tag stored in spool records.
@@ -23,6 +24,8 @@ pub enum Signal {
     Logs = 2,
     /// `ExportMetricsServiceRequest`.
     Metrics = 3,
+    /// Feedback scores and deletes ([`ScoreBatch`], from `promptlog.feedback.v1`).
+    Scores = 4,
 }
 
 impl Signal {
@@ -32,6 +35,7 @@ impl Signal {
             1 => Some(Signal::Traces),
             2 => Some(Signal::Logs),
             3 => Some(Signal::Metrics),
+            4 => Some(Signal::Scores),
             _ => None,
         }
     }
@@ -42,6 +46,7 @@ impl Signal {
             Signal::Traces => "traces",
             Signal::Logs => "logs",
             Signal::Metrics => "metrics",
+            Signal::Scores => "scores",
         }
     }
 
@@ -53,6 +58,7 @@ impl Signal {
             Signal::Traces => Table::Traces,
             Signal::Logs => Table::Logs,
             Signal::Metrics => Table::MetricsGauge,
+            Signal::Scores => Table::Scores,
         }
     }
 
@@ -62,6 +68,7 @@ impl Signal {
             Signal::Traces => "spans",
             Signal::Logs => "log records",
             Signal::Metrics => "data points",
+            Signal::Scores => "scores",
         }
     }
 }
@@ -75,6 +82,8 @@ pub enum Request {
     Logs(ExportLogsServiceRequest),
     /// Metrics (their data points).
     Metrics(ExportMetricsServiceRequest),
+    /// Feedback scores and deletes.
+    Scores(ScoreBatch),
 }
 
 impl Request {
@@ -84,6 +93,7 @@ impl Request {
             Request::Traces(_) => Signal::Traces,
             Request::Logs(_) => Signal::Logs,
             Request::Metrics(_) => Signal::Metrics,
+            Request::Scores(_) => Signal::Scores,
         }
     }
 
@@ -93,6 +103,7 @@ impl Request {
             Signal::Traces => Request::Traces(ExportTraceServiceRequest::decode(body)?),
             Signal::Logs => Request::Logs(ExportLogsServiceRequest::decode(body)?),
             Signal::Metrics => Request::Metrics(ExportMetricsServiceRequest::decode(body)?),
+            Signal::Scores => Request::Scores(ScoreBatch::decode(body)?),
         })
     }
 
@@ -102,6 +113,7 @@ impl Request {
             Request::Traces(r) => r.encoded_len(),
             Request::Logs(r) => r.encoded_len(),
             Request::Metrics(r) => r.encoded_len(),
+            Request::Scores(r) => r.encoded_len(),
         }
     }
 
@@ -111,6 +123,7 @@ impl Request {
             Request::Traces(r) => r.encode_raw(buf),
             Request::Logs(r) => r.encode_raw(buf),
             Request::Metrics(r) => r.encode_raw(buf),
+            Request::Scores(r) => r.encode_raw(buf),
         }
     }
 }

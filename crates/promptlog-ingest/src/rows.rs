@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 mod metrics;
+mod scores;
 pub use metrics::{ExpHistogramRow, GaugeRow, HistogramRow, MetricHead, MetricRows, SumRow, SummaryRow};
+pub use scores::ScoreRow;
 
 /// A ClickHouse `Map(LowCardinality(String), String)`, kept as an ordered list of pairs: it preserves
 /// the order the client sent and costs no hashing on the hot path.

@@ -1,7 +1,7 @@
 //! The tables rows are written to, named once. Each row type names its table ([`TableRow`]), so a
 //! row can only be sent to the table whose columns it has.
 
-use crate::rows::{ExpHistogramRow, GaugeRow, HistogramRow, LlmCallRow, LogRow, SpanRow, SumRow, SummaryRow};
+use crate::rows::{ExpHistogramRow, GaugeRow, HistogramRow, LlmCallRow, LogRow, ScoreRow, SpanRow, SumRow, SummaryRow};
 
 /// The tables the pipeline writes request-derived rows to (and the signals they count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,11 +22,13 @@ pub enum Table {
     MetricsExpHistogram,
     /// `otel_metrics_summary`.
     MetricsSummary,
+    /// `scores` (feedback API and OTLP `gen_ai.evaluation.result`).
+    Scores,
 }
 
 impl Table {
     /// All tables, in a fixed order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Traces,
         Table::Logs,
         Table::LlmCalls,
@@ -35,6 +37,7 @@ impl Table {
         Table::MetricsHistogram,
         Table::MetricsExpHistogram,
         Table::MetricsSummary,
+        Table::Scores,
     ];
 
     /// The five OTLP metrics tables (one per metric type).
@@ -57,6 +60,7 @@ impl Table {
             Table::MetricsHistogram => "otel_metrics_histogram",
             Table::MetricsExpHistogram => "otel_metrics_exponential_histogram",
             Table::MetricsSummary => "otel_metrics_summary",
+            Table::Scores => "scores",
         }
     }
 
@@ -71,6 +75,7 @@ impl Table {
             Table::MetricsHistogram => "metrics_histogram",
             Table::MetricsExpHistogram => "metrics_exponential_histogram",
             Table::MetricsSummary => "metrics_summary",
+            Table::Scores => "scores",
         }
     }
 
@@ -116,6 +121,10 @@ impl TableRow for ExpHistogramRow {
 
 impl TableRow for SummaryRow {
     const TABLE: Table = Table::MetricsSummary;
+}
+
+impl TableRow for ScoreRow {
+    const TABLE: Table = Table::Scores;
 }
 
 /// `collector_stats`, the table of [`CollectorStatsRow`](crate::rows::CollectorStatsRow)s (written by

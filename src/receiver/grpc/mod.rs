@@ -1,5 +1,6 @@
 //! OTLP/gRPC: `TraceService`, `LogsService` and `MetricsService`, one generic export path for all
-//! three. gzip and zstd request compression are accepted.
+//! three, and promptlog's own `FeedbackService` ([`feedback`]). gzip and zstd request compression are
+//! accepted.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
@@ -10,6 +11,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceReq
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use promptlog_ingest::ExportRequest;
+use promptlog_proto::feedback::v1::feedback_service_server::FeedbackServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
@@ -22,6 +24,8 @@ use crate::auth::{Auth, Identity, Scope, presented_key};
 // OTLP's status codes for tonic's own decode errors (oversized → RESOURCE_EXHAUSTED, not the
 // retryable OUT_OF_RANGE; undecodable → INVALID_ARGUMENT, not INTERNAL).
 mod otlp_status;
+
+mod feedback;
 
 impl From<ReceiveError> for Status {
     fn from(e: ReceiveError) -> Self {
@@ -39,10 +43,11 @@ impl From<ReceiveError> for Status {
     }
 }
 
-/// Checks the `authorization` (or `x-api-key`) metadata of every call before its message is
-/// decoded, and hands the [`Identity`] to the handler in the request's extensions.
+/// Checks the `authorization` (or `x-api-key`) metadata of every call for the service's scope
+/// before its message is decoded, and hands the [`Identity`] to the handler in the request's
+/// extensions.
 #[derive(Clone)]
-struct Authenticate(Auth);
+struct Authenticate(Auth, Scope);
 
 impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
@@ -51,7 +56,7 @@ impl tonic::service::Interceptor for Authenticate {
             metadata.get("authorization").map(|v| v.as_bytes()),
             metadata.get("x-api-key").map(|v| v.as_bytes()),
         );
-        let identity = self.0.check(key, Scope::Ingest).map_err(ReceiveError::Auth)?;
+        let identity = self.0.check(key, self.1).map_err(ReceiveError::Auth)?;
         request.extensions_mut().insert(identity);
         Ok(request)
     }
@@ -113,13 +118,16 @@ pub(crate) async fn serve(
     let limit = receiver.max_request_bytes;
     macro_rules! service {
         ($server:ident) => {
+            service!($server, Scope::Ingest)
+        };
+        ($server:ident, $scope:expr) => {
             otlp_status::OtlpStatus(InterceptedService::new(
                 $server::new(receiver.clone())
                     .max_decoding_message_size(limit)
                     .accept_compressed(CompressionEncoding::Gzip)
                     .accept_compressed(CompressionEncoding::Zstd)
                     .send_compressed(CompressionEncoding::Gzip),
-                Authenticate(receiver.auth.clone()),
+                Authenticate(receiver.auth.clone(), $scope),
             ))
         };
     }
@@ -127,6 +135,7 @@ pub(crate) async fn serve(
         .add_service(service!(TraceServiceServer))
         .add_service(service!(LogsServiceServer))
         .add_service(service!(MetricsServiceServer))
+        .add_service(service!(FeedbackServiceServer, Scope::Feedback))
         .serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), shutdown.cancelled_owned())
         .await
 }

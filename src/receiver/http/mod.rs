@@ -1,10 +1,11 @@
 //! OTLP/HTTP: `POST /v1/traces|logs|metrics` in protobuf or JSON, optionally gzip-compressed, and
-//! `GET /health`. Bodies are capped before and after decompression; errors are `google.rpc.Status`
+//! `GET /health`; the feedback API's `POST /v1/scores` and `DELETE /v1/scores/{id}` ([`scores`]). Bodies are capped before and after decompression; errors are `google.rpc.Status`
 //! in the request's encoding, as the OTLP spec asks. `GET /metrics` is promptlog's own Prometheus
 //! exposition ([`crate::selfstats`]). Connections are served by [`conn`], which bounds how long a
 //! client may take to send a request.
 
 pub mod conn;
+mod scores;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use futures::StreamExt;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -61,6 +62,8 @@ fn router(receiver: Receiver, stats: Arc<Stats>) -> Router {
         .route("/v1/traces", post(export::<ExportTraceServiceRequest>))
         .route("/v1/logs", post(export::<ExportLogsServiceRequest>))
         .route("/v1/metrics", post(export::<ExportMetricsServiceRequest>))
+        .route("/v1/scores", post(scores::submit))
+        .route("/v1/scores/{id}", delete(scores::delete))
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
         .with_state(AppState { receiver, stats })
@@ -180,28 +183,55 @@ async fn decode<T>(
 where
     T: Message + Default + DeserializeOwned + Send + 'static,
 {
-    let gzip = match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::trim) {
-        None | Some("") | Some("identity") => false,
-        Some(e) if e.eq_ignore_ascii_case("gzip") => true,
-        Some(other) => return Err(ReceiveError::ContentEncoding(other.to_owned())),
-    };
+    read_then(headers, body, receiver, move |bytes, reservation| match encoding {
+        Encoding::Protobuf => match T::decode(bytes.as_slice()) {
+            Ok(message) => Ok((message, Some(bytes), reservation)),
+            Err(e) => Err(ReceiveError::Decode { what, detail: e.to_string() }),
+        },
+        Encoding::Json => serde_json::from_slice(&bytes)
+            .map(|message| (message, None, reservation))
+            .map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
+    })
+    .await
+}
+
+/// Reads the body (capped), then on one blocking thread decompresses it (capped), reserves its bytes
+/// against the memory budget and hands both to `then`.
+async fn read_then<R: Send + 'static>(
+    headers: &HeaderMap,
+    body: Body,
+    receiver: &Receiver,
+    then: impl FnOnce(Vec<u8>, Reservation) -> Result<R, ReceiveError> + Send + 'static,
+) -> Result<R, ReceiveError> {
+    let gzip = gzip_encoded(headers)?;
     let limit = receiver.max_request_bytes;
     let budget = receiver.budget.clone();
     let raw = read_capped(body, limit).await?;
     blocking(move || {
         let bytes = if gzip { gunzip_capped(&raw, limit)? } else { raw };
         let reservation = budget.try_reserve(bytes.len())?;
-        match encoding {
-            Encoding::Protobuf => match T::decode(bytes.as_slice()) {
-                Ok(message) => Ok((message, Some(bytes), reservation)),
-                Err(e) => Err(ReceiveError::Decode { what, detail: e.to_string() }),
-            },
-            Encoding::Json => serde_json::from_slice(&bytes)
-                .map(|message| (message, None, reservation))
-                .map_err(|e| ReceiveError::Decode { what, detail: e.to_string() }),
-        }
+        then(bytes, reservation)
     })
     .await
+}
+
+/// Whether `Content-Encoding` says gzip (identity or none: false; anything else is refused).
+fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ReceiveError> {
+    match headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::trim) {
+        None | Some("") | Some("identity") => Ok(false),
+        Some(e) if e.eq_ignore_ascii_case("gzip") => Ok(true),
+        Some(other) => Err(ReceiveError::ContentEncoding(other.to_owned())),
+    }
+}
+
+/// Reads and decompresses a body under the same caps as [`decode`], without decoding it (for bodies
+/// that are not OTLP messages), and reserves its bytes against the memory budget.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    receiver: &Receiver,
+) -> Result<(Vec<u8>, Reservation), ReceiveError> {
+    read_then(headers, body, receiver, |bytes, reservation| Ok((bytes, reservation))).await
 }
 
 /// After refusing an oversized body, at most this much more of it is read and discarded.

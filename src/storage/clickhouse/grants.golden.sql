@@ -3,7 +3,7 @@ CREATE ROLE IF NOT EXISTS `promptlog_reader`;
 CREATE ROLE IF NOT EXISTS `promptlog_project_reader`;
 GRANT SELECT, INSERT, ALTER, CREATE DATABASE, CREATE TABLE, CREATE VIEW ON `promptlog`.* TO `promptlog_writer` WITH REPLACE OPTION;
 GRANT SELECT ON `promptlog`.* TO `promptlog_reader` WITH REPLACE OPTION;
-GRANT SELECT ON `promptlog`.`otel_traces`, SELECT ON `promptlog`.`otel_logs`, SELECT ON `promptlog`.`llm_calls`, SELECT ON `promptlog`.`otel_metrics_gauge`, SELECT ON `promptlog`.`otel_metrics_sum`, SELECT ON `promptlog`.`otel_metrics_histogram`, SELECT ON `promptlog`.`otel_metrics_exponential_histogram`, SELECT ON `promptlog`.`otel_metrics_summary`, SELECT ON `promptlog`.`llm_calls_1m`, SELECT ON `promptlog`.`llm_calls_1h` TO `promptlog_project_reader` WITH REPLACE OPTION;
+GRANT SELECT ON `promptlog`.`otel_traces`, SELECT ON `promptlog`.`otel_logs`, SELECT ON `promptlog`.`llm_calls`, SELECT ON `promptlog`.`otel_metrics_gauge`, SELECT ON `promptlog`.`otel_metrics_sum`, SELECT ON `promptlog`.`otel_metrics_histogram`, SELECT ON `promptlog`.`otel_metrics_exponential_histogram`, SELECT ON `promptlog`.`otel_metrics_summary`, SELECT ON `promptlog`.`scores`, SELECT ON `promptlog`.`llm_calls_1m`, SELECT ON `promptlog`.`llm_calls_1h` TO `promptlog_project_reader` WITH REPLACE OPTION;
 CREATE SETTINGS PROFILE OR REPLACE `promptlog_reader_profile` SETTINGS readonly = 2 CONST, max_execution_time = 300 MIN 1 MAX 300, max_memory_usage = 10000000000 MIN 1 MAX 10000000000 TO `promptlog_reader`, `promptlog_project_reader`;
 CREATE USER IF NOT EXISTS `promptlog_collector` IDENTIFIED WITH sha256_password BY '[HIDDEN]';
 GRANT `promptlog_writer` TO `promptlog_collector` WITH REPLACE OPTION;
@@ -41,6 +41,9 @@ CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_obrien` ON `promptlog`.`
 CREATE ROW POLICY OR REPLACE `promptlog_all_rows` ON `promptlog`.`otel_metrics_summary` AS PERMISSIVE FOR SELECT USING 1 TO ALL;
 CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_acme` ON `promptlog`.`otel_metrics_summary` AS RESTRICTIVE FOR SELECT USING ProjectId = 'acme' TO `grafana_acme`;
 CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_obrien` ON `promptlog`.`otel_metrics_summary` AS RESTRICTIVE FOR SELECT USING ProjectId = 'o\'brien\\' TO `grafana_obrien`;
+CREATE ROW POLICY OR REPLACE `promptlog_all_rows` ON `promptlog`.`scores` AS PERMISSIVE FOR SELECT USING 1 TO ALL;
+CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_acme` ON `promptlog`.`scores` AS RESTRICTIVE FOR SELECT USING ProjectId = 'acme' TO `grafana_acme`;
+CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_obrien` ON `promptlog`.`scores` AS RESTRICTIVE FOR SELECT USING ProjectId = 'o\'brien\\' TO `grafana_obrien`;
 CREATE ROW POLICY OR REPLACE `promptlog_all_rows` ON `promptlog`.`llm_calls_1m` AS PERMISSIVE FOR SELECT USING 1 TO ALL;
 CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_acme` ON `promptlog`.`llm_calls_1m` AS RESTRICTIVE FOR SELECT USING ProjectId = 'acme' TO `grafana_acme`;
 CREATE ROW POLICY OR REPLACE `promptlog_project_grafana_obrien` ON `promptlog`.`llm_calls_1m` AS RESTRICTIVE FOR SELECT USING ProjectId = 'o\'brien\\' TO `grafana_obrien`;

@@ -53,6 +53,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_otel_metrics_histogram"),
     migration!(19, "0019_otel_metrics_exponential_histogram"),
     migration!(20, "0020_otel_metrics_summary"),
+    migration!(21, "0021_scores"),
 ];
 
 /// Tables with a retention TTL, and the column expression it applies to.
@@ -69,6 +70,7 @@ const TTL_TABLES: &[(&str, &str)] = &[
     (Table::MetricsHistogram.name(), "toDateTime(TimeUnix)"),
     (Table::MetricsExpHistogram.name(), "toDateTime(TimeUnix)"),
     (Table::MetricsSummary.name(), "toDateTime(TimeUnix)"),
+    (Table::Scores.name(), "toDateTime(Timestamp)"),
 ];
 
 /// The `llm_calls` rollups the dashboards read (per minute, per hour; migrations 0012-0015), filled by

@@ -45,6 +45,7 @@ impl Fixture {
             Signal::Traces => "/v1/traces",
             Signal::Logs => "/v1/logs",
             Signal::Metrics => "/v1/metrics",
+            Signal::Scores => "/v1/scores",
         }
     }
 }
@@ -145,8 +146,8 @@ fn rewrite(request: &mut Request, r: &[(String, String)]) {
                 }
             }
         }
-        // No recorded fixture carries metrics.
-        Request::Metrics(_) => {}
+        // No recorded fixture carries metrics or scores.
+        Request::Metrics(_) | Request::Scores(_) => {}
     }
 }
 

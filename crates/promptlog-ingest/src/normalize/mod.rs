@@ -15,6 +15,7 @@ mod anthropic_sdk;
 pub(crate) mod attrs;
 mod call;
 mod detect;
+pub mod evaluation;
 mod flat;
 mod identity;
 mod langfuse;
@@ -71,7 +72,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn reject(&mut self, what: impl FnOnce() -> String) {
+    pub(crate) fn reject(&mut self, what: impl FnOnce() -> String) {
         self.reject_n(1, what);
     }
 
@@ -132,6 +133,7 @@ pub fn normalize(request: &Request, limits: Limits, received_ns: i64) -> (Submis
         Request::Traces(r) => walk.resources(&r.resource_spans),
         Request::Logs(r) => walk.resources(&r.resource_logs),
         Request::Metrics(r) => walk.resources(&r.resource_metrics),
+        Request::Scores(b) => crate::scores::add_rows(b, received_ns, &mut walk.out.scores, &mut walk.report),
     }
     (walk.out, walk.report)
 }
@@ -239,7 +241,14 @@ impl OtlpRecord for Span {
     }
 
     fn add_rows(&self, at: &Place<'_>, walk: &mut Walk, truncated: &mut usize) {
-        let row = raw::span_row(self, at.res, at.scope, walk.limits.max_attribute_value_bytes, truncated);
+        let max = walk.limits.max_attribute_value_bytes;
+        let row = raw::span_row(self, at.res, at.scope, max, truncated);
+        for event in self.events.iter().filter(|e| e.name == evaluation::EVALUATION_EVENT) {
+            let time = i64::try_from(event.time_unix_nano).unwrap_or(i64::MAX);
+            let at_ns = if time == 0 { row.timestamp } else { time };
+            let score = evaluation::score(&event.attributes, &row.trace_id, &row.span_id, at_ns, walk.now_ns, max);
+            walk.out.scores.extend(score);
+        }
         if let Some(call) = llm_call_from_span(self, at.res, at.scope, &row.span_attributes) {
             walk.out.calls.push(call);
         }
@@ -267,6 +276,11 @@ impl OtlpRecord for LogRecord {
                 content,
                 convention,
             });
+        }
+        if row.event_name == evaluation::EVALUATION_EVENT {
+            let score =
+                evaluation::score(&self.attributes, &row.trace_id, &row.span_id, row.timestamp, walk.now_ns, max);
+            walk.out.scores.extend(score);
         }
         walk.out.logs.push(row);
     }

@@ -31,6 +31,12 @@ impl Processor for StampProject {
         rows.calls.iter_mut().for_each(|c| set(&mut c.row.project_id));
         rows.fragments.iter_mut().for_each(|f| set(&mut f.project_id));
         rows.metrics.set_project(project);
+        for score in &mut rows.scores {
+            set(&mut score.project_id);
+            // Who sent it, for audit: the key id is part of the context like the project.
+            score.key_id.clear();
+            score.key_id.push_str(ctx.key_id());
+        }
     }
 }
 
@@ -77,6 +83,18 @@ mod tests {
                 };
                 Request::Metrics(promptlog_otlp::metrics_request(res, vec![metric]))
             }
+            Signal::Scores => {
+                use crate::scores::proto::{Score, score::Target};
+                let score = Score {
+                    id: "s1".into(),
+                    target: Some(Target::SessionId("sess".into())),
+                    name: "user_rating".into(),
+                    value: Some(1.0),
+                    metadata: [("promptlog.project_id".to_owned(), "someone-else".to_owned())].into(),
+                    ..Default::default()
+                };
+                Request::Scores(crate::scores::ScoreBatch { scores: vec![score], deleted: vec![] })
+            }
         }
     }
 
@@ -108,6 +126,15 @@ mod tests {
                 .or(rows.metrics.gauge.first().map(|r| &r.resource_attributes));
             assert!(resource_attrs.unwrap().contains(&("promptlog.project_id".into(), "someone-else".into())));
         }
+    }
+
+    #[test]
+    fn scores_get_the_key_project_and_key_id() {
+        let ctx = RequestContext::new(Signal::Scores, 1).with_identity("acme", "acme-1").unwrap();
+        let rows = ingestor().accept(&ctx, claiming(Signal::Scores), None).submission;
+        assert_eq!(rows.scores.len(), 1);
+        assert_eq!((rows.scores[0].project_id.as_str(), rows.scores[0].key_id.as_str()), ("acme", "acme-1"));
+        assert!(rows.scores[0].metadata.contains(&("promptlog.project_id".into(), "someone-else".into())));
     }
 
     #[test]
