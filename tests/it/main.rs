@@ -18,6 +18,7 @@ mod faults;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;
+mod instrument;
 mod metrics;
 mod pricing;
 mod privilege;

@@ -353,9 +353,9 @@ impl Call {
         if truncated {
             kvs.push(KeyValue::new(attr::CONTENT_TRUNCATED, true));
         }
+        // Status stays Unset: the specification leaves Ok to the application, not to instrumentation.
         if let Some(s) = self.span.as_mut() {
             s.set_attributes(kvs);
-            s.set_status(Status::Ok);
         }
         self.emit_details(r.id.as_deref(), r.model.as_deref(), Some(output));
         self.end(r.id)

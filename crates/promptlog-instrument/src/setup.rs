@@ -231,12 +231,12 @@ pub fn init_with(settings: Settings) -> Result<Guard, Error> {
 
 fn exporters(s: &Settings, handle: &tokio::runtime::Handle) -> Result<(SpanExporter, LogExporter), Error> {
     let https = s.endpoint.starts_with("https://");
-    let ca_pem = match (&s.certificate, https) {
-        (Some(path), _) => Some(
+    let ca_pem = match &s.certificate {
+        Some(path) => Some(
             std::fs::read(path)
                 .map_err(|e| Error::Certificate { path: path.display().to_string(), reason: e.to_string() })?,
         ),
-        (None, _) => None,
+        None => None,
     };
     match s.protocol {
         Protocol::Grpc => {
