@@ -17,8 +17,8 @@
 //!
 //! Layout: [`setup`] (exporters from the environment, the `tracing` layer, the flush guard), [`call`]
 //! (the call builder and its life), [`message`] (the messages JSON shape), [`usage`] (token arithmetic),
-//! [`capture`] (content gating), [`evaluation`] (feedback events), [`attributes`] (every name), and
-//! with the `async-openai` feature [`openai`].
+//! [`capture`] (content gating), [`evaluation`](mod@evaluation) (feedback events), [`attributes`] (every name), and
+//! with the `async-openai` feature `openai`.
 
 pub mod attributes;
 pub mod call;
@@ -134,7 +134,7 @@ impl Instrument {
         NOOP.get_or_init(|| Instrument::new(&SdkTracerProvider::builder().build(), None, Capture::default())).clone()
     }
 
-    /// Makes this the instrument of the free functions ([`chat`], [`evaluation`], …).
+    /// Makes this the instrument of the free functions ([`chat()`], [`evaluation()`], …).
     pub fn install(&self) {
         *GLOBAL.write().unwrap_or_else(|p| p.into_inner()) = Some(self.clone());
     }
