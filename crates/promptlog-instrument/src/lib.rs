@@ -18,12 +18,14 @@
 //! Layout: [`setup`] (exporters from the environment, the `tracing` layer, the flush guard), [`call`]
 //! (the call builder and its life), [`message`] (the messages JSON shape), [`usage`] (token arithmetic),
 //! [`capture`] (content gating), [`evaluation`](mod@evaluation) (feedback events), [`attributes`] (every name), and
-//! with the `async-openai` feature `openai`.
+//! with the `async-openai` feature `openai`, with `feedback-client` `feedback_client`.
 
 pub mod attributes;
 pub mod call;
 pub mod capture;
 pub mod evaluation;
+#[cfg(feature = "feedback-client")]
+pub mod feedback_client;
 pub mod message;
 #[cfg(feature = "async-openai")]
 pub mod openai;
@@ -82,6 +84,14 @@ pub enum Error {
     /// [`init`] ran outside a Tokio runtime (the exporters' connections need one).
     #[error("init() must run inside a Tokio runtime")]
     NoRuntime,
+    /// The FeedbackService answered with an error (feature `feedback-client`).
+    #[cfg(feature = "feedback-client")]
+    #[error("feedback service: {0}")]
+    Feedback(#[from] tonic::Status),
+    /// The FeedbackService endpoint cannot be reached (feature `feedback-client`).
+    #[cfg(feature = "feedback-client")]
+    #[error("feedback service connection: {0}")]
+    FeedbackTransport(#[from] tonic::transport::Error),
     /// An evaluation needs a score value or a label.
     #[error("evaluation {0:?} has neither a score value nor a label")]
     EmptyEvaluation(String),
