@@ -19,10 +19,14 @@ use promptlog_testkit::{LLM_CALL_COLUMNS, llm_call, repo_root};
 use serde_json::Value;
 
 use crate::real_clients::{JOIN_WINDOW, PROTOCOLS, fake_server_url_with, run_process, say, sql_str, wait_rows};
+use crate::support::keys;
 use crate::support::stack::Stack;
+use crate::support::tls::{Ca, serve_tls, write};
 
 const SCENARIOS: &str = "tests/clients/scenarios-rust.json";
 const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// `OPENAI_BASE_URL` of the examples that call no model server.
+const UNUSED_BASE_URL: &str = "http://127.0.0.1:9/unused";
 
 /// Builds an example of the crate (with the `async-openai` feature) and returns its executable.
 fn example_binary(name: &str) -> std::path::PathBuf {
@@ -43,11 +47,22 @@ fn example_binary(name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
 }
 
-/// Runs an example with the standard environment pointing at the fake server and the collector;
-/// returns its standard output.
-async fn run_example(exe: &std::path::Path, stack: &Stack, protocol: &str, base_url: &str, service: &str) -> String {
-    let (endpoint, otlp_protocol) =
-        if protocol == "grpc" { (stack.otlp_grpc_url(), "grpc") } else { (stack.otlp_http_url(), "http/protobuf") };
+/// The stack's plaintext OTLP endpoint for `protocol` (`grpc` or `http`).
+fn endpoint(stack: &Stack, protocol: &str) -> String {
+    if protocol == "grpc" { stack.otlp_grpc_url() } else { stack.otlp_http_url() }
+}
+
+/// Runs an example exporting to `endpoint` over `protocol` (`grpc` or `http`), with `extra` variables
+/// on top of the standard ones; returns its standard output.
+async fn run_example(
+    exe: &std::path::Path,
+    endpoint: &str,
+    protocol: &str,
+    base_url: &str,
+    service: &str,
+    extra: &[(&str, String)],
+) -> String {
+    let otlp_protocol = if protocol == "grpc" { "grpc" } else { "http/protobuf" };
     let mut cmd = tokio::process::Command::new(exe);
     for (key, _) in std::env::vars_os() {
         if key.to_str().is_some_and(|k| k.starts_with("OTEL_") || k.starts_with("OPENAI_") || k == "RUST_LOG") {
@@ -62,6 +77,7 @@ async fn run_example(exe: &std::path::Path, stack: &Stack, protocol: &str, base_
         .env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
         .env("OPENAI_BASE_URL", base_url)
         .env("OPENAI_API_KEY", "sk-promptlog-fake-0000")
+        .envs(extra.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -69,7 +85,8 @@ async fn run_example(exe: &std::path::Path, stack: &Stack, protocol: &str, base_
         tokio::time::timeout(EXAMPLE_TIMEOUT, out).await.expect("the example timed out").expect("run the example");
     assert!(
         out.status.success(),
-        "openai_chat over {protocol} exited {}:\n{}\n{}",
+        "{} over {protocol} exited {}:\n{}\n{}",
+        exe.display(),
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
@@ -218,8 +235,8 @@ async fn the_rust_example_lands_like_the_official_python_instrumentation() {
         let (rust_service, python_service) =
             (format!("instrument-rust-{protocol}"), format!("instrument-python-{protocol}"));
         let started = Instant::now();
-        run_example(&exe, &stack, protocol, &base_url, &rust_service).await;
-        let endpoint = if protocol == "grpc" { stack.otlp_grpc_url() } else { stack.otlp_http_url() };
+        run_example(&exe, &endpoint(&stack, protocol), protocol, &base_url, &rust_service, &[]).await;
+        let endpoint = endpoint(&stack, protocol);
         let args: Vec<String> = [&client, "--otlp-endpoint", &endpoint, "--protocol", protocol]
             .into_iter()
             .chain(["--openai-base-url", &base_url, "--service-name", &python_service])
@@ -263,7 +280,7 @@ async fn the_feedback_example_evaluates_its_own_call() {
     let stack = Stack::start_with(|cfg| cfg.pipeline.join_window = JOIN_WINDOW).await;
     for protocol in PROTOCOLS {
         let service = format!("instrument-feedback-{protocol}");
-        let out = run_example(&exe, &stack, protocol, "http://127.0.0.1:9/unused", &service).await;
+        let out = run_example(&exe, &endpoint(&stack, protocol), protocol, UNUSED_BASE_URL, &service, &[]).await;
         let line = out.lines().find_map(|l| l.strip_prefix("CALL ")).expect("the example prints its call");
         let ids: Vec<&str> = line.split(' ').collect();
         let (trace_id, span_id, response_id) = (ids[0], ids[1], ids[2]);
@@ -293,5 +310,37 @@ async fn the_feedback_example_evaluates_its_own_call() {
         assert_eq!(a["gen_ai.evaluation.score.value"], "1", "{protocol}");
         assert_eq!(a["gen_ai.evaluation.score.label"], "thumbs_up", "{protocol}");
         assert_eq!(a["gen_ai.response.id"], response_id, "{protocol}");
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` and `OTEL_EXPORTER_OTLP_HEADERS` work: the feedback example exports
+/// over TLS (a CA made here with rcgen) with an API key, over gRPC and HTTP, and its call is stored
+/// under the key's project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_export_over_tls_with_a_key_from_the_environment() {
+    let exe = tokio::task::spawn_blocking(|| example_binary("feedback")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("promptlog-instrument test CA");
+    let ca_file = write(dir.path(), "ca.pem", &ca.pem);
+    let key_file = keys::write_key_file(dir.path());
+    let stack = Stack::start_with(|c| {
+        serve_tls(c, dir.path(), &ca, None);
+        keys::require_keys(c, &key_file);
+        c.pipeline.join_window = JOIN_WINDOW;
+    })
+    .await;
+    for protocol in PROTOCOLS {
+        let service = format!("instrument-tls-{protocol}");
+        let addr = if protocol == "grpc" { stack.grpc_addr } else { stack.http_addr };
+        let extra = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.display().to_string()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", format!("authorization=Bearer%20{}", keys::BETA_INGEST)),
+        ];
+        run_example(&exe, &format!("https://127.0.0.1:{}", addr.port()), protocol, UNUSED_BASE_URL, &service, &extra)
+            .await;
+        let (n, _) = wait_rows(&stack, &service, 1, Instant::now()).await;
+        assert_eq!(n, 1, "{protocol}: the call over TLS was not stored");
+        let call = rows(&stack, &service).await;
+        assert_eq!(call[0].project_id, keys::BETA, "{protocol}");
     }
 }
