@@ -12,6 +12,9 @@ echo "[test] cargo fmt --check" >&2
 cargo fmt --check
 echo "[test] cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --all-targets --quiet -- -D warnings
+echo "[test] promptlog-instrument with its async-openai feature: clippy, and docs without warnings" >&2
+cargo clippy -p promptlog-instrument --all-targets --features async-openai --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p promptlog-instrument --no-deps --features async-openai --quiet
 echo "[test] the Docker image's build stage builds from exactly what the Dockerfile copies" >&2
 scripts/check-docker-context.sh
 # ... and the check can fail: without the workspace crates the build must not work.

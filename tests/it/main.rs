@@ -19,6 +19,7 @@ mod feedback;
 mod fuzz_corpus;
 mod grafana;
 mod hostile;
+mod instrument;
 mod metrics;
 mod pricing;
 mod privilege;

@@ -157,10 +157,16 @@ fn fake_openai_url() -> String {
 
 /// The fake server `tests/clients/<script>` of this test binary, started on first use (`cell` per server).
 pub(crate) fn fake_server_url(cell: &'static OnceLock<String>, script: &str) -> String {
+    fake_server_url_with(cell, script, &[])
+}
+
+/// [`fake_server_url`] with more arguments for the server (`--scenarios FILE`, say).
+pub(crate) fn fake_server_url_with(cell: &'static OnceLock<String>, script: &str, extra: &[&str]) -> String {
     cell.get_or_init(|| {
         let mut child = std::process::Command::new(python())
             .arg(repo_root().join("tests/clients").join(script))
             .args(["--port", "0", "--parent-pid", &std::process::id().to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
