@@ -20,12 +20,7 @@ const GOLDEN: &str = include_str!("grants.golden.sql");
 #[test]
 fn generated_sql_matches_the_golden_file() {
     let shown: String = statements(&config()).unwrap().iter().map(|s| format!("{};\n", s.shown)).collect();
-    if std::env::var_os("PROMPTLOG_UPDATE_GOLDEN").is_some() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/clickhouse/grants.golden.sql");
-        std::fs::write(path, &shown).unwrap();
-        return;
-    }
-    assert_eq!(shown, GOLDEN, "set PROMPTLOG_UPDATE_GOLDEN=1 to rewrite grants.golden.sql after a deliberate change");
+    crate::storage::clickhouse::assert_golden("grants.golden.sql", GOLDEN, &shown);
 }
 
 #[test]
