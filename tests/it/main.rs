@@ -12,6 +12,7 @@ mod access_control;
 mod auth;
 mod bad_input;
 mod cluster;
+mod cluster_compose;
 mod conventions;
 mod duplicates;
 mod e2e_sdk;
