@@ -160,3 +160,17 @@ async fn a_silent_lock_holder_is_taken_over() {
     // It waited for the lease of its own attempt-0 row, not forever.
     assert!(started.elapsed() < Duration::from_secs(90), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn cluster_mode_refuses_a_database_made_in_single_server_mode() {
+    let _shared = promptlog_testkit::gate::shared().await;
+    let db = database("mode");
+    assert!(applied(&spawn_migrate(&db).wait_with_output().unwrap()).0 > 0);
+    let mut env = migrate_env(&db);
+    env.push(("PROMPTLOG_CLICKHOUSE_CLUSTER", "promptlog_cluster".to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = promptlog(&["migrate"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("was created in single-server mode") && stderr.contains("Scaling out"), "{stderr}");
+}

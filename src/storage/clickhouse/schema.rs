@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use promptlog_ingest::Table;
 use promptlog_ingest::table::{COLLECTOR_STATS_TABLE, TRACE_ID_TS_TABLE};
 
-use super::cluster::{ClusterDdl, Placement};
+use super::cluster::{ClusterDdl, ClusterDdlError, Placement};
 use super::{Store, StoreError, migrate_lock};
 
 /// One schema change.
@@ -259,6 +259,7 @@ pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError
     let db = store.database();
     let plan = Plan::new(store)?;
     let admin = Store { client: store.client().clone().with_database("default"), ..store.clone() };
+    check_layout(&admin, db, store.cluster().is_some()).await?;
     for statement in plan.bootstrap()? {
         admin.execute(&statement).await?;
     }
@@ -284,6 +285,23 @@ pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError
     }
     apply_retention(&admin, &plan).await?;
     Ok(now_applied)
+}
+
+/// Refuses to migrate a database laid out for the other mode: its migrations are recorded as applied,
+/// so nothing would be rewritten. `otel_traces` (migration 0001) tells which mode made it.
+async fn check_layout(admin: &Store, db: &str, cluster: bool) -> Result<(), StoreError> {
+    let sql = "SELECT engine FROM system.tables WHERE database = ? AND name = ?";
+    let first = Table::Traces.name();
+    let engine: Option<String> = admin.client().query(sql).bind(db).bind(first).fetch_optional().await?;
+    match engine {
+        Some(e) if (e == "Distributed") != cluster => Err(StoreError::ClusterDdl(ClusterDdlError::Table(format!(
+            "database {db} was created in {} mode ({first} is {e}) but clickhouse.cluster is {}: cluster mode \
+             needs a database of its own (README \"Scaling out\")",
+            if cluster { "single-server" } else { "cluster" },
+            if cluster { "set" } else { "empty" },
+        )))),
+        _ => Ok(()),
+    }
 }
 
 /// Sets (or removes) each table's TTL without rewriting existing parts.
