@@ -9,8 +9,10 @@
 //! node and the block ids live in Keeper, so this holds across nodes), and the contender whose row
 //! is stored holds the lock. The holder adds a heartbeat row every [`HEARTBEAT`] (unique tokens);
 //! a holder silent for [`LEASE`] (SIGKILLed, its host gone) is taken over by the next attempt, which
-//! applies whatever is still pending (every migration is idempotent). Ages are measured by the
-//! server's clock, so the collectors' clocks do not matter.
+//! applies whatever is still pending (every migration is idempotent); a contender always joins the
+//! newest attempt. Ages are measured by the server's clock, so the collectors' clocks do not matter.
+//! Like any lease, it assumes a live holder refreshes it within the lease: a holder stalled for
+//! longer than [`LEASE`] (a frozen VM) could overlap with the one that took over.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -111,7 +113,7 @@ impl Lock {
         let (first, last) = (todo.first().map_or(0, |m| m.version), todo.last().map_or(0, |m| m.version));
         let epoch = format!("{first}-{last}");
         let me = holder_id();
-        let mut attempt = 0u32;
+        let mut attempt = latest_attempt(admin, db, &epoch).await?;
         loop {
             let token = format!("promptlog-migrate:{db}:{epoch}:{attempt}");
             insert_row(admin, db, &epoch, attempt, &me, &token).await?;
@@ -125,27 +127,43 @@ impl Lock {
                 }
                 tokio::time::sleep(POLL).await;
             };
-            if won.holder == me {
+            // Winning an attempt another collector has since taken over (a retry after a failed
+            // migration, say) is no win: join the newest attempt instead.
+            let latest = latest_attempt(admin, db, &epoch).await?;
+            if won.holder == me && latest == attempt {
                 tracing::info!(epoch, attempt, "Took the migration lock.");
                 let heartbeat = tokio::spawn(beat(admin.clone(), db.to_owned(), epoch, attempt, token, me));
                 return Ok(Some(Lock { heartbeat }));
             }
+            if latest > attempt {
+                attempt = latest;
+                continue;
+            }
             tracing::info!(holder = won.holder, epoch, "Another collector applies the migrations; waiting.");
-            loop {
+            attempt = loop {
                 if pending().await?.is_empty() {
                     tracing::info!(epoch, "Migrations applied by another collector.");
                     return Ok(None);
                 }
+                let latest = latest_attempt(admin, db, &epoch).await?;
+                if latest > attempt {
+                    break latest;
+                }
                 let age = winner(admin, db, &epoch, attempt).await?.map_or(i64::MAX, |w| w.age_ms);
                 if u128::try_from(age).unwrap_or(0) > LEASE.as_millis() {
                     tracing::warn!(epoch, attempt, age_ms = age, "The migration lock holder went silent; taking over.");
-                    attempt += 1;
-                    break;
+                    break attempt + 1;
                 }
                 tokio::time::sleep(POLL).await;
-            }
+            };
         }
     }
+}
+
+/// The newest attempt at the lock of `epoch` (0 when there is none yet).
+async fn latest_attempt(admin: &Store, db: &str, epoch: &str) -> Result<u32, StoreError> {
+    let sql = format!("SELECT max(Attempt) FROM `{db}`.{LOCK_TABLE} WHERE Epoch = ?");
+    Ok(admin.client().query(&sql).bind(epoch).fetch_one().await?)
 }
 
 /// The holder's heartbeat: a row every [`HEARTBEAT`], each with its own token.
