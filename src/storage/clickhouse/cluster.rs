@@ -9,10 +9,12 @@
 //!   with its `insert_deduplication_token` is dropped by whichever replica it reaches.
 //! - `T` itself becomes `Distributed(cluster, db, T_local, key)`: collectors, Grafana, the replay checks
 //!   and `reprice` keep using the public names unchanged. The sharding key is `cityHash64(TraceId)` for
-//!   tables with a `TraceId` column (a trace's spans, logs and calls share a shard, so the trace view can
-//!   read one shard and `otel_traces_trace_id_ts`, filled per shard by its view, holds a trace's whole
-//!   time range), else `cityHash64` of the table's `ORDER BY` columns. Never `rand()`: a retried batch
-//!   must reach the same shards to be deduplicated there.
+//!   plain `MergeTree` tables with a `TraceId` column (a trace's spans, logs and calls share a shard, so
+//!   the trace view can read one shard and `otel_traces_trace_id_ts`, filled per shard by its view,
+//!   holds a trace's whole time range), else `cityHash64` of the table's `ORDER BY` columns: the rows a
+//!   Replacing/Aggregating/… engine merges (one sorting key) then share a shard, so `FINAL` through the
+//!   `Distributed` table sees each key once. Never `rand()`: a retried batch must reach the same shards
+//!   to be deduplicated there.
 //! - Materialized views read and write the local tables (`FROM T_local`, `TO R_local`): each shard
 //!   aggregates the rows it stores; readers always aggregate across shards anyway.
 //! - `ALTER` and `TRUNCATE` go to the local tables `ON CLUSTER` (a `Distributed` table has no data);
@@ -296,7 +298,13 @@ fn sharding_key(body: &str) -> Result<String, String> {
     let has_trace_id = split_top_level(&body[open + 1..close])
         .iter()
         .any(|item| item.split_whitespace().next().map(|n| n.trim_matches('`')) == Some("TraceId"));
-    if has_trace_id {
+    // Replacing/Collapsing/Summing/Aggregating engines merge the rows of one sorting key: those rows
+    // must share a shard, so only a plain MergeTree may shard by something else (the trace).
+    let plain = body[close..].split("ENGINE = ").nth(1).is_some_and(|e| {
+        let name = e.split(|c: char| !is_ident_char(c)).next().unwrap_or_default();
+        name == "MergeTree"
+    });
+    if has_trace_id && plain {
         return Ok("cityHash64(TraceId)".to_owned());
     }
     let at = body[close..].find("ORDER BY ").ok_or("no ORDER BY")? + close + "ORDER BY ".len();

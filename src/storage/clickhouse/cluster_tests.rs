@@ -98,18 +98,25 @@ fn views_alters_and_backfills_use_the_right_tables() {
 
 #[test]
 fn a_new_migrations_table_is_rewritten_without_changes_to_the_rewriter() {
-    // The shape a later migration (e.g. a scores table) has: any *MergeTree engine with arguments.
+    // The shape of a later migration (0021's scores table): a Replacing engine with arguments.
     let ddl = ClusterDdl::new("db", "c").unwrap();
-    let sql = "-- Scores.\nCREATE TABLE IF NOT EXISTS `db`.scores (\n    ProjectId LowCardinality(String),\n    TraceId String,\n    \
-               Name String,\n    UpdatedAt DateTime64(3)\n) ENGINE = ReplacingMergeTree(UpdatedAt)\nORDER BY (ProjectId, TraceId, Name)\n\
-               SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000";
+    let sql = "-- Scores.\nCREATE TABLE IF NOT EXISTS `db`.scores (\n    ProjectId LowCardinality(String),\n    \
+               ScoreId String,\n    Version UInt64,\n    IsDeleted UInt8,\n    TraceId String,\n    \
+               INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1\n) ENGINE = ReplacingMergeTree(Version, IsDeleted)\n\
+               ORDER BY (ProjectId, ScoreId)\nSETTINGS index_granularity = 8192, non_replicated_deduplication_window = 10000";
     let out = ddl.rewrite(sql).unwrap();
     assert_eq!(out.len(), 2);
     assert!(out[0].contains(
-        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', UpdatedAt)"
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Version, IsDeleted)"
     ));
     assert!(out[0].ends_with("replicated_deduplication_window = 10000") && !out[0].contains("non_replicated"));
-    assert!(out[1].ends_with("ENGINE = Distributed('c', 'db', 'scores_local', cityHash64(TraceId))"), "{}", out[1]);
+    // A replacement or tombstone must reach the shard of the row it replaces: sharded by the sorting
+    // key, not by TraceId.
+    assert!(
+        out[1].ends_with("ENGINE = Distributed('c', 'db', 'scores_local', cityHash64(ProjectId, ScoreId))"),
+        "{}",
+        out[1]
+    );
 }
 
 #[test]
@@ -130,6 +137,9 @@ fn statements_it_cannot_rewrite_are_refused() {
 #[test]
 fn sharding_keys_follow_the_order_by_without_trace_id() {
     assert_eq!(sharding_key("(x String, y UInt8) ENGINE = MergeTree ORDER BY y").unwrap(), "cityHash64(y)");
+    assert_eq!(sharding_key("(TraceId String, y UInt8) ENGINE = MergeTree ORDER BY y").unwrap(), "cityHash64(TraceId)");
+    let summing = "(TraceId String, y UInt8) ENGINE = SummingMergeTree ORDER BY (y, TraceId)";
+    assert_eq!(sharding_key(summing).unwrap(), "cityHash64(y, TraceId)");
     assert_eq!(
         sharding_key("(x String, `Exemplars.TraceId` Array(String)) ENGINE = MergeTree\nORDER BY (x, toDate(t))\n")
             .unwrap(),
