@@ -75,3 +75,20 @@ fn no_row_policies_without_project_readers() {
     c.access.reader_user.clear();
     assert!(statements(&c).unwrap().iter().all(|s| !s.sql.contains("promptlog_grafana")));
 }
+
+#[test]
+fn a_migrating_writer_gets_the_cluster_privilege_in_cluster_mode_only() {
+    let mut c = config();
+    let cluster_grant = "GRANT CLUSTER ON *.* TO `promptlog_writer`";
+    assert!(!statements(&c).unwrap().iter().any(|s| s.sql == cluster_grant));
+    assert!(!users_xml(&c).unwrap().contains("GRANT CLUSTER"));
+    c.clickhouse.cluster = "promptlog_cluster".into();
+    let all = statements(&c).unwrap();
+    let at = all.iter().position(|s| s.sql == cluster_grant).expect("the CLUSTER grant");
+    assert!(
+        all[at - 1].sql.starts_with("GRANT SELECT, INSERT, ALTER") && all[at - 1].sql.ends_with("WITH REPLACE OPTION")
+    );
+    assert!(users_xml(&c).unwrap().contains("<query>GRANT CLUSTER ON *.*</query>"));
+    c.access.writer_can_migrate = false;
+    assert!(!statements(&c).unwrap().iter().any(|s| s.sql == cluster_grant));
+}
