@@ -66,10 +66,10 @@ async fn two_collectors_behind_a_balancer_each_sigkilled_once_store_every_acknow
     assert_eq!(b.dead_letters(), 0, "nothing may be dead-lettered");
     // The Collector health dashboard's "Instances" table, as Grafana sends it, lists both instances.
     let sql = faults::sql(&ch, &db);
-    let instances_sql = instances_panel_sql();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rows = sql.rows(&instances_sql).await;
+        // Rendered again each time: the panel's range ends now, and stats rows come every 10 s.
+        let rows = sql.rows(&instances_panel_sql()).await;
         let mut instances: Vec<String> = rows.iter().map(|r| json_str(&r["instance"])).collect();
         instances.sort();
         if instances == ["collector-a", "collector-b"] {

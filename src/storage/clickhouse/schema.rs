@@ -171,13 +171,20 @@ impl Plan {
 
     /// The statements creating the database, the migrations table and the migration lock.
     pub(crate) fn bootstrap(&self) -> Result<Vec<String>, StoreError> {
-        let [database, migrations, lock] = bootstrap_single(&self.db, &self.storage_policy);
-        let Some(cluster) = &self.cluster else { return Ok(vec![database, migrations, lock]) };
-        let mut out = vec![cluster.create_database()];
-        for table in [migrations, lock] {
-            out.extend(cluster.create_table(&table, Placement::Everywhere)?);
-        }
+        let (mut out, lock) = self.bootstrap_parts()?;
+        out.extend(lock);
         Ok(out)
+    }
+
+    /// The bootstrap in two parts: the database and the migrations table (every start), and the lock
+    /// table (only needed, so only created, when migrations are pending: an up-to-date database is
+    /// started exactly as before, also by a writer not allowed to create tables).
+    fn bootstrap_parts(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let [database, migrations, lock] = bootstrap_single(&self.db, &self.storage_policy);
+        let Some(cluster) = &self.cluster else { return Ok((vec![database, migrations], vec![lock])) };
+        let mut first = vec![cluster.create_database()];
+        first.extend(cluster.create_table(&migrations, Placement::Everywhere)?);
+        Ok((first, cluster.create_table(&lock, Placement::Everywhere)?))
     }
 
     /// The statements of migration `m`.
@@ -260,12 +267,16 @@ pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError
     let plan = Plan::new(store)?;
     let admin = Store { client: store.client().clone().with_database("default"), ..store.clone() };
     check_layout(&admin, db, store.cluster().is_some()).await?;
-    for statement in plan.bootstrap()? {
+    let (bootstrap, lock_table) = plan.bootstrap_parts()?;
+    for statement in bootstrap {
         admin.execute(&statement).await?;
     }
     let mut now_applied = Vec::new();
     let mut todo = pending(&admin, db, last).await?;
     if !todo.is_empty() {
+        for statement in lock_table {
+            admin.execute(&statement).await?;
+        }
         let lock = migrate_lock::Lock::acquire(&admin, db, &todo, || pending(&admin, db, last)).await?;
         if let Some(lock) = lock {
             // A holder before this one may have applied some of them.
