@@ -12,7 +12,8 @@
 //!   on-disk backlog and replay (the same seam), one batching lane and writer per table, spool acks.
 //! - [`dead_letter`]: batches ClickHouse refused for good, as JSON lines (sealed when encryption at
 //!   rest is on).
-//! - [`storage`]: ClickHouse schema migrations, inserts and retry classification.
+//! - [`storage`]: ClickHouse schema migrations (with the migration lock, and their cluster-mode
+//!   rewrite in `storage::clickhouse::cluster`), inserts and retry classification.
 //! - [`telemetry`]: promptlog's own counters; `selfstats`: them as Prometheus text and as
 //!   `collector_stats` rows.
 //! - [`tls`]: TLS and mTLS on both receivers (reloaded without dropping connections) and TLS to

@@ -26,7 +26,14 @@ enum Command {
     /// Receive OTLP and write to ClickHouse (applies migrations first).
     Serve(ConfigArg),
     /// Apply ClickHouse migrations and exit.
-    Migrate(ConfigArg),
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print every statement the migrations run on an empty database (single-server or, with
+        /// `clickhouse.cluster`, cluster DDL) instead of running them; needs no ClickHouse.
+        #[arg(long)]
+        print: bool,
+    },
     /// Create or update the ClickHouse roles and users (collector writer, Grafana reader,
     /// per-project readers with row policies) from the `access` config; needs an admin account.
     Grants {
@@ -116,8 +123,17 @@ struct ConfigArg {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(arg) => serve(&arg).await,
-        Command::Migrate(arg) => {
+        Command::Migrate { config: arg, print } => {
             let config = load(&arg)?;
+            if print {
+                let ch = &config.clickhouse;
+                let cluster = Some(ch.cluster.as_str()).filter(|c| !c.is_empty());
+                let plan = schema::Plan::for_settings(&ch.database, ch.retention_days, &ch.storage_policy, cluster)?;
+                for statement in plan.all_statements()? {
+                    println!("{statement};\n");
+                }
+                return Ok(());
+            }
             let applied = schema::migrate(&Store::try_new(&config.clickhouse)?).await?;
             println!("applied {} migration(s): {applied:?}", applied.len());
             Ok(())

@@ -23,6 +23,7 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         var: "PROMPTLOG_CLICKHOUSE_STORAGE_POLICY",
         apply: |c, v| set_string(&mut c.clickhouse.storage_policy, v),
     },
+    EnvOverride { var: "PROMPTLOG_CLICKHOUSE_CLUSTER", apply: |c, v| set_string(&mut c.clickhouse.cluster, v.trim()) },
     EnvOverride { var: "PROMPTLOG_CLICKHOUSE_READER_USER", apply: |c, v| set_string(&mut c.access.reader_user, v) },
     EnvOverride {
         var: "PROMPTLOG_CLICKHOUSE_READER_PASSWORD",

@@ -145,6 +145,10 @@ pub struct ClickHouseConfig {
     /// (`grafana/clickhouse/encrypted-disk.xml`); empty: the server's default. Only applies to tables
     /// created after it is set (env `PROMPTLOG_CLICKHOUSE_STORAGE_POLICY`).
     pub storage_policy: String,
+    /// Cluster mode: the name of the ClickHouse cluster (`remote_servers`) the migrations run
+    /// `ON CLUSTER` of, with replicated local tables and a `Distributed` table under each public name
+    /// (README "Scaling out"); empty: one server (env `PROMPTLOG_CLICKHOUSE_CLUSTER`).
+    pub cluster: String,
 }
 
 /// Pipeline tuning.
@@ -241,6 +245,7 @@ impl Default for ClickHouseConfig {
             retention_days: DEFAULT_RETENTION_DAYS,
             insert_timeout: DEFAULT_INSERT_TIMEOUT,
             storage_policy: String::new(),
+            cluster: String::new(),
         }
     }
 }
@@ -391,6 +396,14 @@ impl Config {
         let policy = &self.clickhouse.storage_policy;
         if !policy.is_empty() && !is_identifier(policy) {
             return Err(invalid("clickhouse.storage_policy", policy, "expected letters, digits and underscores"));
+        }
+        let cluster = &self.clickhouse.cluster;
+        if !cluster.is_empty() && !is_identifier(cluster) {
+            return Err(invalid(
+                "clickhouse.cluster",
+                cluster,
+                "expected a cluster name: letters, digits and underscores",
+            ));
         }
         self.access.validate()?;
         let positive = [

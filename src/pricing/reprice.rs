@@ -190,7 +190,8 @@ pub async fn reprice(
 
 /// One mutation setting the cost columns of `rows` (by key) to their values.
 async fn update(store: &Store, range: RepriceRange, rows: &[LlmCallRow]) -> Result<(), RepriceError> {
-    let table = Table::LlmCalls.name();
+    // In cluster mode the mutation runs on the local tables of every node.
+    let table = store.alter_target(Table::LlmCalls.name());
     let keys: Vec<(&str, &str, &str)> =
         rows.iter().map(|r| (r.project_id.as_str(), r.trace_id.as_str(), r.span_id.as_str())).collect();
     let costs = |f: fn(&LlmCallRow) -> Option<f64>| rows.iter().map(f).collect::<Vec<_>>();

@@ -24,7 +24,7 @@ use promptlog_testkit::{ChServer, Sql, free_port, log_tail};
 use prost::Message;
 use serde_json::Value;
 
-const SPANS_PER_REQUEST: u64 = 50;
+pub(crate) const SPANS_PER_REQUEST: u64 = 50;
 /// Longest a test waits for the collector to write everything it acknowledged.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest one sender may run (it retries refused requests).
@@ -98,6 +98,11 @@ impl Collector {
         format!("http://{}", self.http)
     }
 
+    /// The OTLP/HTTP address.
+    pub(crate) fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
     /// Starts the collector (again) and waits until `/health` answers.
     pub(crate) async fn restart(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
@@ -155,13 +160,13 @@ impl Collector {
         }
     }
 
-    fn dead_letters(&self) -> usize {
+    pub(crate) fn dead_letters(&self) -> usize {
         std::fs::read_dir(self.data_dir.join("dead-letter")).map(|d| d.count()).unwrap_or(0)
     }
 
     /// Waits until the collector has written everything it acknowledged: its spool is empty and the
     /// tables hold at least the acknowledged spans.
-    async fn wait_drained(&self, ch: &ChServer, database: &str, ledger: &Ledger) {
+    pub(crate) async fn wait_drained(&self, ch: &ChServer, database: &str, ledger: &Ledger) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         let want = ledger.acked.len() as u64;
         loop {
@@ -192,13 +197,13 @@ impl Drop for Collector {
 
 /// What the client knows about the spans it sent.
 #[derive(Default)]
-struct Ledger {
+pub(crate) struct Ledger {
     /// Span ids (hex) of requests answered 200.
-    acked: HashSet<String>,
+    pub(crate) acked: HashSet<String>,
     /// Span ids of requests whose connection broke mid-request: stored or not, the client cannot know.
-    unknown: HashSet<String>,
+    pub(crate) unknown: HashSet<String>,
     /// 503 answers (each carried Retry-After).
-    refused: u64,
+    pub(crate) refused: u64,
 }
 
 /// One request of [`SPANS_PER_REQUEST`] embeddings spans (released to `llm_calls` at once: they do not
@@ -222,7 +227,18 @@ fn request(tag: u32, request: u32) -> (Vec<u8>, Vec<String>) {
 /// (503 + Retry-After) and requests that never reached the collector (connection refused) with the same
 /// spans, and records the outcome of each in the ledger.
 async fn send(url: String, tag: u32, requests: u32, pace: Duration, ledger: Arc<Mutex<Ledger>>) {
-    let client = reqwest::Client::new();
+    send_via(reqwest::Client::new(), url, tag, requests, pace, ledger).await;
+}
+
+/// [`send`] with `client` (e.g. one that opens a connection per request, for a load balancer).
+pub(crate) async fn send_via(
+    client: reqwest::Client,
+    url: String,
+    tag: u32,
+    requests: u32,
+    pace: Duration,
+    ledger: Arc<Mutex<Ledger>>,
+) {
     let deadline = Instant::now() + SEND_TIMEOUT;
     for r in 0..requests {
         let (body, ids) = request(tag, r);
@@ -261,7 +277,7 @@ async fn send(url: String, tag: u32, requests: u32, pace: Duration, ledger: Arc<
 }
 
 /// The tables hold exactly the acknowledged spans.
-async fn assert_exact(ch: &ChServer, collector: &Collector, database: &str, ledger: &Ledger, what: &str) {
+pub(crate) async fn assert_exact(ch: &ChServer, collector: &Collector, database: &str, ledger: &Ledger, what: &str) {
     for table in ["otel_traces", "llm_calls"] {
         let (count, uniq, ids) = span_ids(ch, database, table).await;
         assert_eq!(count, uniq, "{what}: {table} has {} duplicate rows", count - uniq);

@@ -68,7 +68,7 @@ fn datasource_refs<'a>(v: &'a Json, out: &mut Vec<&'a Json>) {
 }
 
 /// `${VAR}` references in the values of a provisioning file (comments skipped).
-fn env_refs(text: &str) -> BTreeSet<String> {
+pub(crate) fn env_refs(text: &str) -> BTreeSet<String> {
     let values = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
     values.split("${").skip(1).filter_map(|s| s.split_once('}')).map(|(name, _)| name.to_owned()).collect()
 }

@@ -3,8 +3,8 @@
 //!
 //! - `access.writer_role` → the collector's user (`clickhouse.user`): INSERT and SELECT on the
 //!   promptlog database, plus CREATE DATABASE / TABLE / VIEW and ALTER when the collector applies the
-//!   migrations itself (`access.writer_can_migrate`). Nothing on other databases, no DROP, no
-//!   access management.
+//!   migrations itself (`access.writer_can_migrate`), with `CLUSTER` in cluster mode (`ON CLUSTER`
+//!   DDL). Nothing else on other databases, no DROP, no access management.
 //! - `access.reader_role` → Grafana's user: SELECT on the promptlog database under the settings
 //!   profile `access.reader_profile` (`readonly = 2`, so the plugin may still set
 //!   `max_execution_time` and the `SQL_promptlog_*` thresholds, with `max_execution_time` and
@@ -111,6 +111,11 @@ pub fn writer_privileges(config: &Config) -> &'static str {
     if config.access.writer_can_migrate { WRITER_MIGRATE_PRIVILEGES } else { WRITER_PRIVILEGES }
 }
 
+/// In cluster mode, a migrating writer's extra grant: `ON CLUSTER` DDL needs the `CLUSTER` privilege.
+pub(crate) fn cluster_grant(config: &Config) -> Option<&'static str> {
+    (config.access.writer_can_migrate && !config.clickhouse.cluster.is_empty()).then_some("GRANT CLUSTER ON *.*")
+}
+
 /// The row condition of a project reader.
 pub fn project_filter(project: &str) -> String {
     format!("ProjectId = {}", quote_string(project))
@@ -170,6 +175,10 @@ pub fn statements(config: &Config) -> Result<Vec<Statement>, GrantsError> {
         "SELECT, INSERT"
     };
     out.push(Statement::plain(format!("GRANT {writer_privileges} ON {db}.* TO {writer} WITH REPLACE OPTION")));
+    if let Some(grant) = cluster_grant(config) {
+        // Added to the grant above (a second REPLACE would drop it).
+        out.push(Statement::plain(format!("{grant} TO {writer}")));
+    }
     out.push(Statement::plain(format!("GRANT SELECT ON {db}.* TO {reader} WITH REPLACE OPTION")));
     let project_tables: Vec<String> = project_reader_tables().map(|t| format!("SELECT ON {db}.`{t}`")).collect();
     out.push(Statement::plain(format!("GRANT {} TO {project_reader} WITH REPLACE OPTION", project_tables.join(", "))));

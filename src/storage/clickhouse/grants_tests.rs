@@ -20,12 +20,7 @@ const GOLDEN: &str = include_str!("grants.golden.sql");
 #[test]
 fn generated_sql_matches_the_golden_file() {
     let shown: String = statements(&config()).unwrap().iter().map(|s| format!("{};\n", s.shown)).collect();
-    if std::env::var_os("PROMPTLOG_UPDATE_GOLDEN").is_some() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/clickhouse/grants.golden.sql");
-        std::fs::write(path, &shown).unwrap();
-        return;
-    }
-    assert_eq!(shown, GOLDEN, "set PROMPTLOG_UPDATE_GOLDEN=1 to rewrite grants.golden.sql after a deliberate change");
+    crate::storage::clickhouse::assert_golden("grants.golden.sql", GOLDEN, &shown);
 }
 
 #[test]
@@ -79,4 +74,21 @@ fn no_row_policies_without_project_readers() {
     assert!(statements(&c).unwrap().iter().all(|s| !s.sql.contains("ROW POLICY")));
     c.access.reader_user.clear();
     assert!(statements(&c).unwrap().iter().all(|s| !s.sql.contains("promptlog_grafana")));
+}
+
+#[test]
+fn a_migrating_writer_gets_the_cluster_privilege_in_cluster_mode_only() {
+    let mut c = config();
+    let cluster_grant = "GRANT CLUSTER ON *.* TO `promptlog_writer`";
+    assert!(!statements(&c).unwrap().iter().any(|s| s.sql == cluster_grant));
+    assert!(!users_xml(&c).unwrap().contains("GRANT CLUSTER"));
+    c.clickhouse.cluster = "promptlog_cluster".into();
+    let all = statements(&c).unwrap();
+    let at = all.iter().position(|s| s.sql == cluster_grant).expect("the CLUSTER grant");
+    assert!(
+        all[at - 1].sql.starts_with("GRANT SELECT, INSERT, ALTER") && all[at - 1].sql.ends_with("WITH REPLACE OPTION")
+    );
+    assert!(users_xml(&c).unwrap().contains("<query>GRANT CLUSTER ON *.*</query>"));
+    c.access.writer_can_migrate = false;
+    assert!(!statements(&c).unwrap().iter().any(|s| s.sql == cluster_grant));
 }

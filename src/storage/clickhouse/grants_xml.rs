@@ -9,7 +9,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::grants::{GrantsError, check_accounts, project_filter, project_reader_tables, writer_privileges};
+use super::grants::{
+    GrantsError, check_accounts, cluster_grant, project_filter, project_reader_tables, writer_privileges,
+};
 use crate::config::Config;
 
 /// Escapes text for an XML element body.
@@ -60,7 +62,10 @@ pub fn users_xml(config: &Config) -> Result<String, GrantsError> {
         &ch.user,
         ch.password.expose(),
         None,
-        &[format!("GRANT {} ON `{db}`.*", writer_privileges(config))],
+        &[Some(format!("GRANT {} ON `{db}`.*", writer_privileges(config))), cluster_grant(config).map(str::to_owned)]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
         "",
     );
     if !a.reader_user.is_empty() {

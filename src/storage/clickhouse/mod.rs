@@ -1,7 +1,9 @@
 //! ClickHouse over HTTP with the official `clickhouse` crate: schema migrations and RowBinary inserts.
 
+pub mod cluster;
 pub mod grants;
 mod grants_xml;
+mod migrate_lock;
 pub(crate) mod retry;
 pub mod rollups;
 pub mod schema;
@@ -14,6 +16,18 @@ use crate::config::ClickHouseConfig;
 use crate::tls::TlsError;
 use promptlog_ingest::rows::{Keyed, RowKey};
 pub(crate) use retry::Retry;
+
+/// A golden-file test: `shown` must equal `golden` (the text of `file` in this folder);
+/// `PROMPTLOG_UPDATE_GOLDEN=1` rewrites the file instead.
+#[cfg(test)]
+pub(crate) fn assert_golden(file: &str, golden: &str, shown: &str) {
+    if std::env::var_os("PROMPTLOG_UPDATE_GOLDEN").is_some() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/clickhouse").join(file);
+        std::fs::write(path, shown).unwrap();
+        return;
+    }
+    assert_eq!(shown, golden, "set PROMPTLOG_UPDATE_GOLDEN=1 to rewrite {file} after a deliberate change");
+}
 
 /// Keys per existence query: keeps each query well under ClickHouse's default `max_query_size`
 /// (256 KiB) with 32-character trace ids.
@@ -28,6 +42,12 @@ pub enum StoreError {
     /// A migration failed (the message names which).
     #[error("migration {version} ({name}) failed: {source}")]
     Migration { version: u32, name: &'static str, source: Box<StoreError> },
+    /// Cluster mode cannot rewrite a migration statement.
+    #[error(transparent)]
+    ClusterDdl(#[from] cluster::ClusterDdlError),
+    /// Another collector holds the migration lock and does not finish.
+    #[error("migrations: {0}")]
+    MigrationLock(String),
 }
 
 /// The error with its causes: hyper's client hides the interesting part (a refused connection, an
@@ -55,7 +75,8 @@ impl StoreError {
     pub(crate) fn retry(&self) -> Retry {
         match self {
             StoreError::ClickHouse { code, .. } => retry::classify(*code),
-            StoreError::Migration { .. } => Retry::Retryable,
+            StoreError::Migration { .. } | StoreError::MigrationLock(_) => Retry::Retryable,
+            StoreError::ClusterDdl(_) => Retry::Permanent,
         }
     }
 }
@@ -78,6 +99,8 @@ pub struct Store {
     database: String,
     retention_days: u32,
     storage_policy: String,
+    /// Cluster name in cluster mode; empty: one server.
+    cluster: String,
     insert_timeout: std::time::Duration,
 }
 
@@ -104,6 +127,7 @@ impl Store {
             database: cfg.database.clone(),
             retention_days: cfg.retention_days,
             storage_policy: cfg.storage_policy.clone(),
+            cluster: cfg.cluster.clone(),
             insert_timeout: cfg.insert_timeout,
         })
     }
@@ -119,7 +143,10 @@ impl Store {
     }
 
     /// Inserts `rows` into `table` in one RowBinary INSERT. `dedup_token` makes a retried batch
-    /// count once (ClickHouse insert deduplication).
+    /// count once (ClickHouse insert deduplication). In cluster mode `table` is the `Distributed`
+    /// table and the insert is synchronous: it succeeds only once every shard holds its rows, so the
+    /// spool record is not released before; the sharding key is a function of the rows, so a retry
+    /// sends each shard the same block again and the shard's replicated table drops it by the token.
     pub async fn insert<T>(&self, table: &str, rows: &[T], dedup_token: &str) -> Result<(), StoreError>
     where
         T: RowWrite + for<'a> Row<Value<'a> = T>,
@@ -130,6 +157,9 @@ impl Store {
             .await?
             .with_timeouts(Some(self.insert_timeout), Some(self.insert_timeout))
             .with_setting("insert_deduplication_token", dedup_token);
+        if self.cluster().is_some() {
+            insert = insert.with_setting(cluster::DISTRIBUTED_SYNC_SETTING, "1");
+        }
         for row in rows {
             insert.write(row).await?;
         }
@@ -177,5 +207,20 @@ impl Store {
 
     pub(crate) fn storage_policy(&self) -> &str {
         &self.storage_policy
+    }
+
+    /// The cluster name in cluster mode.
+    pub(crate) fn cluster(&self) -> Option<&str> {
+        Some(self.cluster.as_str()).filter(|c| !c.is_empty())
+    }
+
+    /// Where a mutation or TTL change of `table` (a public name) goes: the table itself on one
+    /// server; its local tables on every node in cluster mode (a `Distributed` table has no parts).
+    pub(crate) fn alter_target(&self, table: &str) -> String {
+        let db = &self.database;
+        match self.cluster() {
+            None => format!("`{db}`.`{table}`"),
+            Some(c) => format!("`{db}`.`{table}{}` ON CLUSTER `{c}`", cluster::LOCAL_SUFFIX),
+        }
     }
 }

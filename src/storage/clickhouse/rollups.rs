@@ -17,7 +17,14 @@ const COUNTED_ONLY: &str = "WHERE NOT c.IsRollup";
 
 /// The statements that rebuild every bucket holding a call that started in `[since_ns, until_ns)`:
 /// per rollup table, a `DELETE` of those buckets and an `INSERT … SELECT` aggregating them again.
-pub(crate) fn rebuild_statements(db: &str, since_ns: i64, until_ns: i64) -> Vec<String> {
+/// `alter` names where the deletion of a rollup table goes ([`Store::alter_target`]); the
+/// aggregation inserts through the public name (the `Distributed` table in cluster mode).
+pub(crate) fn rebuild_statements(
+    db: &str,
+    alter: impl Fn(&str) -> String,
+    since_ns: i64,
+    until_ns: i64,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (table, bucket, unit, migration) in ROLLUPS {
         let sql = MIGRATIONS.iter().find(|m| m.name == migration).expect("rollup view migration").sql;
@@ -28,7 +35,7 @@ pub(crate) fn rebuild_statements(db: &str, since_ns: i64, until_ns: i64) -> Vec<
         assert!(select.contains(COUNTED_ONLY), "{migration}: the view's SELECT filters counted calls");
         let ranged =
             select.replacen(COUNTED_ONLY, &format!("{COUNTED_ONLY} AND c.Timestamp >= {lo} AND c.Timestamp < {hi}"), 1);
-        out.push(format!("ALTER TABLE `{db}`.`{table}` DELETE WHERE Timestamp >= {lo} AND Timestamp < {hi}"));
+        out.push(format!("ALTER TABLE {} DELETE WHERE Timestamp >= {lo} AND Timestamp < {hi}", alter(table)));
         out.push(format!("INSERT INTO `{db}`.`{table}` {ranged}"));
     }
     out
@@ -38,8 +45,12 @@ pub(crate) fn rebuild_statements(db: &str, since_ns: i64, until_ns: i64) -> Vec<
 /// when no collector writes calls into those buckets meanwhile (a call inserted between the deletion
 /// and the aggregation would be counted twice): reprice ranges that have ended.
 pub async fn rebuild(store: &Store, since_ns: i64, until_ns: i64) -> Result<(), StoreError> {
-    for sql in rebuild_statements(store.database(), since_ns, until_ns) {
-        store.client().query(&sql).with_setting("mutations_sync", "2").execute().await?;
+    for sql in rebuild_statements(store.database(), |t| store.alter_target(t), since_ns, until_ns) {
+        let mut query = store.client().query(&sql).with_setting("mutations_sync", "2");
+        if store.cluster().is_some() {
+            query = query.with_setting(super::cluster::DISTRIBUTED_SYNC_SETTING, "1");
+        }
+        query.execute().await?;
     }
     Ok(())
 }
@@ -50,7 +61,7 @@ mod tests {
 
     #[test]
     fn each_rollup_is_rebuilt_from_its_views_select_over_whole_buckets() {
-        let sql = rebuild_statements("db", 1_000, 2_000);
+        let sql = rebuild_statements("db", |t| format!("`db`.`{t}`"), 1_000, 2_000);
         assert_eq!(sql.len(), 4);
         assert!(sql[0].starts_with("ALTER TABLE `db`.`llm_calls_1m` DELETE WHERE Timestamp >= toStartOfMinute("));
         assert!(sql[1].starts_with("INSERT INTO `db`.`llm_calls_1m` SELECT"), "{}", sql[1]);

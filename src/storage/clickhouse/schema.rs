@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use promptlog_ingest::Table;
 use promptlog_ingest::table::{COLLECTOR_STATS_TABLE, TRACE_ID_TS_TABLE};
 
-use super::{Store, StoreError};
+use super::cluster::{ClusterDdl, ClusterDdlError, Placement};
+use super::{Store, StoreError, migrate_lock};
 
 /// One schema change.
 pub(crate) struct Migration {
@@ -127,59 +128,200 @@ pub(crate) fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// The migrations table: which versions are applied (replicated to every node in cluster mode).
+pub const MIGRATIONS_TABLE: &str = "schema_migrations";
+
+/// The single-server statements creating the database, the migrations table and the migration lock.
+fn bootstrap_single(db: &str, storage_policy: &str) -> [String; 3] {
+    let settings = table_settings(storage_policy);
+    [
+        format!("CREATE DATABASE IF NOT EXISTS `{db}`"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{db}`.{MIGRATIONS_TABLE} (Version UInt32, Name String, \
+             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version{}",
+            settings.replacen(',', " SETTINGS", 1)
+        ),
+        migrate_lock::create_table(db, &settings),
+    ]
+}
+
+/// Where and how the migrations are applied: the database, retention, storage policy and, in cluster
+/// mode, the rewriter. One source for `migrate` and `migrate --print`.
+pub struct Plan {
+    db: String,
+    retention_days: u32,
+    storage_policy: String,
+    cluster: Option<ClusterDdl>,
+}
+
+impl Plan {
+    /// The plan for `store`'s database and settings (cluster mode when `clickhouse.cluster` is set).
+    pub fn new(store: &Store) -> Result<Plan, StoreError> {
+        Self::for_settings(store.database(), store.retention_days(), store.storage_policy(), store.cluster())
+    }
+
+    /// The plan for explicit settings.
+    pub fn for_settings(
+        db: &str,
+        retention_days: u32,
+        storage_policy: &str,
+        cluster: Option<&str>,
+    ) -> Result<Plan, StoreError> {
+        let cluster = cluster.map(|c| ClusterDdl::new(db, c)).transpose()?;
+        Ok(Plan { db: db.to_owned(), retention_days, storage_policy: storage_policy.to_owned(), cluster })
+    }
+
+    /// The statements creating the database, the migrations table and the migration lock.
+    pub(crate) fn bootstrap(&self) -> Result<Vec<String>, StoreError> {
+        let (mut out, lock) = self.bootstrap_parts()?;
+        out.extend(lock);
+        Ok(out)
+    }
+
+    /// The bootstrap in two parts: the database and the migrations table (every start), and the lock
+    /// table (only needed, so only created, when migrations are pending: an up-to-date database is
+    /// started exactly as before, also by a writer not allowed to create tables).
+    fn bootstrap_parts(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let [database, migrations, lock] = bootstrap_single(&self.db, &self.storage_policy);
+        let Some(cluster) = &self.cluster else { return Ok((vec![database, migrations], vec![lock])) };
+        let mut first = vec![cluster.create_database()];
+        first.extend(cluster.create_table(&migrations, Placement::Everywhere)?);
+        Ok((first, cluster.create_table(&lock, Placement::Everywhere)?))
+    }
+
+    /// The statements of migration `m`.
+    pub(crate) fn migration(&self, m: &Migration) -> Result<Vec<String>, StoreError> {
+        let single = statements(&render(m.sql, &self.db, self.retention_days, &self.storage_policy));
+        let Some(cluster) = &self.cluster else { return Ok(single) };
+        let mut out = Vec::new();
+        for s in &single {
+            out.extend(cluster.rewrite(s).map_err(|e| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source: Box::new(e.into()),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The statement recording migration `m` as applied.
+    pub(crate) fn record(&self, m: &Migration) -> String {
+        format!("INSERT INTO `{}`.{MIGRATIONS_TABLE} (Version, Name) VALUES ({}, '{}')", self.db, m.version, m.name)
+    }
+
+    /// The retention statements (one per table), with whether "no TTL to remove" is expected.
+    pub(crate) fn retention(&self) -> Vec<String> {
+        TTL_TABLES
+            .iter()
+            .map(|(table, expr)| {
+                let target = match &self.cluster {
+                    None => format!("`{}`.`{table}`", self.db),
+                    Some(c) => c.alter_target(table),
+                };
+                if self.retention_days == 0 {
+                    format!("ALTER TABLE {target} REMOVE TTL")
+                } else {
+                    format!(
+                        "ALTER TABLE {target} MODIFY TTL {} SETTINGS materialize_ttl_after_modify = 0",
+                        ttl_clause(expr, self.retention_days).trim_start_matches("TTL ")
+                    )
+                }
+            })
+            .collect()
+    }
+
+    /// Every statement `migrate` would run on an empty database, in order, with a comment line
+    /// before each migration's (`promptlog migrate --print`).
+    pub fn all_statements(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = self.bootstrap()?;
+        for m in MIGRATIONS {
+            let mut statements = self.migration(m)?;
+            if let Some(first) = statements.first_mut() {
+                *first = format!("-- migration {}\n{first}", m.name);
+            }
+            out.extend(statements);
+            out.push(self.record(m));
+        }
+        out.extend(self.retention());
+        Ok(out)
+    }
+}
+
 /// Applies every pending migration and the configured retention; returns the versions applied now.
 pub async fn migrate(store: &Store) -> Result<Vec<u32>, StoreError> {
     migrate_to(store, u32::MAX).await
 }
 
+/// The versions up to `last` not yet recorded as applied.
+async fn pending(admin: &Store, db: &str, last: u32) -> Result<Vec<&'static Migration>, StoreError> {
+    let applied: Vec<AppliedRow> =
+        admin.client().query(&format!("SELECT Version FROM `{db}`.{MIGRATIONS_TABLE} FINAL")).fetch_all().await?;
+    Ok(MIGRATIONS.iter().filter(|m| m.version <= last && !applied.iter().any(|a| a.version == m.version)).collect())
+}
+
 /// Like [`migrate`], applying only the migrations up to version `last` (tests start from an older
 /// schema this way, to check that a migration keeps existing data readable).
+///
+/// Safe when several collectors start at once: whichever wins the migration lock ([`migrate_lock`])
+/// applies the pending migrations; the others wait until they are recorded, then go on.
 pub async fn migrate_to(store: &Store, last: u32) -> Result<Vec<u32>, StoreError> {
     let db = store.database();
+    let plan = Plan::new(store)?;
     let admin = Store { client: store.client().clone().with_database("default"), ..store.clone() };
-    admin.execute(&format!("CREATE DATABASE IF NOT EXISTS `{db}`")).await?;
-    admin
-        .execute(&format!(
-            "CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations (Version UInt32, Name String, \
-             AppliedAt DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY Version{}",
-            table_settings(store.storage_policy()).replacen(',', " SETTINGS", 1)
-        ))
-        .await?;
-    let applied: Vec<AppliedRow> =
-        admin.client().query(&format!("SELECT Version FROM `{db}`.schema_migrations FINAL")).fetch_all().await?;
-    let mut now_applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version <= last && !applied.iter().any(|a| a.version == m.version)) {
-        let wrap = |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
-        for statement in statements(&render(m.sql, db, store.retention_days(), store.storage_policy())) {
-            admin.execute(&statement).await.map_err(wrap)?;
-        }
-        admin
-            .execute(&format!(
-                "INSERT INTO `{db}`.schema_migrations (Version, Name) VALUES ({}, '{}')",
-                m.version, m.name
-            ))
-            .await
-            .map_err(wrap)?;
-        tracing::info!(version = m.version, name = m.name, "Applied migration.");
-        now_applied.push(m.version);
+    check_layout(&admin, db, store.cluster().is_some()).await?;
+    let (bootstrap, lock_table) = plan.bootstrap_parts()?;
+    for statement in bootstrap {
+        admin.execute(&statement).await?;
     }
-    apply_retention(&admin, db, store.retention_days()).await?;
+    let mut now_applied = Vec::new();
+    let mut todo = pending(&admin, db, last).await?;
+    if !todo.is_empty() {
+        for statement in lock_table {
+            admin.execute(&statement).await?;
+        }
+        let lock = migrate_lock::Lock::acquire(&admin, db, &todo, || pending(&admin, db, last)).await?;
+        if let Some(lock) = lock {
+            // A holder before this one may have applied some of them.
+            todo = pending(&admin, db, last).await?;
+            for m in todo {
+                let wrap =
+                    |e: StoreError| StoreError::Migration { version: m.version, name: m.name, source: Box::new(e) };
+                for statement in plan.migration(m)? {
+                    admin.execute(&statement).await.map_err(wrap)?;
+                }
+                admin.execute(&plan.record(m)).await.map_err(wrap)?;
+                tracing::info!(version = m.version, name = m.name, "Applied migration.");
+                now_applied.push(m.version);
+            }
+            lock.release();
+        }
+    }
+    apply_retention(&admin, &plan).await?;
     Ok(now_applied)
 }
 
+/// Refuses to migrate a database laid out for the other mode: its migrations are recorded as applied,
+/// so nothing would be rewritten. `otel_traces` (migration 0001) tells which mode made it.
+async fn check_layout(admin: &Store, db: &str, cluster: bool) -> Result<(), StoreError> {
+    let sql = "SELECT engine FROM system.tables WHERE database = ? AND name = ?";
+    let first = Table::Traces.name();
+    let engine: Option<String> = admin.client().query(sql).bind(db).bind(first).fetch_optional().await?;
+    match engine {
+        Some(e) if (e == "Distributed") != cluster => Err(StoreError::ClusterDdl(ClusterDdlError::Table(format!(
+            "database {db} was created in {} mode ({first} is {e}) but clickhouse.cluster is {}: cluster mode \
+             needs a database of its own (README \"Scaling out\")",
+            if cluster { "single-server" } else { "cluster" },
+            if cluster { "set" } else { "empty" },
+        )))),
+        _ => Ok(()),
+    }
+}
+
 /// Sets (or removes) each table's TTL without rewriting existing parts.
-async fn apply_retention(admin: &Store, db: &str, days: u32) -> Result<(), StoreError> {
-    for (table, expr) in TTL_TABLES {
-        let sql = if days == 0 {
-            format!("ALTER TABLE `{db}`.`{table}` REMOVE TTL")
-        } else {
-            format!(
-                "ALTER TABLE `{db}`.`{table}` MODIFY TTL {} SETTINGS materialize_ttl_after_modify = 0",
-                ttl_clause(expr, days).trim_start_matches("TTL ")
-            )
-        };
+async fn apply_retention(admin: &Store, plan: &Plan) -> Result<(), StoreError> {
+    for sql in plan.retention() {
         match admin.execute(&sql).await {
-            Err(StoreError::ClickHouse { code: Some(BAD_ARGUMENTS), .. }) if days == 0 => {}
+            Err(StoreError::ClickHouse { code: Some(BAD_ARGUMENTS), .. }) if plan.retention_days == 0 => {}
             Err(StoreError::ClickHouse { code: Some(UNKNOWN_TABLE), .. }) => {}
             other => other?,
         }

@@ -11,6 +11,8 @@ pub mod grafana;
 pub mod hostile;
 /// The key file (hashed normal, expired and read-only keys) and plaintext keys, for `auth` and `secure`.
 pub mod keys;
+/// A round-robin TCP load balancer in front of several collectors: [`proxy::RoundRobin`].
+pub mod proxy;
 /// Every convention's recorded requests carrying PII, and scans of tables and files for it.
 pub mod redaction;
 /// Hand-built OTLP requests over each transport, and the OTLP/HTTP client every suite uses.
