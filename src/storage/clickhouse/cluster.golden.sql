@@ -685,6 +685,40 @@ CREATE TABLE IF NOT EXISTS `promptlog`.otel_metrics_summary ON CLUSTER `promptlo
 
 INSERT INTO `promptlog`.schema_migrations (Version, Name) VALUES (20, '0020_otel_metrics_summary');
 
+-- migration 0021_scores
+CREATE TABLE IF NOT EXISTS `promptlog`.scores_local ON CLUSTER `promptlog_cluster` (
+    ProjectId LowCardinality(String) DEFAULT 'default' CODEC(ZSTD(1)),
+    ScoreId String CODEC(ZSTD(1)),
+    Version UInt64 CODEC(ZSTD(1)),
+    IsDeleted UInt8 CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TargetKind LowCardinality(String) CODEC(ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    SessionId String CODEC(ZSTD(1)),
+    ResponseId String CODEC(ZSTD(1)),
+    Name LowCardinality(String) CODEC(ZSTD(1)),
+    DataType LowCardinality(String) CODEC(ZSTD(1)),
+    Value Nullable(Float64) CODEC(ZSTD(1)),
+    Label String CODEC(ZSTD(1)),
+    Comment String CODEC(ZSTD(3)),
+    Source LowCardinality(String) CODEC(ZSTD(1)),
+    Author String CODEC(ZSTD(1)),
+    Environment LowCardinality(String) CODEC(ZSTD(1)),
+    Metadata Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    KeyId String CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_session_id SessionId TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_response_id ResponseId TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Version, IsDeleted)
+ORDER BY (ProjectId, ScoreId)
+TTL toDateTime(Timestamp) + toIntervalDay(30)
+SETTINGS index_granularity = 8192, replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS `promptlog`.scores ON CLUSTER `promptlog_cluster` AS `promptlog`.scores_local ENGINE = Distributed('promptlog_cluster', 'promptlog', 'scores_local', cityHash64(ProjectId, ScoreId));
+
+INSERT INTO `promptlog`.schema_migrations (Version, Name) VALUES (21, '0021_scores');
+
 ALTER TABLE `promptlog`.`otel_traces_local` ON CLUSTER `promptlog_cluster` MODIFY TTL toDateTime(Timestamp) + toIntervalDay(30) SETTINGS materialize_ttl_after_modify = 0;
 
 ALTER TABLE `promptlog`.`otel_traces_trace_id_ts_local` ON CLUSTER `promptlog_cluster` MODIFY TTL toDateTime(Start) + toIntervalDay(30) SETTINGS materialize_ttl_after_modify = 0;
@@ -708,4 +742,6 @@ ALTER TABLE `promptlog`.`otel_metrics_histogram_local` ON CLUSTER `promptlog_clu
 ALTER TABLE `promptlog`.`otel_metrics_exponential_histogram_local` ON CLUSTER `promptlog_cluster` MODIFY TTL toDateTime(TimeUnix) + toIntervalDay(30) SETTINGS materialize_ttl_after_modify = 0;
 
 ALTER TABLE `promptlog`.`otel_metrics_summary_local` ON CLUSTER `promptlog_cluster` MODIFY TTL toDateTime(TimeUnix) + toIntervalDay(30) SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE `promptlog`.`scores_local` ON CLUSTER `promptlog_cluster` MODIFY TTL toDateTime(Timestamp) + toIntervalDay(30) SETTINGS materialize_ttl_after_modify = 0;
 
