@@ -12,9 +12,9 @@ echo "[test] cargo fmt --check" >&2
 cargo fmt --check
 echo "[test] cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --all-targets --quiet -- -D warnings
-echo "[test] promptlog-instrument with its async-openai feature: clippy, and docs without warnings" >&2
-cargo clippy -p promptlog-instrument --all-targets --features async-openai --quiet -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -p promptlog-instrument --no-deps --features async-openai --quiet
+echo "[test] promptlog-instrument with its async-openai and feedback-client features: clippy, docs without warnings" >&2
+cargo clippy -p promptlog-instrument --all-targets --features async-openai,feedback-client --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p promptlog-instrument --no-deps --features async-openai,feedback-client --quiet
 echo "[test] the Docker image's build stage builds from exactly what the Dockerfile copies" >&2
 scripts/check-docker-context.sh
 # ... and the check can fail: without the workspace crates the build must not work.
@@ -34,6 +34,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test 2>&1 | tee "$log" || status=$?
+# The instrumentation crate again with its optional features (the async-openai wrapper, the
+# FeedbackService client); counted in the summary as a run of its own.
+cargo test -p promptlog-instrument --features async-openai,feedback-client 2>&1 | tee -a "$log" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

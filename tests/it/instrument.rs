@@ -310,6 +310,27 @@ async fn the_feedback_example_evaluates_its_own_call() {
         assert_eq!(a["gen_ai.evaluation.score.value"], "1", "{protocol}");
         assert_eq!(a["gen_ai.evaluation.score.label"], "thumbs_up", "{protocol}");
         assert_eq!(a["gen_ai.response.id"], response_id, "{protocol}");
+        // ... and the collector turned it into a score joined to the call.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let scores = loop {
+            let scores = stack
+                .query_json(&format!(
+                    "SELECT s.Name AS name, s.Value AS value, s.Label AS label, c.SpanName AS call \
+                     FROM scores AS s FINAL INNER JOIN llm_calls AS c ON c.TraceId = s.TraceId AND c.SpanId = s.SpanId \
+                     WHERE s.TraceId = {} AND NOT s.IsDeleted",
+                    sql_str(trace_id)
+                ))
+                .await;
+            if !scores.is_empty() || Instant::now() > deadline {
+                break scores;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(scores.len(), 1, "{protocol}: {scores:?}");
+        let s = &scores[0];
+        assert_eq!((s["name"].as_str(), s["label"].as_str()), (Some("user_feedback"), Some("thumbs_up")), "{protocol}");
+        assert_eq!(s["value"].as_f64(), Some(1.0), "{protocol}: {s:?}");
+        assert_eq!(s["call"].as_str(), Some(call[0].span_name.as_str()), "{protocol}");
     }
 }
 
