@@ -204,8 +204,7 @@ impl Redactor {
             Request::Traces(r) => walk.traces(r),
             Request::Logs(r) => walk.logs(r),
             Request::Metrics(r) => walk.metrics(r),
-            // Scores are the application's own judgement of a call, not telemetry it captured.
-            Request::Scores(_) => false,
+            Request::Scores(r) => walk.scores(r),
         };
         self.counters.add(&walk.total);
         changed

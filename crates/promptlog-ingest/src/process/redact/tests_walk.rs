@@ -269,6 +269,35 @@ fn the_seam_spools_only_redacted_data_and_counts_redactions_on_the_call() {
 /// Metric descriptions, data point attributes and exemplar attributes are redacted before the spool;
 /// the names that identify a series are kept, and each redacted point carries its count.
 #[test]
+fn score_comments_labels_authors_and_metadata_are_redacted() {
+    use crate::scores::{ScoreBatch, proto::Score};
+    let score = Score {
+        id: "s1".into(),
+        name: "user_rating".into(),
+        comment: format!("wrong answer, write to {EMAIL}"),
+        label: format!("card {CARD}"),
+        author: EMAIL.into(),
+        metadata: [("contact".to_owned(), format!("iban {IBAN}")), ("plan".to_owned(), "pro".to_owned())].into(),
+        ..Score::default()
+    };
+    let redactor = Redactor::new(mask_all()).unwrap();
+    let ctx = RequestContext::new(Signal::Scores, 1);
+    let mut request = Request::Scores(ScoreBatch { scores: vec![score], deleted: vec![] });
+    assert!(redactor.redact_request(&ctx, &mut request));
+    let bytes = encoded(&request);
+    for pii in [EMAIL, CARD, IBAN] {
+        assert!(!contains(&bytes, pii), "{pii} left in the spooled score");
+    }
+    let Request::Scores(b) = &mut request else { panic!() };
+    let s = &b.scores[0];
+    assert_eq!(s.comment, "wrong answer, write to [REDACTED:email]");
+    assert_eq!((s.id.as_str(), s.name.as_str(), s.metadata["plan"].as_str()), ("s1", "user_rating", "pro"));
+    let before = b.clone();
+    assert!(!redactor.redact_request(&ctx, &mut request), "a second run changes nothing");
+    assert_eq!(request, Request::Scores(before));
+}
+
+#[test]
 fn metric_attributes_are_redacted_and_counted() {
     use opentelemetry_proto::tonic::metrics::v1::{
         Exemplar, Gauge, Metric, NumberDataPoint, metric::Data, number_data_point,

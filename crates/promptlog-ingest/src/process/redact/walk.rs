@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use super::REDACTIONS_ATTRIBUTE;
 use super::content::{self, Applied, ContentPolicy};
 use super::text::{Engine, Outcome, Tally};
+use crate::scores::ScoreBatch;
 
 /// What replaces a span or event name that a `drop` rule matched (a name cannot be removed).
 const DROPPED_NAME: &str = "[REDACTED]";
@@ -81,19 +82,39 @@ impl<'a> Walk<'a> {
         changed
     }
 
-    fn metric(&mut self, metric: &mut Metric, inherited: u64) -> bool {
-        let mut desc = Tally::default();
-        let mut changed = match self.engine.redact(&metric.description, &mut desc) {
+    /// Feedback scores: the free text people type (comment, label, author, metadata values) is
+    /// scanned like any stored string; a `drop` match empties the field. Content policies do not
+    /// apply (a comment is not captured prompt or completion).
+    pub fn scores(&mut self, batch: &mut ScoreBatch) -> bool {
+        let mut changed = false;
+        let mut t = Tally::default();
+        for s in &mut batch.scores {
+            for field in [&mut s.comment, &mut s.label, &mut s.author].into_iter().chain(s.metadata.values_mut()) {
+                changed |= self.text(field, &mut t);
+            }
+        }
+        self.total.absorb(&t);
+        changed
+    }
+
+    /// Redacts one string field in place (emptied on a `drop` match); true if it changed.
+    fn text(&self, s: &mut String, t: &mut Tally) -> bool {
+        match self.engine.redact(s, t) {
             Outcome::Unchanged => false,
-            Outcome::Changed(s) => {
-                metric.description = s;
+            Outcome::Changed(new) => {
+                *s = new;
                 true
             }
             Outcome::Drop => {
-                metric.description.clear();
+                s.clear();
                 true
             }
-        };
+        }
+    }
+
+    fn metric(&mut self, metric: &mut Metric, inherited: u64) -> bool {
+        let mut desc = Tally::default();
+        let mut changed = self.text(&mut metric.description, &mut desc);
         self.total.absorb(&desc);
         let inherited = inherited + desc.total();
         macro_rules! points {
