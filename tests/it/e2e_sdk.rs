@@ -90,6 +90,7 @@ impl Sdk {
                     .expect("gRPC log exporter"),
             ),
             Transport::HttpProto | Transport::HttpJson => {
+                crate::support::sdk::install_ring_provider();
                 let protocol =
                     if transport == Transport::HttpProto { Protocol::HttpBinary } else { Protocol::HttpJson };
                 (

@@ -37,6 +37,7 @@ enum Transport {
 /// A meter provider exporting to the stack over `transport`; nothing is exported before `shutdown`
 /// (one export, so each series has exactly one point).
 fn provider(stack: &Stack, transport: Transport, service: &str) -> SdkMeterProvider {
+    crate::support::sdk::install_ring_provider();
     let exporter = match transport {
         Transport::Grpc => MetricExporter::builder()
             .with_tonic()

@@ -17,7 +17,7 @@ use promptlog_ingest::Table;
 use promptlog_testkit::{Row, Sql, free_port, gate, shared_clickhouse_url};
 
 use crate::support::redaction::{
-    BAD_CARD, Fixture, PLAIN_PROMPT, check_table, content_texts, expected, fixtures, scan_dir,
+    BAD_CARD, EMAIL, Fixture, PLAIN_PROMPT, check_table, content_texts, expected, fixtures, pii_text, scan_dir,
 };
 use crate::support::stack::Stack;
 
@@ -58,9 +58,9 @@ async fn stack_with(redaction: impl FnOnce(&mut promptlog::config::Config)) -> S
 }
 
 /// Waits until every table holds its expected rows.
-async fn wait_for_rows(sql: &Sql, want: [(&str, u64); 3]) {
+async fn wait_for_rows(sql: &Sql, want: &[(&str, u64)]) {
     let deadline = Instant::now() + WAIT;
-    for (table, n) in want {
+    for &(table, n) in want {
         loop {
             let c = sql.count(table).await;
             if c >= n {
@@ -129,9 +129,20 @@ async fn pii_of_every_convention_reaches_no_table_and_no_file() {
     let stack = stack_with(|c| c.redaction.enable_detectors("all").unwrap()).await;
     let client = reqwest::Client::new();
     post_all(&client, &stack.otlp_http_url(), &fixtures).await;
+    // A feedback score whose free text carries the same PII.
+    let score = serde_json::json!({
+        "trace_id": "0af7651916cd43dd8448eb211c80319c", "name": "user_rating", "data_type": "categorical",
+        "label": "bad", "source": "end_user", "comment": pii_text(), "author": EMAIL,
+        "metadata": {"contact": pii_text()},
+    });
+    let resp = client.post(format!("{}/v1/scores", stack.otlp_http_url())).json(&score).send().await.unwrap();
+    assert!(resp.status().is_success(), "score refused: {}", resp.text().await.unwrap());
     let mut bad = check_files(&stack.config.data_dir, false);
-    wait_for_rows(stack.sql(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
+    wait_for_rows(stack.sql(), &[(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
     bad.extend(check_tables(stack.sql(), plain).await);
+    let scores = Table::Scores.name();
+    wait_for_rows(stack.sql(), &[(scores, 1)]).await;
+    bad.extend(check_table(scores, &stack.sql().rows(&format!("SELECT * FROM {scores}")).await));
     let metrics = client.get(format!("{}/metrics", stack.otlp_http_url())).send().await.unwrap().text().await.unwrap();
     for detector in ["email", "credit_card", "iban", "secret"] {
         let line =
@@ -200,7 +211,7 @@ async fn pii_stays_out_after_sigkill_and_replay() {
     let mut collector = spawn_collector(&url, &database, &http, &data_dir, &log);
     wait_healthy(&http, &log).await;
     let sql = Sql::new(&url, &database);
-    wait_for_rows(&sql, [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
+    wait_for_rows(&sql, &[(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
     bad.extend(check_tables(&sql, plain).await);
     bad.extend(check_files(&data_dir, false));
     collector.kill().unwrap();
@@ -227,7 +238,7 @@ async fn content_drop_removes_the_text_of_every_convention_and_keeps_usage() {
     .await;
     let client = reqwest::Client::new();
     post_all(&client, &stack.otlp_http_url(), &fixtures).await;
-    wait_for_rows(stack.sql(), [(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
+    wait_for_rows(stack.sql(), &[(TRACES_TABLE, spans), (LOGS_TABLE, logs), (LLM_CALLS_TABLE, calls)]).await;
     let mut bad = Vec::new();
     // A prefix of each text: the stored form may be cut or escaped differently after it.
     let texts: Vec<String> = content_texts().iter().map(|t| t.chars().take(24).collect()).collect();

@@ -61,6 +61,13 @@ impl HttpReply {
 /// Longest one HTTP request may take (hostile bodies included) before the test fails.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Installs ring as rustls' process-wide crypto provider (if none is). The OTel HTTP exporters'
+/// reqwest is built with `rustls-no-provider` once `promptlog-instrument` is in the same build
+/// (cargo unifies reqwest's features), and then refuses to build a client without one.
+pub fn install_ring_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// POSTs `body` to `{base}{path}` with the given headers.
 pub async fn post(base: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> HttpReply {
     let mut req = reqwest::Client::new().post(format!("{base}{path}")).timeout(HTTP_TIMEOUT);
