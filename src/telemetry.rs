@@ -124,6 +124,10 @@ pub struct Stats {
     pub refused_busy: AtomicU64,
     /// Requests refused because the spool could not be written (disk full or failing).
     pub refused_spool_io: AtomicU64,
+    /// Calls and content records held for the join window now.
+    pub join_held: AtomicU64,
+    /// Their estimated heap bytes (bounded by `pipeline.max_pending_join_bytes`).
+    pub join_held_bytes: AtomicU64,
     /// The spool.
     pub spool: SpoolGauges,
     /// TLS handshakes and reloads.

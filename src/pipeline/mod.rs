@@ -349,6 +349,8 @@ impl BatchLoop {
     }
 
     async fn move_ready_calls(&mut self, now: std::time::Instant) {
+        self.stats.join_held.store(self.joiner.pending() as u64, Relaxed);
+        self.stats.join_held_bytes.store(self.joiner.held_bytes() as u64, Relaxed);
         let ready = self.joiner.take_tagged();
         if ready.is_empty() {
             return;

@@ -224,7 +224,7 @@ fn render_redactions(out: &mut String, counters: &promptlog_ingest::process::red
 }
 
 /// The collector-wide families, with their current values.
-fn singles(stats: &Stats) -> [Single; 13] {
+fn singles(stats: &Stats) -> [Single; 15] {
     let spool = stats.spool.snapshot();
     let counter = |name, help, value| Single { name, kind: Kind::Counter, help, value: Value::Int(value) };
     let gauge = |name, help, value| Single { name, kind: Kind::Gauge, help, value };
@@ -245,6 +245,16 @@ fn singles(stats: &Stats) -> [Single; 13] {
             Value::Int(u64::from(stats.clickhouse_up())),
         ),
         gauge("promptlog_spool_bytes", "Bytes of spool segment files on disk.", Value::Int(spool.bytes)),
+        gauge(
+            "promptlog_join_held",
+            "LLM calls and content records held in memory for the join window (duplicate merging, log content).",
+            Value::Int(stats.join_held.load(Relaxed)),
+        ),
+        gauge(
+            "promptlog_join_held_bytes",
+            "Estimated heap bytes of the held calls and records (bounded by pipeline.max_pending_join_bytes).",
+            Value::Int(stats.join_held_bytes.load(Relaxed)),
+        ),
         gauge(
             "promptlog_spool_records",
             "Accepted requests in the spool not yet fully written to ClickHouse.",

@@ -133,3 +133,55 @@ async fn collector_reports_its_traffic_in_metrics_and_collector_stats() {
     println!("[selfstats] collector_stats caught up after {:?}", started.elapsed());
     assert_eq!((cell::<f64>(&rows[0], "received"), cell::<f64>(&rows[0], "written")), (SPANS as f64, SPANS as f64));
 }
+
+/// The join gauges show the calls held for the join window (duplicate merging holds every call), with
+/// their estimated bytes, and fall to zero once the calls are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_calls_and_their_bytes_are_gauged() {
+    const CALLS: u64 = 3;
+    // Long enough that the first poll surely falls inside it on a loaded machine.
+    let window = Duration::from_secs(8);
+    let stack = Stack::start_with(|c| c.pipeline.join_window = window).await;
+    let chat = |i: u64| {
+        let attrs = vec![
+            promptlog_otlp::kv("gen_ai.operation.name", "chat"),
+            promptlog_otlp::kv("gen_ai.provider.name", "openai"),
+            promptlog_otlp::kv("gen_ai.request.model", "gpt-4o"),
+            promptlog_otlp::kv(
+                "gen_ai.input.messages",
+                &format!(r#"[{{"role":"user","parts":[{{"type":"text","content":"held {i}"}}]}}]"#),
+            ),
+        ];
+        promptlog_otlp::span(&format!("chat gpt-4o {i}"), promptlog_otlp::now_ns(), 5, attrs)
+    };
+    let body = promptlog_otlp::traces_request(promptlog_otlp::resource("held", "test"), (0..CALLS).map(chat).collect())
+        .encode_to_vec();
+    let sent = Instant::now();
+    let (status, _, _) = stack.post_otlp("/v1/traces", "application/x-protobuf", body, false).await;
+    assert_eq!(status, 200);
+    let metrics_url = format!("{}/metrics", stack.otlp_http_url());
+    let scrape = || async { reqwest::get(&metrics_url).await.unwrap().text().await.unwrap() };
+    let held = loop {
+        let text = scrape().await;
+        if sample(&text, "promptlog_join_held") == CALLS as f64 || sent.elapsed() > window {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(sample(&held, "promptlog_join_held"), CALLS as f64, "calls held during the window");
+    assert!(sample(&held, "promptlog_join_held_bytes") > 1000.0, "held bytes counted");
+    stack.wait_for_count("llm_calls", CALLS).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let text = scrape().await;
+        if sample(&text, "promptlog_join_held") == 0.0 || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (sample(&after, "promptlog_join_held"), sample(&after, "promptlog_join_held_bytes")),
+        (0.0, 0.0),
+        "nothing held once written"
+    );
+}
