@@ -149,7 +149,7 @@ async fn held_calls_and_their_bytes_are_gauged() {
             promptlog_otlp::kv("gen_ai.request.model", "gpt-4o"),
             promptlog_otlp::kv(
                 "gen_ai.input.messages",
-                &format!(r#"[{{"role":"user","parts":[{{"type":"text","content":"held {i}"}}]}}]"#),
+                format!(r#"[{{"role":"user","parts":[{{"type":"text","content":"held {i}"}}]}}]"#),
             ),
         ];
         promptlog_otlp::span(&format!("chat gpt-4o {i}"), promptlog_otlp::now_ns(), 5, attrs)
