@@ -439,44 +439,5 @@ pub fn server_of(base_url: &str) -> Option<(String, u16)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provider_and_server_come_from_the_base_url() {
-        assert_eq!(provider_of("https://api.openai.com/v1"), "openai");
-        assert_eq!(provider_of("https://my-res.openai.azure.com/openai/deployments/x"), "azure.ai.openai");
-        assert_eq!(provider_of("https://api.groq.com/openai/v1"), "groq");
-        assert_eq!(provider_of("http://127.0.0.1:8080/v1"), "openai");
-        assert_eq!(server_of("https://api.openai.com/v1"), Some(("api.openai.com".into(), 443)));
-        assert_eq!(server_of("http://127.0.0.1:8080/v1"), Some(("127.0.0.1".into(), 8080)));
-        assert_eq!(server_of("http://[::1]:9/v1"), Some(("::1".into(), 9)));
-        assert_eq!(server_of("not a url"), None);
-    }
-
-    #[test]
-    fn f32_parameters_keep_their_decimal_value() {
-        assert_eq!(f32_to_f64(0.2), 0.2);
-        assert_eq!(f32_to_f64(0.37), 0.37);
-    }
-
-    #[test]
-    fn request_messages_map_to_parts() {
-        let tool = serde_json::json!({"role": "tool", "tool_call_id": "c1", "content": "-3 C"});
-        assert_eq!(
-            serde_json::to_value(input_message(&tool)).unwrap(),
-            serde_json::json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "-3 C"}]})
-        );
-        let asst = serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]});
-        let m = input_message(&asst);
-        assert_eq!(
-            m.parts,
-            [Part::ToolCall {
-                id: Some("c1".into()),
-                name: "get_weather".into(),
-                arguments: serde_json::json!({"city": "Oslo"})
-            }]
-        );
-    }
-}
+#[path = "openai_tests.rs"]
+mod tests;
