@@ -45,9 +45,11 @@ pub struct Joiner<S> {
     max_pending: usize,
     /// Estimated heap bytes the held entries may take together.
     max_bytes: usize,
-    /// Estimated heap bytes of the held entries ([`held_bytes`]).
+    /// Estimated heap bytes of the held entries: the sum of their sizes in `pending`.
     bytes: usize,
-    pending: HashMap<Key, (Instant, Pending<S>)>,
+    /// Held entries with their deadline and estimated size ([`held_bytes`], kept up to date as log
+    /// records add content, so taking an entry subtracts without measuring it again).
+    pending: HashMap<Key, (Instant, usize, Pending<S>)>,
     /// Insertion order with deadlines, for expiry; stale entries are skipped lazily.
     order: VecDeque<(Instant, Key)>,
     /// Calls released by the last operation, with their tags, waiting to be taken.
@@ -156,7 +158,7 @@ impl<S> Joiner<S> {
         let parent = (call.row.project_id.clone(), call.row.trace_id.clone(), call.row.parent_span_id.clone());
         let output_only = matches!(
             self.pending.get(&parent),
-            Some((_, Pending::Content(c, _))) if c.input.is_empty() && !c.output.is_empty()
+            Some((_, _, Pending::Content(c, _))) if c.input.is_empty() && !c.output.is_empty()
         );
         if output_only && let Some((_, Pending::Content(content, _))) = self.take(&parent) {
             append(&mut call.content, content);
@@ -169,12 +171,14 @@ impl<S> Joiner<S> {
         match self.pending.get_mut(&key) {
             // Content of its own, or all it waited for: later log records do not change the call (as
             // when it was released at once; they are stored in `otel_logs`).
-            Some((_, Pending::Call(_, call))) if !call.awaits_content || call.content.is_complete() => {}
-            Some((_, Pending::Call(_, call))) => {
+            Some((_, _, Pending::Call(_, call))) if !call.awaits_content || call.content.is_complete() => {}
+            Some((_, size, Pending::Call(_, call))) => {
                 if call.content.is_empty() && !fragment.content.is_empty() {
                     call.row.convention = fragment.convention.as_str().to_owned();
                 }
-                self.bytes += grown(&mut call.content, fragment.content);
+                let added = append(&mut call.content, fragment.content);
+                *size += added;
+                self.bytes += added;
                 if call.content.is_complete()
                     && !self.merge_duplicates
                     && let Some((_, Pending::Call(tag, call))) = self.take(&key)
@@ -182,8 +186,10 @@ impl<S> Joiner<S> {
                     self.ready.push((tag, call.finish()));
                 }
             }
-            Some((_, Pending::Content(content, _))) => {
-                self.bytes += grown(content, fragment.content);
+            Some((_, size, Pending::Content(content, _))) => {
+                let added = append(content, fragment.content);
+                *size += added;
+                self.bytes += added;
             }
             None => self.hold(key, Pending::Content(fragment.content, fragment.convention), now),
         }
@@ -192,9 +198,10 @@ impl<S> Joiner<S> {
     fn hold(&mut self, key: Key, pending: Pending<S>, now: Instant) {
         let deadline = now + self.window;
         self.order.push_back((deadline, key.clone()));
-        self.bytes += held_bytes(&pending);
-        if let Some((_, old)) = self.pending.insert(key, (deadline, pending)) {
-            self.bytes = self.bytes.saturating_sub(held_bytes(&old));
+        let size = held_bytes(&pending);
+        self.bytes += size;
+        if let Some((_, old, _)) = self.pending.insert(key, (deadline, size, pending)) {
+            self.bytes -= old;
         }
         while self.pending.len() > self.max_pending || (self.bytes > self.max_bytes && self.pending.len() > 1) {
             let Some((deadline, key)) = self.order.pop_front() else { break };
@@ -232,8 +239,8 @@ impl<S> Joiner<S> {
     /// Releases the entry for `key` if it is still the one queued at `deadline`.
     fn expire(&mut self, deadline: Instant, key: Key) {
         match self.pending.get(&key) {
-            Some((d, Pending::Call(..))) if *d == deadline => self.release(&key),
-            Some((d, Pending::Content(..))) if *d == deadline => {
+            Some((d, _, Pending::Call(..))) if *d == deadline => self.release(&key),
+            Some((d, _, Pending::Content(..))) if *d == deadline => {
                 self.take(&key);
             }
             _ => {}
@@ -244,7 +251,7 @@ impl<S> Joiner<S> {
     /// merging duplicates): one counted row, the others marked as its duplicates.
     fn release(&mut self, key: &Key) {
         let keys = if self.merge_duplicates {
-            self.index.group(key, &self.pending, |(_, p)| match p {
+            self.index.group(key, &self.pending, |(_, _, p)| match p {
                 Pending::Call(_, call) => Some(&call.row),
                 Pending::Content(..) => None,
             })
@@ -275,10 +282,14 @@ impl<S> Joiner<S> {
 
     /// Releases every held call (shutdown).
     pub fn drain(&mut self) {
-        let calls: Vec<Key> =
-            self.pending.iter().filter(|(_, (_, p))| matches!(p, Pending::Call(..))).map(|(k, _)| k.clone()).collect();
+        let calls: Vec<Key> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, _, p))| matches!(p, Pending::Call(..)))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in calls {
-            if matches!(self.pending.get(&key), Some((_, Pending::Call(..)))) {
+            if matches!(self.pending.get(&key), Some((_, _, Pending::Call(..)))) {
                 self.release(&key);
             }
         }
@@ -289,9 +300,9 @@ impl<S> Joiner<S> {
 
     /// Removes a held entry, and its size from the total.
     fn take(&mut self, key: &Key) -> Option<(Instant, Pending<S>)> {
-        let entry = self.pending.remove(key)?;
-        self.bytes = self.bytes.saturating_sub(held_bytes(&entry.1));
-        Some(entry)
+        let (deadline, size, entry) = self.pending.remove(key)?;
+        self.bytes -= size;
+        Some((deadline, entry))
     }
 
     /// Takes the calls released so far, with their tags.
@@ -316,8 +327,7 @@ impl<S> Joiner<S> {
 }
 
 /// Heap bytes an entry takes, estimated: attribute and content text plus per-allocation overhead.
-/// Computed the same way when the entry is held and when it is taken, so the total stays exact
-/// as long as held entries change only through [`Joiner::add_content`] (which adds its part).
+/// Measured once, when the entry is held; [`append`] measures what log records add to it.
 fn held_bytes<S>(pending: &Pending<S>) -> usize {
     const ROW: usize = 1024;
     match pending {
@@ -333,37 +343,42 @@ fn held_bytes<S>(pending: &Pending<S>) -> usize {
 
 /// Heap bytes of parsed content, estimated from its JSON trees.
 fn content_bytes(c: &Content) -> usize {
-    fn json(v: &serde_json::Value) -> usize {
-        use serde_json::Value;
-        48 + match v {
-            Value::String(s) => s.len(),
-            Value::Array(a) => a.iter().map(json).sum(),
-            Value::Object(o) => o.iter().map(|(k, v)| k.len() + 32 + json(v)).sum(),
-            _ => 0,
-        }
+    optional_json_bytes(&c.system)
+        + optional_json_bytes(&c.tools)
+        + c.input.iter().chain(&c.output).map(json_bytes).sum::<usize>()
+}
+
+/// Heap bytes of one JSON tree, estimated: its text plus a fixed cost per node and per key.
+fn json_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    48 + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(json_bytes).sum(),
+        Value::Object(o) => o.iter().map(|(k, v)| k.len() + 32 + json_bytes(v)).sum(),
+        _ => 0,
     }
-    let opt = |v: &Option<serde_json::Value>| v.as_ref().map_or(0, json);
-    opt(&c.system) + opt(&c.tools) + c.input.iter().chain(&c.output).map(json).sum::<usize>()
 }
 
-/// [`append`]s, returning how many bytes the held content grew by (so the total stays exact).
-fn grown(into: &mut Content, from: Content) -> usize {
-    let before = content_bytes(into);
-    append(into, from);
-    content_bytes(into).saturating_sub(before)
+fn optional_json_bytes(v: &Option<serde_json::Value>) -> usize {
+    v.as_ref().map_or(0, json_bytes)
 }
 
-/// Adds one log record's content to what a span already gathered from earlier records.
-fn append(into: &mut Content, from: Content) {
+/// Adds one log record's content to what a span already gathered from earlier records; returns the
+/// [`content_bytes`] of what it took (system instructions and tools only when there were none yet).
+fn append(into: &mut Content, from: Content) -> usize {
+    let mut added = from.input.iter().chain(&from.output).map(json_bytes).sum::<usize>();
     into.redactions += from.redactions;
     if into.system.is_none() {
+        added += optional_json_bytes(&from.system);
         into.system = from.system;
     }
     if into.tools.is_none() {
+        added += optional_json_bytes(&from.tools);
         into.tools = from.tools;
     }
     into.input.extend(from.input);
     into.output.extend(from.output);
+    added
 }
 
 #[cfg(test)]

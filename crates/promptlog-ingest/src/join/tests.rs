@@ -107,9 +107,12 @@ fn arrival_orders() {
     }
 }
 
-/// The running total of held bytes equals the sum over what is held.
+/// Each held entry's recorded size is what it measures now, and the running total is their sum.
 pub(super) fn assert_accounting<S>(j: &Joiner<S>) {
-    let sum: usize = j.pending.values().map(|(_, p)| held_bytes(p)).sum();
+    for (key, (_, size, p)) in &j.pending {
+        assert_eq!(*size, held_bytes(p), "{key:?}: recorded size drifted from what is held");
+    }
+    let sum: usize = j.pending.values().map(|(_, _, p)| held_bytes(p)).sum();
     assert_eq!(j.held_bytes(), sum, "held bytes drifted from what is held");
 }
 
