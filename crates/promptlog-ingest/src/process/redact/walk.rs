@@ -191,11 +191,7 @@ impl<'a> Walk<'a> {
     fn span(&self, span: &mut Span, t: &mut Tally) -> bool {
         let mut changed = self.name(&mut span.name, t);
         if let Some(status) = &mut span.status {
-            match self.engine.redact(&status.message, t) {
-                Outcome::Unchanged => {}
-                Outcome::Changed(s) => (status.message, changed) = (s, true),
-                Outcome::Drop => (status.message, changed) = (String::new(), true),
-            }
+            changed |= self.text(&mut status.message, t);
         }
         changed |= self.attrs(&mut span.attributes, t);
         for event in &mut span.events {
