@@ -390,30 +390,25 @@ fn f32_to_f64(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(f64::from(v))
 }
 
+/// Host suffixes of OpenAI-compatible APIs and the `gen_ai.provider.name` each stands for.
+const PROVIDER_HOSTS: &[(&str, &str)] = &[
+    (".openai.azure.com", "azure.ai.openai"),
+    (".services.ai.azure.com", "azure.ai.inference"),
+    (".inference.ai.azure.com", "azure.ai.inference"),
+    (".groq.com", "groq"),
+    (".deepseek.com", "deepseek"),
+    (".mistral.ai", "mistral_ai"),
+    (".x.ai", "x_ai"),
+    (".perplexity.ai", "perplexity"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+];
+
 /// `gen_ai.provider.name` from the base URL; OpenAI-compatible servers the URL does not reveal count
 /// as `openai`, as the official instrumentations do.
 pub fn provider_of(base_url: &str) -> &'static str {
     let host = server_of(base_url).map(|(h, _)| h).unwrap_or_default();
     let ends = |suffix: &str| host == suffix.trim_start_matches('.') || host.ends_with(suffix);
-    if ends(".openai.azure.com") {
-        "azure.ai.openai"
-    } else if ends(".services.ai.azure.com") || ends(".inference.ai.azure.com") {
-        "azure.ai.inference"
-    } else if ends(".groq.com") {
-        "groq"
-    } else if ends(".deepseek.com") {
-        "deepseek"
-    } else if ends(".mistral.ai") {
-        "mistral_ai"
-    } else if ends(".x.ai") {
-        "x_ai"
-    } else if ends(".perplexity.ai") {
-        "perplexity"
-    } else if ends("generativelanguage.googleapis.com") {
-        "gcp.gemini"
-    } else {
-        "openai"
-    }
+    PROVIDER_HOSTS.iter().find(|(suffix, _)| ends(suffix)).map_or("openai", |(_, provider)| provider)
 }
 
 /// `server.address` and `server.port` of a base URL (`https://h/v1` → `h`, 443).
