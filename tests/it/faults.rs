@@ -447,13 +447,9 @@ async fn sigterm_while_clickhouse_is_down_exits_in_time_and_keeps_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_keys_match_what_clickhouse_computes() {
-    use promptlog::storage::clickhouse::{Store, schema};
     use promptlog_ingest::rows::{Keyed, LlmCallRow, LogRow, SpanRow};
     let _alone = promptlog_testkit::gate::exclusive().await;
-    let url = promptlog_testkit::shared_clickhouse_url();
-    let config = crate::support::stack::test_config(&url, &database("keys"), Path::new("."));
-    let store = Store::new(&config.clickhouse);
-    schema::migrate(&store).await.unwrap();
+    let store = crate::support::stack::migrated_store("faults_keys").await;
     let ts = now_ns() as i64;
     let log = |i: i64, body: &str| LogRow {
         timestamp: ts + i,

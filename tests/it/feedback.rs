@@ -70,15 +70,9 @@ async fn run_app(stack: &Stack) -> Call {
 /// Polls `sql` until `done` holds for its rows (rows are held for the join window before they are
 /// written, so a fixed sleep would be a guess); fails after 30 s with the last rows.
 async fn wait_until(stack: &Stack, sql: &str, done: impl Fn(&[Row]) -> bool) -> Vec<Row> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = stack.query_json(sql).await;
-        if done(&rows) {
-            return rows;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting on {sql}: last rows {rows:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let rows = stack.poll(sql, Duration::from_secs(30), &done).await;
+    assert!(done(&rows), "gave up waiting on {sql}: last rows {rows:?}");
+    rows
 }
 
 fn score(id: &str, target: Target, name: &str, data_type: ScoreDataType, value: Option<f64>) -> Score {
@@ -354,13 +348,8 @@ async fn acknowledged_scores_survive_a_sigkill_before_the_write_exactly_once() {
 async fn score_replay_keys_match_what_clickhouse_computes() {
     use std::collections::HashSet;
 
-    use promptlog::storage::clickhouse::{Store, schema};
     use promptlog_ingest::rows::{Keyed, ScoreRow};
-    let url = promptlog_testkit::shared_clickhouse_url();
-    let db = format!("score_keys_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()));
-    let config = crate::support::stack::test_config(&url, &db, std::path::Path::new("."));
-    let store = Store::new(&config.clickhouse);
-    schema::migrate(&store).await.unwrap();
+    let store = crate::support::stack::migrated_store("score_keys").await;
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
     let row = |id: &str, version: u64| ScoreRow {
         project_id: "default".into(),

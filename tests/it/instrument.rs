@@ -288,20 +288,12 @@ async fn the_feedback_example_evaluates_its_own_call() {
         let call = rows(&stack, &service).await;
         assert_eq!(call.len(), 1, "{protocol}");
         assert_eq!((call[0].trace_id.as_str(), call[0].span_id.as_str()), (trace_id, span_id), "{protocol}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let events = loop {
-            let events = stack
-                .query_json(&format!(
-                    "SELECT TraceId, SpanId, LogAttributes FROM otel_logs WHERE ServiceName = {} \
-                     AND EventName = 'gen_ai.evaluation.result'",
-                    sql_str(&service)
-                ))
-                .await;
-            if !events.is_empty() || Instant::now() > deadline {
-                break events;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let events = format!(
+            "SELECT TraceId, SpanId, LogAttributes FROM otel_logs WHERE ServiceName = {} \
+             AND EventName = 'gen_ai.evaluation.result'",
+            sql_str(&service)
+        );
+        let events = stack.poll(&events, Duration::from_secs(20), |r| !r.is_empty()).await;
         assert_eq!(events.len(), 1, "{protocol}: {events:?}");
         let e = &events[0];
         assert_eq!((e["TraceId"].as_str(), e["SpanId"].as_str()), (Some(trace_id), Some(span_id)), "{protocol}");
@@ -311,21 +303,13 @@ async fn the_feedback_example_evaluates_its_own_call() {
         assert_eq!(a["gen_ai.evaluation.score.label"], "thumbs_up", "{protocol}");
         assert_eq!(a["gen_ai.response.id"], response_id, "{protocol}");
         // ... and the collector turned it into a score joined to the call.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let scores = loop {
-            let scores = stack
-                .query_json(&format!(
-                    "SELECT s.Name AS name, s.Value AS value, s.Label AS label, c.SpanName AS call \
-                     FROM scores AS s FINAL INNER JOIN llm_calls AS c ON c.TraceId = s.TraceId AND c.SpanId = s.SpanId \
-                     WHERE s.TraceId = {} AND NOT s.IsDeleted",
-                    sql_str(trace_id)
-                ))
-                .await;
-            if !scores.is_empty() || Instant::now() > deadline {
-                break scores;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let scores = format!(
+            "SELECT s.Name AS name, s.Value AS value, s.Label AS label, c.SpanName AS call \
+             FROM scores AS s FINAL INNER JOIN llm_calls AS c ON c.TraceId = s.TraceId AND c.SpanId = s.SpanId \
+             WHERE s.TraceId = {} AND NOT s.IsDeleted",
+            sql_str(trace_id)
+        );
+        let scores = stack.poll(&scores, Duration::from_secs(20), |r| !r.is_empty()).await;
         assert_eq!(scores.len(), 1, "{protocol}: {scores:?}");
         let s = &scores[0];
         assert_eq!((s["name"].as_str(), s["label"].as_str()), (Some("user_feedback"), Some("thumbs_up")), "{protocol}");

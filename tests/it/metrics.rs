@@ -316,13 +316,8 @@ async fn replay_after_a_crash_stores_each_point_once() {
 async fn metric_replay_keys_match_what_clickhouse_computes() {
     use std::collections::HashSet;
 
-    use promptlog::storage::clickhouse::{Store, schema};
     use promptlog_ingest::rows::{ExpHistogramRow, GaugeRow, HistogramRow, Keyed, MetricHead, SumRow, SummaryRow};
-    let url = promptlog_testkit::shared_clickhouse_url();
-    let db = format!("metric_keys_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()));
-    let config = crate::support::stack::test_config(&url, &db, std::path::Path::new("."));
-    let store = Store::new(&config.clickhouse);
-    schema::migrate(&store).await.unwrap();
+    let store = crate::support::stack::migrated_store("metric_keys").await;
     let t = t0() as i64;
     let pairs = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     let head = |i: i64, attrs: &[(&str, &str)]| MetricHead {

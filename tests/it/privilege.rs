@@ -227,6 +227,36 @@ fn env_of<'a>(doc: &'a serde_yaml_ng::Value, service: &str, var: &str) -> &'a st
     doc["services"][service]["environment"][var].as_str().unwrap_or_else(|| panic!("{service} lacks {var}"))
 }
 
+/// A compose variable that holds a secret: required in compose files, left empty in `.env.example`.
+fn is_secret(var: &str) -> bool {
+    (var.contains("PASSWORD") && var != "GF_SMTP_PASSWORD") || var.contains("DISK_KEY") || var.contains("SECRET")
+}
+
+/// Checks that `.env.example` documents every `${VAR}` the compose file `compose` reads and ships no
+/// secret value; returns the variables.
+pub(crate) fn check_env_example(compose: &str) -> std::collections::BTreeSet<String> {
+    let root = promptlog_testkit::repo_root();
+    let text = std::fs::read_to_string(root.join(compose)).unwrap();
+    let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+    let vars: std::collections::BTreeSet<String> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next())
+        .filter(|v| !v.is_empty() && *v != "VAR")
+        .map(str::to_owned)
+        .collect();
+    for var in &vars {
+        let line = example
+            .lines()
+            .find(|l| l.starts_with(&format!("{var}=")))
+            .unwrap_or_else(|| panic!(".env.example lacks {var} (read by {compose})"));
+        if is_secret(var) {
+            assert_eq!(line, format!("{var}="), "a secret in .env.example must be left empty");
+        }
+    }
+    vars
+}
+
 #[test]
 fn compose_requires_every_secret_and_ships_none() {
     let doc = compose();
@@ -235,8 +265,7 @@ fn compose_requires_every_secret_and_ships_none() {
     for (name, svc) in services {
         for (var, value) in svc["environment"].as_mapping().into_iter().flatten() {
             let (var, value) = (var.as_str().unwrap(), value.as_str().unwrap_or_default());
-            let secret = (var.contains("PASSWORD") && var != "GF_SMTP_PASSWORD") || var.contains("DISK_KEY");
-            if secret {
+            if is_secret(var) {
                 secrets += 1;
                 // `${VAR:?message}`: compose refuses to start while it is unset or empty.
                 assert!(value.starts_with("${") && value.contains(":?"), "{name:?}.{var} = {value}: must be required");
@@ -245,24 +274,8 @@ fn compose_requires_every_secret_and_ships_none() {
     }
     assert!(secrets >= 7, "{secrets}");
     // .env.example documents every variable compose.yaml reads, and ships no secret value.
-    let text = std::fs::read_to_string(promptlog_testkit::repo_root().join("compose.yaml")).unwrap();
-    let example = std::fs::read_to_string(promptlog_testkit::repo_root().join(".env.example")).unwrap();
-    let vars: std::collections::BTreeSet<&str> = text
-        .split("${")
-        .skip(1)
-        .filter_map(|s| s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next())
-        .filter(|v| !v.is_empty() && *v != "VAR")
-        .collect();
+    let vars = check_env_example("compose.yaml");
     assert!(vars.len() > 25, "{vars:?}");
-    for var in vars {
-        let line = example
-            .lines()
-            .find(|l| l.starts_with(&format!("{var}=")))
-            .unwrap_or_else(|| panic!(".env.example lacks {var}"));
-        if var.contains("PASSWORD") && var != "GF_SMTP_PASSWORD" || var.contains("DISK_KEY") {
-            assert_eq!(line, format!("{var}="), "a secret in .env.example must be left empty");
-        }
-    }
 }
 
 #[test]

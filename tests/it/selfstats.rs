@@ -8,7 +8,7 @@ use promptlog::selfstats;
 use promptlog::storage::clickhouse::Store;
 use promptlog::telemetry::Stats;
 use promptlog_ingest::Table;
-use promptlog_testkit::{Row, cell};
+use promptlog_testkit::cell;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -16,18 +16,6 @@ use crate::support::stack::Stack;
 
 /// Spans sent by the end-to-end test.
 const SPANS: u64 = 12;
-
-/// `SELECT`s until `done` accepts the rows or `within` passes; returns the last rows.
-async fn poll(stack: &Stack, sql: &str, within: Duration, done: impl Fn(&[Row]) -> bool) -> Vec<Row> {
-    let started = Instant::now();
-    loop {
-        let rows = stack.query_json(sql).await;
-        if done(&rows) || started.elapsed() > within {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// The value of one sample in a Prometheus exposition.
 fn sample(text: &str, series: &str) -> f64 {
@@ -48,14 +36,14 @@ async fn stats_writer_stores_deltas_and_gauges() {
     traces.queued.fetch_add(5, Relaxed);
     let sum_sql = "SELECT sum(Received) AS received, sum(Written) AS written \
                    FROM collector_stats WHERE Signal = 'traces'";
-    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| cell::<f64>(&r[0], "received") == 5.0).await;
+    let rows = stack.poll(sum_sql, Duration::from_secs(20), |r| cell::<f64>(&r[0], "received") == 5.0).await;
     assert_eq!(cell::<f64>(&rows[0], "received"), 5.0);
 
     traces.received.fetch_add(3, Relaxed);
     traces.written.fetch_add(8, Relaxed);
     traces.queued.fetch_sub(5, Relaxed);
     traces.last_batch_micros.store(2_500, Relaxed);
-    let rows = poll(&stack, sum_sql, Duration::from_secs(20), |r| cell::<f64>(&r[0], "written") == 8.0).await;
+    let rows = stack.poll(sum_sql, Duration::from_secs(20), |r| cell::<f64>(&r[0], "written") == 8.0).await;
     assert_eq!((cell::<f64>(&rows[0], "received"), cell::<f64>(&rows[0], "written")), (8.0, 8.0));
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), writer).await.expect("writer stops on shutdown").unwrap();
@@ -129,7 +117,7 @@ async fn collector_reports_its_traffic_in_metrics_and_collector_stats() {
     // just after a row was taken.
     let sql = "SELECT sum(Received) AS received, sum(Written) AS written FROM collector_stats WHERE Signal = 'traces'";
     let within = 2 * selfstats::STATS_INTERVAL + Duration::from_secs(5);
-    let rows = poll(&stack, sql, within, |r| cell::<f64>(&r[0], "written") == SPANS as f64).await;
+    let rows = stack.poll(sql, within, |r| cell::<f64>(&r[0], "written") == SPANS as f64).await;
     println!("[selfstats] collector_stats caught up after {:?}", started.elapsed());
     assert_eq!((cell::<f64>(&rows[0], "received"), cell::<f64>(&rows[0], "written")), (SPANS as f64, SPANS as f64));
 }

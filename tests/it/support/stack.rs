@@ -35,6 +35,15 @@ pub fn test_config(url: &str, database: &str, data_dir: &Path) -> Config {
     c
 }
 
+/// A store on the shared ClickHouse, in a fresh database (`{prefix}_<random>`) with every migration
+/// applied: for tests that write rows directly, without a collector.
+pub async fn migrated_store(prefix: &str) -> Store {
+    let db = format!("{prefix}_{}", const_hex::encode(promptlog_otlp::random_bytes::<4>()));
+    let store = Store::new(&test_config(&shared_clickhouse_url(), &db, Path::new(".")).clickhouse);
+    schema::migrate(&store).await.unwrap();
+    store
+}
+
 /// ClickHouse + a running collector writing to a fresh database.
 pub struct Stack {
     pub config: Config,
@@ -95,6 +104,19 @@ impl Stack {
     /// Runs a statement.
     pub async fn exec(&self, sql: &str) {
         self.sql.exec(sql).await;
+    }
+
+    /// Runs `sql` every 200 ms until `done` accepts its rows or `within` passes; returns the last rows
+    /// (rows are held for the join window before they are written, so a fixed sleep would be a guess).
+    pub async fn poll(&self, sql: &str, within: Duration, done: impl Fn(&[Row]) -> bool) -> Vec<Row> {
+        let started = Instant::now();
+        loop {
+            let rows = self.query_json(sql).await;
+            if done(&rows) || started.elapsed() > within {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `SELECT count() FROM table`.
