@@ -1,4 +1,4 @@
-//! Prints normalisation throughput (decode + normalise, one thread) for typical requests:
+//! Prints normalisation throughput (decode, normalise, render content; one thread) for typical requests:
 //! `cargo bench --bench normalize`. Figures only; nothing is asserted (machines are shared and noisy).
 
 use std::time::{Duration, Instant};
@@ -48,23 +48,46 @@ fn plain_span(_: usize) -> opentelemetry_proto::tonic::trace::v1::Span {
     )
 }
 
+/// Runs `work` for [`RUN_FOR`] and returns the spans per second and core it processed.
+fn rate(mut work: impl FnMut() -> usize) -> f64 {
+    let start = Instant::now();
+    let mut spans = 0usize;
+    while start.elapsed() < RUN_FOR {
+        spans += work();
+    }
+    spans as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Per stage, so a regression shows where it is: protobuf decode, normalisation (rows and parsed
+/// content), content rendering (`NormalizedCall::finish`: the message JSON and text columns, measured
+/// as normalise + render minus normalise), and all three together.
 fn measure(name: &str, make: fn(usize) -> opentelemetry_proto::tonic::trace::v1::Span) {
     let req = traces_request(resource("bench", "bench"), (0..SPANS_PER_REQUEST).map(make).collect());
     let bytes = req.encode_to_vec();
     let limits = Limits { max_attribute_value_bytes: 1 << 20 };
-    let start = Instant::now();
-    let (mut spans, mut calls) = (0usize, 0usize);
-    while start.elapsed() < RUN_FOR {
+    let decode = rate(|| {
+        ExportTraceServiceRequest::decode(bytes.as_slice()).expect("valid").resource_spans.len() * SPANS_PER_REQUEST
+    });
+    let request = Request::Traces(req);
+    let normalise = rate(|| normalize(&request, limits, 0).0.spans.len());
+    let rendered = |batch: promptlog_ingest::Submission| {
+        let spans = batch.spans.len();
+        batch.calls.into_iter().map(|c| c.finish()).for_each(drop);
+        spans
+    };
+    let normalise_render = rate(|| rendered(normalize(&request, limits, 0).0));
+    let all = rate(|| {
         let decoded = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("valid");
-        let (batch, _) = normalize(&Request::Traces(decoded), limits, 0);
-        spans += batch.spans.len();
-        calls += batch.calls.len();
-    }
-    let secs = start.elapsed().as_secs_f64();
+        rendered(normalize(&Request::Traces(decoded), limits, 0).0)
+    });
+    let us = |rate: f64| 1e6 / rate;
     println!(
-        "{name:<16} {:>10.0} spans/s/core  ({:.0} LLM calls/s, {} bytes per {SPANS_PER_REQUEST}-span request)",
-        spans as f64 / secs,
-        calls as f64 / secs,
+        "{name:<16} {all:>9.0} spans/s/core ({:.2} µs/span: decode {:.2}, normalise {:.2}, render {:.2}), \
+         {} bytes per {SPANS_PER_REQUEST}-span request",
+        us(all),
+        us(decode),
+        us(normalise),
+        us(normalise_render) - us(normalise),
         bytes.len()
     );
 }

@@ -52,6 +52,10 @@ pub const DEFAULT_BATCH_MAX_DELAY: Duration = Duration::from_secs(1);
 /// Decoded requests buffered in memory between the receivers and the batcher; beyond it, accepted
 /// requests wait in the spool only and are read back from disk when there is room.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
+/// Spooled bytes of the requests queued in memory (their rows take about three times that).
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// Estimated heap bytes of one batch (chat rows with long prompts reach it before `batch_max_rows`).
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for in-flight batches to reach ClickHouse (the rest stays in the spool).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a span and the log records carrying its content wait for each other.
@@ -155,14 +159,20 @@ pub struct ClickHouseConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Rows per insert at most.
+    /// Rows per insert at most (env `PROMPTLOG_BATCH_MAX_ROWS`).
     pub batch_max_rows: usize,
+    /// Estimated heap bytes per insert at most: each table's batch is written once its rows reach
+    /// it, so long prompts do not make huge batches (env `PROMPTLOG_BATCH_MAX_BYTES`).
+    pub batch_max_bytes: usize,
     /// Longest a row waits before its batch is written.
     #[serde(with = "humantime_serde")]
     pub batch_max_delay: Duration,
     /// Requests buffered in memory between receivers and the batcher; more wait in the spool only
     /// (env `PROMPTLOG_QUEUE_CAPACITY`).
     pub queue_capacity: usize,
+    /// Most bytes (as spooled) of the requests in that queue; beyond it, as beyond `queue_capacity`,
+    /// requests wait in the spool only (env `PROMPTLOG_MAX_QUEUED_BYTES`).
+    pub max_queued_bytes: usize,
     /// How long spans and content log records wait for each other (env `PROMPTLOG_JOIN_WINDOW`).
     #[serde(with = "humantime_serde")]
     pub join_window: Duration,
@@ -254,8 +264,10 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             batch_max_rows: DEFAULT_BATCH_MAX_ROWS,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             join_window: DEFAULT_JOIN_WINDOW,
             max_pending_joins: DEFAULT_MAX_PENDING_JOINS,
             max_pending_join_bytes: DEFAULT_MAX_PENDING_JOIN_BYTES,
@@ -411,7 +423,9 @@ impl Config {
             ("receivers.max_attribute_value_bytes", self.receivers.max_attribute_value_bytes),
             ("receivers.max_inflight_bytes", self.receivers.max_inflight_bytes),
             ("pipeline.batch_max_rows", self.pipeline.batch_max_rows),
+            ("pipeline.batch_max_bytes", self.pipeline.batch_max_bytes),
             ("pipeline.queue_capacity", self.pipeline.queue_capacity),
+            ("pipeline.max_queued_bytes", self.pipeline.max_queued_bytes),
             ("pipeline.max_pending_joins", self.pipeline.max_pending_joins),
             ("pipeline.max_pending_join_bytes", self.pipeline.max_pending_join_bytes),
         ];

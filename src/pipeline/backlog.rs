@@ -19,6 +19,7 @@ use promptlog_spool::{Spool, SpoolError};
 
 use super::Queued;
 use super::acks::Source;
+use crate::receiver::budget::MemoryBudget;
 use crate::runtime::blocking;
 use crate::telemetry::Stats;
 
@@ -65,6 +66,8 @@ pub(super) struct Drainer {
     pub(super) backlog: Arc<Backlog>,
     pub(super) spool: Spool,
     pub(super) tx: mpsc::Sender<Queued>,
+    /// `pipeline.max_queued_bytes`, shared with the live path.
+    pub(super) queued: MemoryBudget,
     /// The same seam the live requests went through.
     pub(super) ingestor: Arc<Ingestor>,
     pub(super) stats: Arc<Stats>,
@@ -90,7 +93,14 @@ impl Drainer {
                 },
             };
             match self.load(source).await {
-                Ok(submission) => permit.send(Queued { submission, source }),
+                Ok((submission, len)) => {
+                    let room = tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => return,
+                        room = self.queued.take(len) => room,
+                    };
+                    permit.send(Queued { submission, source, room: Some(room) })
+                }
                 Err(Load::Retry(e)) => {
                     tracing::warn!(id = %source.id, error = %e, "Cannot read a spooled request; retrying.");
                     drop(permit);
@@ -121,11 +131,13 @@ impl Drainer {
         }
     }
 
-    async fn load(&self, source: Source) -> Result<Submission, Load> {
+    /// The record's rows, and its length (what it takes of `pipeline.max_queued_bytes`).
+    async fn load(&self, source: Source) -> Result<(Submission, usize), Load> {
         let (spool, ingestor) = (self.spool.clone(), self.ingestor.clone());
         blocking(move || {
             let bytes = spool.read(source.id).map_err(Load::from)?;
-            ingestor.replay(&bytes).map_err(|e: RecordError| Load::Lost(Box::new(e)))
+            let submission = ingestor.replay(&bytes).map_err(|e: RecordError| Load::Lost(Box::new(e)))?;
+            Ok((submission, bytes.len()))
         })
         .await
     }
@@ -176,7 +188,9 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1);
         let stats = Stats::new();
         let ingestor = Arc::new(Ingestor::new(Limits { max_attribute_value_bytes: 1024 }, Processors::new()));
-        let drainer = Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, ingestor, stats: stats.clone() };
+        let queued = MemoryBudget::new(1 << 30);
+        let drainer =
+            Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, queued, ingestor, stats: stats.clone() };
         let stop = CancellationToken::new();
         let task = tokio::spawn(drainer.run(stop.clone()));
 
@@ -216,7 +230,9 @@ mod tests {
         // Rotated: key 2 is current, key 1 kept; key 9 was never in this file.
         let keys = KeyRing::new(2, [(1, [1; 32]), (2, [2; 32])]).unwrap();
         let ingestor = Arc::new(Ingestor::new(limits, Processors::new()).sealing_with(keys));
-        let drainer = Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, ingestor, stats: stats.clone() };
+        let queued = MemoryBudget::new(1 << 30);
+        let drainer =
+            Drainer { backlog: backlog.clone(), spool: spool.clone(), tx, queued, ingestor, stats: stats.clone() };
         let stop = CancellationToken::new();
         let task = tokio::spawn(drainer.run(stop.clone()));
 

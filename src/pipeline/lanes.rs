@@ -33,18 +33,31 @@ impl<T> LaneRow for T where
 {
 }
 
+/// When a lane hands a batch over: at `max_rows` rows, at `max_bytes` estimated heap bytes
+/// ([`TableRow::approx_bytes`]), or once its oldest row is `max_delay` old.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BatchLimits {
+    pub(super) max_rows: usize,
+    pub(super) max_bytes: usize,
+    pub(super) max_delay: Duration,
+}
+
 /// One table's batcher and writer.
 pub(super) struct Lane<T> {
     batcher: Batcher<Sourced<T>>,
     tx: mpsc::Sender<Vec<Sourced<T>>>,
 }
 
-impl<T> Lane<T> {
+impl<T: TableRow> Lane<T> {
     /// A lane batching into `tx`.
-    pub(super) fn new(max_rows: usize, max_delay: Duration, tx: mpsc::Sender<Vec<Sourced<T>>>) -> Self {
-        Self { batcher: Batcher::new(max_rows, max_delay), tx }
+    pub(super) fn new(limits: BatchLimits, tx: mpsc::Sender<Vec<Sourced<T>>>) -> Self {
+        let batcher = Batcher::new(limits.max_rows, limits.max_delay)
+            .max_bytes(limits.max_bytes, |sourced: &Sourced<T>| sourced.row.approx_bytes());
+        Self { batcher, tx }
     }
+}
 
+impl<T> Lane<T> {
     /// Adds rows of one spool record; hands over the batches that filled up.
     pub(super) async fn offer(&mut self, source: Source, rows: Vec<T>, now: Instant, cancel: &CancellationToken) {
         self.offer_sourced(rows.into_iter().map(|row| (source, row)), now, cancel).await;
@@ -118,28 +131,28 @@ macro_rules! each_metric_lane {
 }
 
 impl MetricLanes {
-    fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
+    fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, limits: BatchLimits) -> Self {
         Self {
-            gauge: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            sum: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            histogram: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            exp_histogram: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            summary: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            gauge: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            sum: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            histogram: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            exp_histogram: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            summary: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
         }
     }
 
     /// Lanes whose writers are gone (for tests of the batch loop that send no metrics).
     #[cfg(test)]
-    pub(super) fn unused(max_rows: usize, max_delay: Duration) -> Self {
-        fn lane<T>(max_rows: usize, max_delay: Duration) -> Lane<T> {
-            Lane::new(max_rows, max_delay, mpsc::channel(1).0)
+    pub(super) fn unused(limits: BatchLimits) -> Self {
+        fn lane<T: TableRow>(limits: BatchLimits) -> Lane<T> {
+            Lane::new(limits, mpsc::channel(1).0)
         }
         Self {
-            gauge: lane(max_rows, max_delay),
-            sum: lane(max_rows, max_delay),
-            histogram: lane(max_rows, max_delay),
-            exp_histogram: lane(max_rows, max_delay),
-            summary: lane(max_rows, max_delay),
+            gauge: lane(limits),
+            sum: lane(limits),
+            histogram: lane(limits),
+            exp_histogram: lane(limits),
+            summary: lane(limits),
         }
     }
 
@@ -164,13 +177,13 @@ impl MetricLanes {
 
 impl Lanes {
     /// Spawns a writer per table.
-    pub(super) fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, max_rows: usize, max_delay: Duration) -> Self {
+    pub(super) fn start(tasks: &mut JoinSet<()>, ctx: &WriterCtx, limits: BatchLimits) -> Self {
         Self {
-            traces: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            logs: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            calls: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
-            metrics: MetricLanes::start(tasks, ctx, max_rows, max_delay),
-            scores: Lane::new(max_rows, max_delay, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            traces: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            logs: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            calls: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
+            metrics: MetricLanes::start(tasks, ctx, limits),
+            scores: Lane::new(limits, writer::spawn(tasks, ctx, WRITER_QUEUE)),
         }
     }
 

@@ -41,6 +41,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::receiver::budget::{MemoryBudget, Reservation};
 use crate::runtime::blocking;
 use crate::storage::clickhouse::Store;
 use crate::telemetry::Stats;
@@ -74,6 +75,8 @@ impl Outcome {
 pub(crate) struct Queued {
     submission: Submission,
     source: Source,
+    /// Its share of `pipeline.max_queued_bytes`, given back once the batch loop has taken its rows.
+    room: Option<Reservation>,
 }
 
 /// A row and the spool record it came from.
@@ -109,6 +112,8 @@ pub(crate) struct Ingest {
     /// Largest record the spool can ever take: a bigger one would be refused as `Full` forever.
     max_record: u64,
     backlog: Arc<Backlog>,
+    /// `pipeline.max_queued_bytes`, shared with the drainer.
+    queued: MemoryBudget,
     stats: Arc<Stats>,
 }
 
@@ -145,8 +150,14 @@ impl Ingest {
         for (table, n) in submission.per_table() {
             self.stats.table(table).received.fetch_add(n, Relaxed);
         }
-        let queued = Queued { submission, source: Source { id, replayed: false } };
-        match self.tx.try_send(queued) {
+        let source = Source { id, replayed: false };
+        // No room in memory: the record is durable already, so only its id waits (see below).
+        let Some(room) = self.queued.try_take(len as usize) else {
+            self.stats.spool.backlogged.fetch_add(1, Relaxed);
+            self.backlog.push(source);
+            return Ok(());
+        };
+        match self.tx.try_send(Queued { submission, source, room: Some(room) }) {
             Ok(()) => {}
             // Durable already: keep only the id, and read the record back when there is room.
             Err(mpsc::error::TrySendError::Full(queued)) => {
@@ -240,7 +251,15 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     let ctx = writer::WriterCtx::new(store, stats.clone(), cancel.clone(), config.data_dir.clone(), keys, acks.clone());
     let batch_loop = BatchLoop {
         rx,
-        lanes: Lanes::start(&mut tasks, &ctx, cfg.batch_max_rows, cfg.batch_max_delay),
+        lanes: Lanes::start(
+            &mut tasks,
+            &ctx,
+            lanes::BatchLimits {
+                max_rows: cfg.batch_max_rows,
+                max_bytes: cfg.batch_max_bytes,
+                max_delay: cfg.batch_max_delay,
+            },
+        ),
         joiner: Joiner::with_tags(cfg.join_window, cfg.max_pending_joins)
             .max_held_bytes(cfg.max_pending_join_bytes)
             .merging_duplicates(cfg.merge_duplicate_calls)
@@ -256,6 +275,7 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     tasks.spawn(batch_loop.run());
 
     let backlog = Arc::new(Backlog::default());
+    let queued = MemoryBudget::new(cfg.max_queued_bytes);
     if !replay.is_empty() {
         tracing::info!(records = replay.len(), "Replaying requests left in the spool by the previous run.");
         stats.spool.replayed.fetch_add(replay.len() as u64, Relaxed);
@@ -267,6 +287,7 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
         backlog: backlog.clone(),
         spool: spool.clone(),
         tx: tx.clone(),
+        queued: queued.clone(),
         ingestor: ingestor.clone(),
         stats: stats.clone(),
     };
@@ -274,7 +295,8 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     intake.spawn(drainer.run(stop_intake.clone()));
     intake.spawn(update_gauges(spool.clone(), backlog.clone(), stats.clone(), stop_intake.clone()));
 
-    let ingest = Ingest { ingestor, tx, spool: spool.clone(), max_record: config.spool.max_bytes, backlog, stats };
+    let max_record = config.spool.max_bytes;
+    let ingest = Ingest { ingestor, tx, spool: spool.clone(), max_record, backlog, queued, stats };
     (ingest, PipelineHandle { tasks, intake, stop_intake, cancel, spool })
 }
 
@@ -320,7 +342,8 @@ impl BatchLoop {
     }
 
     async fn accept(&mut self, queued: Queued) {
-        let Queued { submission: s, source } = queued;
+        // `_room` is given back when this returns: its rows are in the lanes and the joiner by then.
+        let Queued { submission: s, source, room: _room } = queued;
         // Before any row can reach a writer, so no ack can come early.
         self.acks.register(source.id, s.rows());
         for (table, n) in s.per_table() {

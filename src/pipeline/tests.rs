@@ -15,12 +15,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::acks::{AckTracker, Source};
-use super::lanes::{Lane, Lanes};
+use super::lanes::{BatchLimits, Lane, Lanes};
 use super::{BatchLoop, Queued, Sourced, TICK};
 use crate::telemetry::Stats;
 
 const WINDOW: Duration = Duration::from_secs(10);
 const DELAY: Duration = Duration::from_secs(1);
+const LIMITS: BatchLimits = BatchLimits { max_rows: 1000, max_bytes: usize::MAX, max_delay: DELAY };
 const START_NS: u64 = 1_700_000_000_000_000_000;
 
 /// A batch loop whose lanes end in channels the test reads, instead of ClickHouse writers.
@@ -41,11 +42,11 @@ async fn harness() -> Harness {
     let (logs_tx, _logs) = mpsc::channel(8);
     let (calls_tx, calls) = mpsc::channel(8);
     let lanes = Lanes {
-        traces: Lane::new(1000, DELAY, spans_tx),
-        logs: Lane::new(1000, DELAY, logs_tx),
-        calls: Lane::new(1000, DELAY, calls_tx),
-        metrics: super::lanes::MetricLanes::unused(1000, DELAY),
-        scores: Lane::new(1000, DELAY, mpsc::channel(1).0),
+        traces: Lane::new(LIMITS, spans_tx),
+        logs: Lane::new(LIMITS, logs_tx),
+        calls: Lane::new(LIMITS, calls_tx),
+        metrics: super::lanes::MetricLanes::unused(LIMITS),
+        scores: Lane::new(LIMITS, mpsc::channel(1).0),
     };
     let (tx, rx) = mpsc::channel(8);
     let batch_loop = BatchLoop {
@@ -85,7 +86,7 @@ async fn a_call_waits_the_join_window_for_content_and_rows_wait_the_batch_delay(
     let spans = rows(Request::Traces(traces_request(resource("svc", "test"), vec![chat_span()])));
     assert!(spans.calls[0].awaits_content, "the call has no content of its own");
     let start = Instant::now();
-    h.tx.send(Queued { submission: spans, source: h.source }).await.unwrap();
+    h.tx.send(Queued { submission: spans, source: h.source, room: None }).await.unwrap();
 
     let batch = h.spans.recv().await.unwrap();
     assert_between(start.elapsed(), DELAY, "the span batch was written");
@@ -107,7 +108,7 @@ async fn content_arriving_in_the_window_releases_the_call_at_once() {
     let span = chat_span();
     let start = Instant::now();
     let spans = rows(Request::Traces(traces_request(resource("svc", "test"), vec![span.clone()])));
-    h.tx.send(Queued { submission: spans, source: h.source }).await.unwrap();
+    h.tx.send(Queued { submission: spans, source: h.source, room: None }).await.unwrap();
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let log = |name: &str, attrs| -> LogRecord { span_log(&span, name, attrs, None) };
@@ -124,7 +125,7 @@ async fn content_arriving_in_the_window_releases_the_call_at_once() {
         vec![log("gen_ai.client.inference.operation.details", details)],
     )));
     assert_eq!(logs.fragments.len(), 1);
-    h.tx.send(Queued { submission: logs, source: h.source }).await.unwrap();
+    h.tx.send(Queued { submission: logs, source: h.source, room: None }).await.unwrap();
 
     let calls = h.calls.recv().await.unwrap();
     assert_between(start.elapsed(), Duration::from_secs(3) + DELAY, "the joined call was written");

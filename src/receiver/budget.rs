@@ -38,13 +38,23 @@ impl MemoryBudget {
     /// Reserves room for a request whose decompressed body is `body_bytes` long. A request bigger
     /// than the whole budget reserves all of it, so it runs alone rather than never.
     pub fn try_reserve(&self, body_bytes: usize) -> Result<Reservation, ReceiveError> {
-        let units = (body_bytes.saturating_mul(EXPANSION) / UNIT).max(1);
-        let units = u32::try_from(units).unwrap_or(u32::MAX).min(self.total_units);
-        self.permits
-            .clone()
-            .try_acquire_many_owned(units)
-            .map(Reservation)
-            .map_err(|_| ReceiveError::Overloaded { budget: self.total_units as usize * UNIT })
+        self.try_take(body_bytes.saturating_mul(EXPANSION))
+            .ok_or(ReceiveError::Overloaded { budget: self.total_units as usize * UNIT })
+    }
+
+    /// Reserves `bytes` if there is room now (all of the budget for more than all of it).
+    pub fn try_take(&self, bytes: usize) -> Option<Reservation> {
+        self.permits.clone().try_acquire_many_owned(self.units(bytes)).ok().map(Reservation)
+    }
+
+    /// Reserves `bytes`, waiting until there is room.
+    pub async fn take(&self, bytes: usize) -> Reservation {
+        let permit = self.permits.clone().acquire_many_owned(self.units(bytes)).await;
+        Reservation(permit.expect("the budget's semaphore is never closed"))
+    }
+
+    fn units(&self, bytes: usize) -> u32 {
+        u32::try_from((bytes / UNIT).max(1)).unwrap_or(u32::MAX).min(self.total_units)
     }
 
     /// Bytes currently reserved.
@@ -72,5 +82,23 @@ mod tests {
         assert!(budget.try_reserve(1).is_err());
         drop(huge);
         assert!(budget.try_reserve(1).is_ok());
+    }
+
+    #[tokio::test]
+    async fn take_waits_for_room() {
+        let budget = MemoryBudget::new(10 * UNIT);
+        let first = budget.take(8 * UNIT).await;
+        assert!(budget.try_take(4 * UNIT).is_none());
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.take(4 * UNIT).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        drop(first);
+        let second = waiting.await.unwrap();
+        assert_eq!(budget.in_use(), 4 * UNIT);
+        drop(second);
+        assert_eq!(budget.in_use(), 0);
     }
 }

@@ -369,6 +369,22 @@ async fn slow_inserts_and_insert_timeouts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_bytes_bound_sends_the_excess_through_the_spool() {
+    let _alone = promptlog_testkit::gate::exclusive().await;
+    // A 1-byte memory queue holds one request at a time (a request bigger than the whole budget takes
+    // all of it): while inserts are slow, the others wait in the spool only, and every acknowledged
+    // span is still stored exactly once (`scenario` checks).
+    let env = [("PROMPTLOG_MAX_QUEUED_BYTES", "1")];
+    let health = scenario("queued_bytes", 0, 40, &env, |_, ch| async move {
+        ch.lock().await.set_insert_delay(500).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        ch.lock().await.set_insert_delay(0).await;
+    })
+    .await;
+    assert!(health["spool"]["backlogged"].as_u64() > Some(0), "the byte bound sent requests to the backlog");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_sigkilled_mid_stream_and_restarted() {
     let _alone = promptlog_testkit::gate::exclusive().await;
     for round in 0..2 {

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 pub struct Batcher<T> {
     rows: Vec<T>,
     max_rows: usize,
+    /// Estimated bytes a batch may reach ([`Batcher::max_bytes`]), and what the rows held take.
+    max_bytes: usize,
+    bytes: usize,
+    size: fn(&T) -> usize,
     max_delay: Duration,
     oldest: Option<Instant>,
 }
@@ -15,18 +19,32 @@ pub struct Batcher<T> {
 impl<T> Batcher<T> {
     /// A batcher that flushes at `max_rows` rows or when its oldest row is `max_delay` old.
     pub fn new(max_rows: usize, max_delay: Duration) -> Self {
-        Self { rows: Vec::new(), max_rows: max_rows.max(1), max_delay, oldest: None }
+        let max_rows = max_rows.max(1);
+        Self { rows: Vec::new(), max_rows, max_bytes: usize::MAX, bytes: 0, size: |_| 0, max_delay, oldest: None }
     }
 
-    /// Adds rows; returns full batches (each at most `max_rows` long) ready to write now.
+    /// Also flushes once the rows held reach `max_bytes`, each row counting `size(row)` (an estimate
+    /// of its heap bytes): rows with long prompts make big batches long before `max_rows`.
+    pub fn max_bytes(mut self, max_bytes: usize, size: fn(&T) -> usize) -> Self {
+        (self.max_bytes, self.size) = (max_bytes.max(1), size);
+        self
+    }
+
+    /// Adds rows; returns full batches (each at most `max_rows` long, and at most `max_bytes` unless
+    /// one row alone is bigger) ready to write now.
     pub fn offer(&mut self, rows: impl IntoIterator<Item = T>, now: Instant) -> Vec<Vec<T>> {
         let mut full = Vec::new();
         for row in rows {
+            let size = (self.size)(&row);
+            if !self.rows.is_empty() && self.bytes + size > self.max_bytes {
+                full.push(self.take());
+            }
             if self.rows.is_empty() {
                 self.oldest = Some(now);
             }
+            self.bytes += size;
             self.rows.push(row);
-            if self.rows.len() >= self.max_rows {
+            if self.rows.len() >= self.max_rows || self.bytes >= self.max_bytes {
                 full.push(self.take());
             }
         }
@@ -41,6 +59,7 @@ impl<T> Batcher<T> {
     /// Takes whatever is buffered.
     pub fn take(&mut self) -> Vec<T> {
         self.oldest = None;
+        self.bytes = 0;
         std::mem::take(&mut self.rows)
     }
 
@@ -68,6 +87,19 @@ mod tests {
         let full = b.offer(0..7, now);
         assert_eq!(full, vec![vec![0, 1, 2], vec![3, 4, 5]]);
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn flushes_by_estimated_bytes_before_the_row_count() {
+        // Each row counts its own value in bytes; batches stay at or under 10 bytes.
+        let mut b = Batcher::new(100, DELAY).max_bytes(10, |n: &usize| *n);
+        let now = Instant::now();
+        let full = b.offer([4, 4, 4, 6, 3, 20, 1], now);
+        // 4+4 (+4 would pass 10), 4+6 reaches 10, 3 (+20 would pass), 20 alone is over.
+        assert_eq!(full, vec![vec![4, 4], vec![4, 6], vec![3], vec![20]]);
+        assert_eq!((b.len(), b.take()), (1, vec![1]));
+        // Taking resets the count: a fresh batch may hold 10 bytes again.
+        assert!(b.offer([5, 4], now).is_empty());
     }
 
     #[test]

@@ -89,18 +89,67 @@ impl Table {
 pub trait TableRow {
     /// Its table.
     const TABLE: Table;
+
+    /// Heap bytes the row takes, estimated (its text plus a fixed cost per row and per attribute):
+    /// what batches are bounded by besides their row count. Rows without long text use the fixed cost.
+    fn approx_bytes(&self) -> usize {
+        ROW_BYTES
+    }
+}
+
+/// The fixed part of [`TableRow::approx_bytes`]: the struct and its small fields.
+const ROW_BYTES: usize = 512;
+
+/// Heap bytes of an attribute list: its text plus the two `String`s and the pair per entry.
+fn attr_bytes(attrs: &crate::rows::AttrMap) -> usize {
+    attrs.iter().map(|(k, v)| k.len() + v.len() + 64).sum()
 }
 
 impl TableRow for SpanRow {
     const TABLE: Table = Table::Traces;
+
+    fn approx_bytes(&self) -> usize {
+        ROW_BYTES
+            + attr_bytes(&self.span_attributes)
+            + attr_bytes(&self.resource_attributes)
+            + self.events_attributes.iter().chain(&self.links_attributes).map(attr_bytes).sum::<usize>()
+            + self.events_name.iter().map(|n| n.len() + 32).sum::<usize>()
+            + self.status_message.len()
+    }
 }
 
 impl TableRow for LogRow {
     const TABLE: Table = Table::Logs;
+
+    fn approx_bytes(&self) -> usize {
+        ROW_BYTES
+            + self.body.len()
+            + attr_bytes(&self.log_attributes)
+            + attr_bytes(&self.resource_attributes)
+            + attr_bytes(&self.scope_attributes)
+    }
 }
 
 impl TableRow for LlmCallRow {
     const TABLE: Table = Table::LlmCalls;
+
+    fn approx_bytes(&self) -> usize {
+        let text = [
+            &self.system_instructions,
+            &self.input_messages,
+            &self.output_messages,
+            &self.tool_definitions,
+            &self.input_text,
+            &self.output_text,
+            &self.prompt_template,
+            &self.error_message,
+        ];
+        let attrs = [&self.span_attributes, &self.resource_attributes, &self.request_params, &self.metadata];
+        ROW_BYTES
+            + text.iter().map(|t| t.len()).sum::<usize>()
+            + attrs.iter().map(|a| attr_bytes(a)).sum::<usize>()
+            + attr_bytes(&self.prompt_variables)
+    }
 }
 
 impl TableRow for GaugeRow {

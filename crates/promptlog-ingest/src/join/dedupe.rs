@@ -26,7 +26,7 @@
 //! recorded with `IsRollup = true` and `DuplicateOf` = the counted span id ([`merge`] says why, and
 //! which values the counted row takes from them).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::normalize::NormalizedCall;
 use crate::rows::LlmCallRow;
@@ -48,7 +48,12 @@ pub(super) struct Index {
 
 #[derive(Default)]
 struct TraceSpans {
-    calls: Vec<Key>,
+    /// Held calls with a provider response id: only the same id can make another call their
+    /// duplicate, and `by_response` finds those, so a call with an id never scans these.
+    answered: HashSet<Key>,
+    /// Held calls without one, which any call of the trace may duplicate. Sets, so that a trace with
+    /// thousands of calls (an agent loop) costs O(1) per call, not a scan of the trace.
+    unanswered: HashSet<Key>,
     /// Span id → (project, parent span id) of spans that are not held calls.
     links: HashMap<String, (String, String)>,
 }
@@ -59,7 +64,8 @@ impl Index {
         if !row.response_id.is_empty() {
             self.by_response.entry((key.0.clone(), row.response_id.clone())).or_default().push(key.clone());
         }
-        self.by_trace.entry(key.1.clone()).or_default().calls.push(key.clone());
+        let trace = self.by_trace.entry(key.1.clone()).or_default();
+        if row.response_id.is_empty() { &mut trace.unanswered } else { &mut trace.answered }.insert(key.clone());
     }
 
     /// Forgets a call no longer held.
@@ -72,8 +78,8 @@ impl Index {
             }
         }
         if let Some(trace) = self.by_trace.get_mut(&key.1) {
-            trace.calls.retain(|k| k != key);
-            if trace.calls.is_empty() {
+            if row.response_id.is_empty() { &mut trace.unanswered } else { &mut trace.answered }.remove(key);
+            if trace.answered.is_empty() && trace.unanswered.is_empty() {
                 self.by_trace.remove(&key.1);
             }
         }
@@ -111,8 +117,12 @@ impl Index {
                 continue;
             };
             let by_response = self.by_response.get(&(group[i].0.clone(), a.response_id.clone()));
-            let by_trace = self.by_trace.get(&group[i].1).map(|t| &t.calls);
-            let candidates = by_response.into_iter().flatten().chain(by_trace.into_iter().flatten());
+            let trace = self.by_trace.get(&group[i].1);
+            let unanswered = trace.map(|t| &t.unanswered);
+            // A call with a response id duplicates only calls with the same id or with none.
+            let answered = trace.filter(|_| a.response_id.is_empty()).map(|t| &t.answered);
+            let candidates = by_response.into_iter().flatten().chain(unanswered.into_iter().flatten());
+            let candidates = candidates.chain(answered.into_iter().flatten());
             let mut found = Vec::new();
             for key in candidates {
                 if group.contains(key) || found.contains(key) {
@@ -124,6 +134,8 @@ impl Index {
                     found.push(key.clone());
                 }
             }
+            // In key order, not set order: the merge then never depends on hashing.
+            found.sort();
             group.extend(found);
             i += 1;
         }

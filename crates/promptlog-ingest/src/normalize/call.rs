@@ -8,6 +8,7 @@ use super::attrs::{Attrs, hex_id};
 use super::messages::Content;
 use super::raw::{ResourceCtx, status_code_name};
 use crate::process::redact::REDACTIONS_ATTRIBUTE;
+use crate::process::redact::content::is_content_key;
 use crate::rows::{AttrMap, LlmCallRow};
 
 /// Which encoding an LLM call came from (the `Convention` column).
@@ -165,7 +166,9 @@ pub fn base_row(
         scope_name: scope.map(|s| s.name.clone()).unwrap_or_default(),
         status_code: status_code_name(span).to_owned(),
         error_message: span.status.as_ref().map(|s| s.message.clone()).unwrap_or_default(),
-        span_attributes: span_attributes.clone(),
+        // Content once per table: the prompt and completion attributes are in the content columns
+        // (and, as sent, in otel_traces), so the call's copy of the span attributes leaves them out.
+        span_attributes: span_attributes.iter().filter(|(k, _)| !is_content_key(k)).cloned().collect(),
         resource_attributes: res.attributes.clone(),
         ..LlmCallRow::default()
     };

@@ -5,7 +5,8 @@ use opentelemetry_proto::tonic::trace::v1::Status;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use promptlog_otlp::{
-    json_to_any, kv, kv_f64, kv_i64, kv_strs, kv_value, logs_request, resource, span, span_log, traces_request,
+    chat_attrs, json_to_any, kv, kv_f64, kv_i64, kv_strs, kv_value, logs_request, resource, span, span_log,
+    traces_request,
 };
 use serde_json::json;
 
@@ -497,4 +498,30 @@ fn a_call_is_complete_only_with_every_requested_choice() {
     assert!(content.is_complete());
     let single = one_call(vec![kv("gen_ai.operation.name", "chat")]);
     assert_eq!(single.content.expected_outputs, 1);
+}
+
+#[test]
+fn content_is_stored_once_per_table() {
+    let mut attrs = chat_attrs("openai", "gpt-4o", 3, 2);
+    let input = r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#;
+    attrs.push(kv("gen_ai.input.messages", input));
+    attrs.push(kv("gen_ai.output.messages", r#"[{"role":"assistant","parts":[{"type":"text","content":"yo"}]}]"#));
+    // OpenLLMetry's indexed prompt attributes are content too; an ordinary attribute is not.
+    attrs.push(kv("gen_ai.prompt.0.content", "hi"));
+    attrs.push(kv("app.feature", "greeting"));
+    let mut batch = calls_of(vec![span("chat gpt-4o", START, 10, attrs)]);
+    let (call, raw) = (&batch.calls.remove(0).finish(), &batch.spans[0]);
+    let keys = |a: &crate::rows::AttrMap| a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    // The raw span keeps everything as sent; the call row has the content in its own columns only.
+    for key in ["gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.0.content", "app.feature"] {
+        assert!(keys(&raw.span_attributes).contains(&key.to_owned()), "otel_traces lost {key}");
+    }
+    assert!(call.input_messages.contains("hi") && call.output_messages.contains("yo"));
+    assert_eq!(
+        keys(&call.span_attributes).iter().filter(|k| k.contains("messages") || k.contains("prompt")).count(),
+        0,
+        "{:?}",
+        keys(&call.span_attributes)
+    );
+    assert!(keys(&call.span_attributes).contains(&"app.feature".to_owned()));
 }
