@@ -396,10 +396,11 @@ async fn export(a: ExportArgs) -> Result<(), ExploreError> {
     }
     let stats = result?;
     eprintln!(
-        "exported {} call(s), {} bytes in {} chunk(s) and {} write(s) (at most {} bytes buffered), to {}",
+        "exported {} call(s), {} bytes in {} chunk(s) (largest {} bytes) and {} write(s) (at most {} bytes buffered), to {}",
         stats.rows,
         stats.bytes,
         stats.chunks,
+        stats.largest_chunk,
         stats.writes,
         stats.peak_buffered,
         a.output.display()

@@ -283,3 +283,204 @@ async fn a_read_key_sees_only_its_project() {
             && !String::from_utf8_lossy(&out.stdout).contains(&acme[0])
     );
 }
+
+/// Reads lines from `lines` until one contains `needle` (30 s at most); returns every line read.
+async fn read_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    needle: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no line with {needle} within 30 s; got {seen:?}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("tail ended before {needle}; got {seen:?}"));
+        let done = line.contains(needle);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_each_new_call_once_until_ctrl_c() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let stack = Stack::start().await;
+    let old = send(&stack, &[Call { ago_s: 5, ..Default::default() }]).await;
+    let cli = Cli::new(&stack, "");
+    let mut child = cli
+        .command(&["tail", "--interval", "200ms", "--service", "shop"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), stderr.next_line()).await;
+    assert!(matches!(&ready, Ok(Ok(Some(l))) if l.contains("waiting for new calls")), "{ready:?}");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    // A call sent after the tail started (it started before: it still lands after), another
+    // service's call (filtered out), then one more.
+    let first = send(&stack, &[Call { ago_s: 1, question: "first new".into(), ..Default::default() }]).await;
+    let other = send(&stack, &[Call { service: "billing", ago_s: 1, ..Default::default() }]).await;
+    let mut lines = read_until(&mut stdout, &first[0]).await;
+    let second = send(&stack, &[Call { ago_s: 0, question: "second new".into(), ..Default::default() }]).await;
+    lines.extend(read_until(&mut stdout, &second[0]).await);
+    let count = |id: &str| lines.iter().filter(|l| l.contains(id)).count();
+    assert_eq!((count(&first[0]), count(&second[0])), (1, 1), "{lines:?}");
+    assert_eq!((count(&old[0]), count(&other[0])), (0, 0), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("first new") && l.contains("gpt-4o")), "{lines:?}");
+
+    interrupt(&child);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "Ctrl-C ends tail with success: {status}");
+}
+
+/// Parses the export summary line: (rows, bytes, chunks, largest chunk, writes, peak buffered).
+fn export_summary(stderr: &str) -> (u64, u64, u64, u64, u64, u64) {
+    let line = stderr.lines().find(|l| l.starts_with("exported ")).unwrap_or_else(|| panic!("no summary: {stderr}"));
+    let n: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    (n[0], n[1], n[2], n[3], n[4], n[5])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_streams_jsonl_csv_and_parquet_that_clickhouse_reads_back() {
+    const CALLS: usize = 1500;
+    let stack = Stack::start().await;
+    for batch in 0..3 {
+        let spans = (0..CALLS / 3)
+            .map(|i| {
+                Call {
+                    question: format!("question {batch}-{i}: {}", "lorem ipsum ".repeat(20)),
+                    ago_s: 30 + i as u64,
+                    ..Default::default()
+                }
+                .span()
+            })
+            .collect();
+        post_spans(&stack, "shop", "prod", spans, None).await;
+    }
+    post_spans(&stack, "other", "prod", vec![Call::default().span()], None).await;
+    stack.wait_for_count("llm_calls", CALLS as u64 + 1).await;
+    let cli = Cli::new(&stack, "");
+    let dir = cli.dir.path();
+    let path = |name: &str| dir.join(name).display().to_string();
+
+    // JSON lines through a 128 KiB buffer: many times more rows than fit in it, received in chunks
+    // and written as the buffer fills, never held whole.
+    const BUFFER: u64 = 128 * 1024;
+    let buffer = BUFFER.to_string();
+    let jsonl = path("calls.jsonl");
+    let args =
+        ["export", "--since", "7d", "--service", "shop", "--format", "jsonl", "-o", &jsonl, "--buffer-bytes", &buffer];
+    let out = cli.run(&args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (rows, bytes, chunks, largest, writes, peak) = export_summary(&stderr);
+    let text = std::fs::read_to_string(dir.join("calls.jsonl")).unwrap();
+    assert_eq!((rows, bytes), (CALLS as u64, text.len() as u64), "{stderr}");
+    assert!(bytes > 10 * BUFFER && largest < bytes / 10 && chunks > 10, "{stderr}");
+    assert!(peak > 0 && peak <= BUFFER && writes >= bytes / (BUFFER + largest), "{stderr}");
+    let spans: std::collections::HashSet<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["SpanId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(spans.len(), CALLS);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["ServiceName"].as_str(), first["InputTokens"].as_u64()),
+        (Some("shop"), Some(10)),
+        "numbers stay numbers"
+    );
+
+    // CSV and Parquet, read back by ClickHouse itself.
+    cli.ok(&["export", "--service", "shop", "--format", "csv", "-o", &path("calls.csv")]).await;
+    cli.ok(&["export", "--service", "shop", "--format", "parquet", "-o", &path("calls.parquet")]).await;
+    let stored = stack
+        .query_json("SELECT count() AS n, sum(InputTokens) AS tokens, uniqExact(SpanId) AS spans, max(Timestamp) AS last FROM llm_calls WHERE ServiceName = 'shop'")
+        .await;
+    for (file, format) in [("calls.parquet", "Parquet"), ("calls.csv", "CSVWithNames")] {
+        let sql = format!(
+            "SELECT count() AS n, sum(InputTokens) AS tokens, uniqExact(SpanId) AS spans, max(Timestamp) AS last FROM file('{}', {format})",
+            path(file)
+        );
+        assert_eq!(stack.query_json(&sql).await, stored, "{file}");
+    }
+    // Text, maps and arrays survive the round trip.
+    let columns = "SpanId, InputText, SpanAttributes['gen_ai.request.model'] AS model, FinishReasons";
+    let sql = format!("SELECT {columns} FROM file('{}', Parquet) ORDER BY SpanId", path("calls.parquet"));
+    let from_file = stack.query_json(&sql).await;
+    let stored =
+        stack.query_json(&format!("SELECT {columns} FROM llm_calls WHERE ServiceName = 'shop' ORDER BY SpanId")).await;
+    assert_eq!(from_file.len(), CALLS);
+    assert_eq!(from_file, stored);
+    assert!(from_file[0]["InputText"].as_str().unwrap().contains(": lorem ipsum"), "{:?}", from_file[0]);
+
+    // A limit, and a filter, apply to exports too.
+    let out = cli.run(&["export", "--service", "other", "--format", "jsonl", "-o", &path("other.jsonl")]).await;
+    assert_eq!(export_summary(&String::from_utf8_lossy(&out.stderr)).0, 1);
+    assert_eq!(std::fs::read_to_string(dir.join("other.jsonl")).unwrap().lines().count(), 1);
+    cli.ok(&["export", "--format", "jsonl", "--limit", "7", "-o", &path("seven.jsonl")]).await;
+    assert_eq!(std::fs::read_to_string(dir.join("seven.jsonl")).unwrap().lines().count(), 7);
+    assert!(crate::support::explore::files_in(dir, ".partial").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_or_interrupted_export_leaves_no_file() {
+    use crate::support::explore::{BadProxy, files_in};
+    let stack = Stack::start().await;
+    let spans =
+        (0..600).map(|i| Call { question: format!("q{i} {}", "x".repeat(300)), ..Default::default() }.span()).collect();
+    post_spans(&stack, "shop", "prod", spans, None).await;
+    stack.wait_for_count("llm_calls", 600).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("calls.jsonl");
+    let target_s = target.display().to_string();
+    let args = ["export", "--format", "jsonl", "-o", target_s.as_str(), "--buffer-bytes", "1024"];
+    let leftovers = || files_in(out_dir.path(), "calls");
+
+    // The connection cut mid-body: an error, no file, and an existing file of that name untouched.
+    let cut = BadProxy::start(&stack.config.clickhouse.url, Some(16 * 1024)).await;
+    let via = |url: &str| {
+        let mut cli = Cli::new(&stack, "");
+        let yaml = std::fs::read_to_string(&cli.config).unwrap().replace(&stack.config.clickhouse.url, url);
+        cli.config = cli.dir.path().join("via.yaml");
+        std::fs::write(&cli.config, yaml).unwrap();
+        cli
+    };
+    let cli = via(&cut.url);
+    let stderr = cli.fails(&args, 1).await;
+    assert!(stderr.contains("error: reading from ClickHouse"), "{stderr}");
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+    std::fs::write(&target, "previous export").unwrap();
+    cli.fails(&args, 1).await;
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "previous export");
+    assert_eq!(leftovers(), std::slice::from_ref(&target));
+    std::fs::remove_file(&target).unwrap();
+
+    // Ctrl-C while ClickHouse is still answering: exit 130 and the partial file is gone.
+    let stall = BadProxy::start(&stack.config.clickhouse.url, None).await;
+    let cli = via(&stall.url);
+    let mut child = cli.command(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while files_in(out_dir.path(), ".partial").is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "no partial file appeared");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    interrupt(&child);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+
+    // The same export straight to ClickHouse works (the failures above were the proxies').
+    Cli::new(&stack, "").ok(&args).await;
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 600);
+}

@@ -167,11 +167,6 @@ impl Cli {
         let page: Value = serde_json::from_str(&self.ok(&all).await).unwrap();
         page["calls"].as_array().unwrap().iter().map(|c| c["span_id"].as_str().unwrap().to_owned()).collect()
     }
-
-    /// Files in the config's directory whose names contain `part`.
-    pub fn files_named(&self, part: &str) -> Vec<PathBuf> {
-        files_in(self.dir.path(), part)
-    }
 }
 
 /// Files in `dir` whose names contain `part`.
@@ -181,4 +176,58 @@ pub fn files_in(dir: &Path, part: &str) -> Vec<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(part)))
         .collect()
+}
+
+/// A TCP proxy in front of ClickHouse that misbehaves: it stalls every answer, or cuts every
+/// connection after `cut_after` bytes of answer (a server or network failing mid-export).
+pub struct BadProxy {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BadProxy {
+    /// `cut_after: None`: forwards requests but never answers.
+    pub async fn start(upstream: &str, cut_after: Option<usize>) -> BadProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let requests = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    });
+                    let Some(limit) = cut_after else {
+                        let _ = requests.await;
+                        return;
+                    };
+                    let (mut sent, mut buf) = (0usize, vec![0u8; 4096]);
+                    while sent < limit {
+                        let Ok(n) = server_read.read(&mut buf).await else { break };
+                        if n == 0 {
+                            break;
+                        }
+                        let n = n.min(limit - sent);
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                    requests.abort();
+                });
+            }
+        });
+        BadProxy { url, task }
+    }
+}
+
+impl Drop for BadProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
