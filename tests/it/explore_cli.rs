@@ -243,6 +243,7 @@ async fn show_and_session_print_the_conversation_with_tools_and_scores() {
         serde_json::from_str(&cli.ok(&["session", "conv-7", "--format", "json"]).await).unwrap();
     assert_eq!(json["turns"][0]["call"]["span_id"], s[0].as_str());
     assert_eq!(json["turns"][1]["completion"], "Rain.");
+    assert_eq!(json["turns"][1]["output_messages"][0]["finish_reason"], "stop");
     assert_eq!(json["totals"]["calls"], 2);
     assert!((json["totals"]["latency_ms"].as_f64().unwrap() - 240.0).abs() < 1e-6, "{}", json["totals"]);
     assert_eq!(json["scores"].as_array().unwrap().len(), 2);
