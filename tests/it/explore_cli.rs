@@ -4,6 +4,7 @@
 //! `support/explore.rs`.
 
 use promptlog::explore::{CallFilter, Reader, Status};
+use promptlog_testkit::cell;
 
 use crate::support::explore::{Call, Cli, post_spans, send, send_with_key};
 use crate::support::stack::Stack;
@@ -424,6 +425,34 @@ async fn export_streams_jsonl_csv_and_parquet_that_clickhouse_reads_back() {
     assert_eq!(from_file.len(), CALLS);
     assert_eq!(from_file, stored);
     assert!(from_file[0]["InputText"].as_str().unwrap().contains(": lorem ipsum"), "{:?}", from_file[0]);
+
+    // The README's pandas example reads each file, and queries ClickHouse over plain HTTP.
+    let stored_tokens = cell::<u64>(
+        &stack.query_json("SELECT sum(InputTokens) AS t FROM llm_calls WHERE ServiceName = 'shop'").await[0],
+        "t",
+    );
+    for file in ["calls.parquet", "calls.jsonl", "calls.csv"] {
+        let out = tokio::process::Command::new(promptlog_testkit::python())
+            .arg(promptlog_testkit::repo_root().join("examples/pandas_analysis.py"))
+            .arg(path(file))
+            .args([
+                "--clickhouse",
+                &stack.config.clickhouse.url,
+                "--database",
+                &stack.config.clickhouse.database,
+                "--service",
+                "shop",
+            ])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["export"], summary["clickhouse"], "{file}");
+        assert_eq!(summary["export"]["calls"], CALLS, "{file}");
+        assert_eq!(summary["export"]["input_tokens"], stored_tokens, "{file}");
+        assert_eq!(summary["export"]["per_model"]["gpt-4o"]["calls"], CALLS, "{file}");
+    }
 
     // A limit, and a filter, apply to exports too.
     let out = cli.run(&["export", "--service", "other", "--format", "jsonl", "-o", &path("other.jsonl")]).await;
