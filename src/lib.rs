@@ -20,11 +20,14 @@
 //!   ClickHouse, with rustls and the ring provider.
 //! - [`server`]: [`serve`] wires the above together on already-bound listeners.
 //! - [`demo`]: `promptlog demo`, which sends `promptlog_otlp`'s sample traffic.
+//! - [`explore`]: the read side (filters → parameterised SQL, typed calls, sessions, tail, export)
+//!   and the `calls / show / session / tail / export` commands.
 
 pub mod auth;
 pub mod config;
 pub mod dead_letter;
 pub mod demo;
+pub mod explore;
 mod pipeline;
 pub mod pricing;
 pub mod receiver;

@@ -16,6 +16,7 @@ mod cluster_compose;
 mod conventions;
 mod duplicates;
 mod e2e_sdk;
+mod explore_cli;
 mod faults;
 mod feedback;
 mod fuzz_corpus;
