@@ -105,6 +105,45 @@ async fn start_stack(tweak: impl FnOnce(&mut promptlog::config::Config)) -> Stac
     .await
 }
 
+/// A key of [`BETA`] with both the `read` and the `feedback` scope.
+const BETA_READ_FEEDBACK: &str = "pl_test_beta_read_feedback_0123456789abcdef";
+
+/// A stack requiring the keys of [`keys::key_file_text`] plus [`BETA_READ_FEEDBACK`] (file in `dir`).
+async fn start_stack_with_keys(dir: &Path) -> Stack {
+    let file = dir.join("keys.yaml");
+    let extra = keys::entry("beta-ui", BETA_READ_FEEDBACK, "read, feedback", None);
+    std::fs::write(&file, keys::key_file_text(&extra)).unwrap();
+    start_stack(|c| keys::require_keys(c, &file)).await
+}
+
+/// Sends one call of project [`BETA`] over OTLP/HTTP with its ingest key, waits until it is stored
+/// and returns its trace and span ids.
+async fn send_beta_call(stack: &Stack) -> (String, String) {
+    let s = chat(
+        "gpt-4o",
+        now_ns() - 1_000_000_000,
+        200,
+        (5, 2),
+        "",
+        json!([user("beta's question")]),
+        json!([assistant("ok")]),
+    );
+    let ids = (const_hex::encode(&s.trace_id), const_hex::encode(&s.span_id));
+    let body = sdk::Enc::Proto.encode(&traces_request(resource("beta-svc", "prod"), vec![s]));
+    let auth = format!("Bearer {BETA_INGEST}");
+    let headers = [("content-type", "application/x-protobuf"), ("authorization", auth.as_str())];
+    let reply = sdk::post(&stack.otlp_http_url(), "/v1/traces", &headers, body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    wait_for_calls(stack, 1).await;
+    ids
+}
+
+/// `scores FINAL` rows matching `condition`, once there are any (20 s at most).
+async fn stored_scores(stack: &Stack, columns: &str, condition: &str) -> Vec<promptlog_testkit::Row> {
+    let sql = format!("SELECT {columns} FROM scores FINAL WHERE {condition} FORMAT JSONEachRow");
+    stack.poll(&sql, Duration::from_secs(20), |rows| !rows.is_empty()).await
+}
+
 /// Rows of the call list as the browser shows them: `[service, model, status, prompt]`.
 const ROWS_JS: &str = "Array.from(document.querySelectorAll('tr.call-row')).map(r => \
     [r.cells[1].textContent, r.cells[2].textContent, r.cells[6].textContent, r.cells[7].textContent])";
@@ -240,16 +279,8 @@ async fn explorer_lists_filters_searches_opens_a_call_and_its_session_and_stores
     )
     .await;
     screenshot(&page, &shots, "04-call", true).await;
-    let stored = stack
-        .poll(
-            &format!(
-                "SELECT Name, Value, Comment, Source, DataType, ProjectId, TargetKind FROM scores FINAL \
-                 WHERE TraceId = '{trace_2}' AND SpanId = '{span_2}' FORMAT JSONEachRow"
-            ),
-            Duration::from_secs(20),
-            |rows| !rows.is_empty(),
-        )
-        .await;
+    let columns = "Name, Value, Comment, Source, DataType, ProjectId, TargetKind";
+    let stored = stored_scores(&stack, columns, &format!("TraceId = '{trace_2}' AND SpanId = '{span_2}'")).await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     let s = &stored[0];
     assert_eq!(
@@ -343,11 +374,7 @@ async fn explorer_shows_a_hostile_prompt_as_text_and_runs_none_of_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explorer_sends_a_strict_csp_and_needs_a_read_key_scoped_to_its_project() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("keys.yaml");
-    const BOTH: &str = "pl_test_beta_read_feedback_0123456789abcdef";
-    let extra = keys::entry("beta-ui", BOTH, "read, feedback", None);
-    std::fs::write(&file, keys::key_file_text(&extra)).unwrap();
-    let stack = start_stack(|c| keys::require_keys(c, &file)).await;
+    let stack = start_stack_with_keys(dir.path()).await;
     let ui = stack.ui_url();
     let client = reqwest::Client::new();
     let get = |path: &str, key: Option<&str>| {
@@ -382,27 +409,7 @@ async fn explorer_sends_a_strict_csp_and_needs_a_read_key_scoped_to_its_project(
 
     // Reads are the key's project only: its call is listed with its project, and a `project=`
     // filter naming another project is refused.
-    let s = chat(
-        "gpt-4o",
-        now_ns() - 1_000_000_000,
-        200,
-        (5, 2),
-        "",
-        json!([user("beta's question")]),
-        json!([assistant("ok")]),
-    );
-    let (trace, span_id) = (const_hex::encode(&s.trace_id), const_hex::encode(&s.span_id));
-    let body = sdk::Enc::Proto.encode(&traces_request(resource("beta-svc", "prod"), vec![s]));
-    let auth = format!("Bearer {BETA_INGEST}");
-    let reply = sdk::post(
-        &stack.otlp_http_url(),
-        "/v1/traces",
-        &[("content-type", "application/x-protobuf"), ("authorization", &auth)],
-        body,
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    wait_for_calls(&stack, 1).await;
+    let (trace, span_id) = send_beta_call(&stack).await;
     let listed: serde_json::Value = get(calls, Some(BETA_READ_ONLY)).await.unwrap().json().await.unwrap();
     assert_eq!(listed["calls"].as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed["calls"][0]["project"], json!(BETA));
@@ -422,27 +429,80 @@ async fn explorer_sends_a_strict_csp_and_needs_a_read_key_scoped_to_its_project(
             .send()
     };
     assert_eq!(thumbs(BETA_READ_ONLY).await.unwrap().status(), 403);
-    let ok = thumbs(BOTH).await.unwrap();
+    let ok = thumbs(BETA_READ_FEEDBACK).await.unwrap();
     assert_eq!(ok.status(), 200);
-    let stored = stack
-        .poll(
-            &format!("SELECT ProjectId, Value FROM scores FINAL WHERE SpanId = '{span_id}' FORMAT JSONEachRow"),
-            Duration::from_secs(20),
-            |rows| !rows.is_empty(),
-        )
-        .await;
+    let stored = stored_scores(&stack, "ProjectId, Value", &format!("SpanId = '{span_id}'")).await;
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0]["ProjectId"].as_str(), stored[0]["Value"].as_f64()), (Some(BETA), Some(0.0)));
     // A form post (not JSON) is refused even with a key.
     let form = client
         .post(&feedback)
-        .header("authorization", format!("Bearer {BOTH}"))
+        .header("authorization", format!("Bearer {BETA_READ_FEEDBACK}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("value=false")
         .send()
         .await
         .unwrap();
     assert_eq!(form.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keys_on_the_page_asks_for_a_key_keeps_it_in_the_tab_and_rates_as_its_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack_with_keys(dir.path()).await;
+    let (trace, span_id) = send_beta_call(&stack).await;
+    let shots = screenshot_dir("explorer_with_keys");
+    let chromium = Chromium::launch().await;
+    let page = chromium.open(&stack.ui_url()).await;
+    let login = |key: &'static str| {
+        let page = &page;
+        async move {
+            wait_until(page, "!document.getElementById('login').hidden", "the key form").await;
+            let field = page.find_element("#login-key").await.unwrap();
+            field.click().await.unwrap().type_str(key).await.unwrap().press_key("Enter").await.unwrap();
+        }
+    };
+    // An ingest-only key is sent back to the form with the reason.
+    login(BETA_INGEST).await;
+    wait_until(&page, "document.getElementById('login-error').textContent.includes('lacks the \"read\" scope')", "403")
+        .await;
+    screenshot(&page, &shots, "01-wrong-scope", false).await;
+    // A read-only key reads (its project's call), and is kept in this tab only.
+    let field = page.find_element("#login-key").await.unwrap();
+    field.click().await.unwrap().type_str(BETA_READ_ONLY).await.unwrap().press_key("Enter").await.unwrap();
+    wait_until(&page, "document.querySelectorAll('tr.call-row').length === 1", "beta's call").await;
+    assert_eq!(eval(&page, "sessionStorage.getItem('promptlog.key')").await, json!(BETA_READ_ONLY));
+    page.find_element("tr.call-row").await.unwrap().click().await.unwrap();
+    wait_until(&page, "document.getElementById('identity')", "the call page").await;
+    assert!(inner_text(&page, "identity").await.contains(BETA));
+    // ... but cannot rate: the page says why, nothing is stored.
+    page.find_element("#thumbs-down").await.unwrap().click().await.unwrap();
+    wait_until(
+        &page,
+        "document.getElementById('feedback-status').textContent.includes('lacks the \"feedback\" scope')",
+        "403",
+    )
+    .await;
+    screenshot(&page, &shots, "02-read-only-cannot-rate", false).await;
+    // Forget the key, use one with both scopes: the thumbs-down is stored under `beta`.
+    page.find_element("#logout").await.unwrap().click().await.unwrap();
+    login(BETA_READ_FEEDBACK).await;
+    page.evaluate(format!("location.hash = '#/call/{trace}/{span_id}'")).await.unwrap();
+    wait_until(&page, "document.getElementById('thumbs-down')", "the call page").await;
+    page.find_element("#thumbs-down").await.unwrap().click().await.unwrap();
+    wait_until(
+        &page,
+        "document.getElementById('feedback-status').textContent.startsWith('Thumbs down saved')",
+        "saved",
+    )
+    .await;
+    let stored = stored_scores(&stack, "ProjectId, Value, Author", &format!("SpanId = '{span_id}'")).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        (stored[0]["ProjectId"].as_str(), stored[0]["Value"].as_f64(), stored[0]["Author"].as_str()),
+        (Some(BETA), Some(0.0), Some("beta-ui"))
+    );
+    chromium.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -425,7 +425,10 @@
     const turns = data.turns.map((turn) => {
       const c = turn.call;
       const outputs = turn.output_messages || [];
-      return el("article", { class: "turn", tabindex: "0", "data-span-id": c.span_id },
+      const open = (event) => {
+        if (event.key === "Enter" && event.target === event.currentTarget) openCall(c);
+      };
+      return el("article", { class: "turn", tabindex: "0", "data-span-id": c.span_id, onkeydown: open },
         el("header", {}, el("strong", { text: "Turn " + turn.turn }),
           el("span", { class: "muted", text: ` · ${fmtTime(c.time)} · ${c.model} · ${fmtMs(c.latency_ms)} · ` +
             `${fmtInt(c.input_tokens)} in / ${fmtInt(c.output_tokens)} out · ${fmtCost(c.cost_usd)} · ` }),
