@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use promptlog_otlp::{chat_attrs, kv, kv_f64, now_ns, resource, span, traces_request};
 use serde_json::json;
 
-use crate::support::browser::{Chromium, eval, screenshot, screenshot_dir, wait_until};
+use crate::support::browser::{Chromium, click_then, eval, screenshot, screenshot_dir, wait_until};
 use crate::support::keys::{self, BETA, BETA_INGEST, BETA_READ_ONLY};
 use crate::support::sdk;
 use crate::support::stack::Stack;
@@ -144,6 +144,10 @@ async fn stored_scores(stack: &Stack, columns: &str, condition: &str) -> Vec<pro
     stack.poll(&sql, Duration::from_secs(20), |rows| !rows.is_empty()).await
 }
 
+/// True once the call page says its thumbs-down was stored.
+const THUMBS_DOWN_SAVED: &str =
+    "document.getElementById('feedback-status').textContent.startsWith('Thumbs down saved')";
+
 /// Rows of the call list as the browser shows them: `[service, model, status, prompt]`.
 const ROWS_JS: &str = "Array.from(document.querySelectorAll('tr.call-row')).map(r => \
     [r.cells[1].textContent, r.cells[2].textContent, r.cells[6].textContent, r.cells[7].textContent])";
@@ -271,13 +275,7 @@ async fn explorer_lists_filters_searches_opens_a_call_and_its_session_and_stores
 
     // Thumbs down with a comment: acknowledged in the page, then stored in `scores` for this span.
     page.find_element("#feedback-comment").await.unwrap().click().await.unwrap().type_str(COMMENT).await.unwrap();
-    page.find_element("#thumbs-down").await.unwrap().click().await.unwrap();
-    wait_until(
-        &page,
-        "document.getElementById('feedback-status').textContent.startsWith('Thumbs down saved')",
-        "saved",
-    )
-    .await;
+    click_then(&page, "#thumbs-down", THUMBS_DOWN_SAVED, "saved").await;
     screenshot(&page, &shots, "04-call", true).await;
     let columns = "Name, Value, Comment, Source, DataType, ProjectId, TargetKind";
     let stored = stored_scores(&stack, columns, &format!("TraceId = '{trace_2}' AND SpanId = '{span_2}'")).await;
@@ -476,9 +474,9 @@ async fn with_keys_on_the_page_asks_for_a_key_keeps_it_in_the_tab_and_rates_as_i
     wait_until(&page, "document.getElementById('identity')", "the call page").await;
     assert!(inner_text(&page, "identity").await.contains(BETA));
     // ... but cannot rate: the page says why, nothing is stored.
-    page.find_element("#thumbs-down").await.unwrap().click().await.unwrap();
-    wait_until(
+    click_then(
         &page,
+        "#thumbs-down",
         "document.getElementById('feedback-status').textContent.includes('lacks the \"feedback\" scope')",
         "403",
     )
@@ -489,13 +487,7 @@ async fn with_keys_on_the_page_asks_for_a_key_keeps_it_in_the_tab_and_rates_as_i
     login(BETA_READ_FEEDBACK).await;
     page.evaluate(format!("location.hash = '#/call/{trace}/{span_id}'")).await.unwrap();
     wait_until(&page, "document.getElementById('thumbs-down')", "the call page").await;
-    page.find_element("#thumbs-down").await.unwrap().click().await.unwrap();
-    wait_until(
-        &page,
-        "document.getElementById('feedback-status').textContent.startsWith('Thumbs down saved')",
-        "saved",
-    )
-    .await;
+    click_then(&page, "#thumbs-down", THUMBS_DOWN_SAVED, "saved").await;
     let stored = stored_scores(&stack, "ProjectId, Value, Author", &format!("SpanId = '{span_id}'")).await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(

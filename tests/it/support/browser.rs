@@ -86,6 +86,12 @@ pub async fn wait_until(page: &Page, expression: &str, what: &str) {
     }
 }
 
+/// Clicks the element `selector` selects, then waits until `expression` is truthy.
+pub async fn click_then(page: &Page, selector: &str, expression: &str, what: &str) {
+    page.find_element(selector).await.unwrap_or_else(|e| panic!("{selector}: {e}")).click().await.unwrap();
+    wait_until(page, expression, what).await;
+}
+
 /// The folder this run's screenshots go to (printed, so a failing run can be looked at).
 pub fn screenshot_dir(test: &str) -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_DIR")
