@@ -88,6 +88,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The read commands: `calls`, `show`, `session`, `tail`, `export` (see `promptlog::explore::cli`).
+    #[command(flatten)]
+    Explore(promptlog::explore::cli::Command),
     /// Send sample LLM calls, in every supported encoding, to a running collector.
     Demo {
         /// OTLP/gRPC endpoint of the collector.
@@ -145,6 +148,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Keygen { project, id, scopes, expires } => keygen(&project, id.as_deref(), &scopes, expires),
         Command::DeadLetter(DeadLetterCommand::Decrypt { config, files }) => decrypt(&config, &files),
         Command::Reprice { config, since, until, dry_run } => reprice(&load(&config)?, &since, until, dry_run).await,
+        Command::Explore(command) => {
+            init_tracing("warn", LogFormat::Text);
+            if let Err(e) = command.run().await {
+                eprintln!("error: {e}");
+                std::process::exit(e.exit_code().into());
+            }
+            Ok(())
+        }
         Command::Demo { endpoint, rounds } => {
             init_tracing("info", LogFormat::Text);
             let sent = promptlog::demo::send(&endpoint, rounds).await?;

@@ -183,6 +183,7 @@ struct TurnRow {
     input_messages: String,
     input_text: String,
     output_text: String,
+    output_messages: String,
     error_message: String,
     response_id: String,
 }
@@ -242,7 +243,7 @@ impl Reader {
         self.restrict(&mut c, None)?;
         let sql = format!(
             "SELECT {}, InputMessages AS input_messages, InputText AS input_text, OutputText AS output_text, \
-             ErrorMessage AS error_message, ResponseId AS response_id FROM {} {} \
+             OutputMessages AS output_messages, ErrorMessage AS error_message, ResponseId AS response_id FROM {} {} \
              ORDER BY Timestamp, TraceId, SpanId LIMIT {MAX_SESSION_TURNS}",
             summary_columns(),
             Table::LlmCalls.name(),
@@ -286,6 +287,7 @@ impl Reader {
                 call,
                 user_text,
                 completion: r.output_text,
+                output_messages: Message::parse_list(&r.output_messages),
                 error_message: r.error_message,
             });
         }

@@ -64,6 +64,8 @@ pub struct ExportStats {
     pub bytes: u64,
     /// Body chunks received.
     pub chunks: u64,
+    /// The largest chunk, bytes (what is held besides the buffer).
+    pub largest_chunk: usize,
     /// Writes to the file.
     pub writes: u64,
     /// Most bytes held in the buffer at once (at most the buffer size).
@@ -81,6 +83,7 @@ struct Sink<W> {
 impl<W: tokio::io::AsyncWrite + Unpin> Sink<W> {
     async fn put(&mut self, chunk: &[u8]) -> std::io::Result<()> {
         self.stats.chunks += 1;
+        self.stats.largest_chunk = self.stats.largest_chunk.max(chunk.len());
         self.stats.bytes += chunk.len() as u64;
         if self.buf.len() + chunk.len() > self.capacity {
             self.flush().await?;

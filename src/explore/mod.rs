@@ -13,7 +13,10 @@
 //! - [`Tail`] returns the calls that land after it started, each once.
 //! - [`Reader::export_file`] streams the matching rows in a format ClickHouse produces (JSON lines,
 //!   CSV, Parquet) to a file that appears only when complete.
+//! - [`cli`]: the commands, on top of the above.
 
+pub mod cli;
+mod cli_text;
 mod detail;
 mod export;
 mod filter;

@@ -336,6 +336,8 @@ pub struct SessionTurn {
     pub user_text: String,
     /// The completion text.
     pub completion: String,
+    /// The output messages (one per choice), with tool calls a completion may consist of.
+    pub output_messages: Vec<Message>,
     /// Error message, empty if none.
     pub error_message: String,
 }

@@ -7,6 +7,8 @@ pub mod browser;
 pub mod conventions;
 /// The generic expected-values checker of the provider suites (`real_providers`).
 pub mod expect;
+/// Calls to send and the `promptlog` binary as a subprocess, for `explore_cli`.
+pub mod explore;
 /// Grafana's and the ClickHouse plugin's query rewriting, alert evaluation and seed traffic.
 pub mod grafana;
 /// Raw protobuf wire encoding and clients that report every outcome, for `hostile`.
