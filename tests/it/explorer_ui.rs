@@ -304,7 +304,12 @@ async fn explorer_lists_filters_searches_opens_a_call_and_its_session_and_stores
     wait_until(&page, "document.querySelectorAll('#turns .turn').length === 3", "three turns").await;
     let turns = eval(&page, "Array.from(document.querySelectorAll('#turns .turn')).map(t => t.innerText)").await;
     let turns: Vec<String> = serde_json::from_value(turns).unwrap();
-    assert!(turns[0].starts_with("Turn 1") && turns[0].contains("Find me a hotel in Lisbon"), "{turns:?}");
+    assert!(
+        turns[0].starts_with("Turn 1")
+            && turns[0].contains("Find me a hotel in Lisbon")
+            && turns[0].contains("find_hotels"),
+        "{turns:?}"
+    );
     for (turn, latency) in turns.iter().zip(["900 ms", "1300 ms", "700 ms"]) {
         assert!(turn.contains(latency), "per-turn latency {latency}: {turn}");
     }
