@@ -340,6 +340,22 @@ async fn migrate_until_done(store: Store, stats: Arc<Stats>, shutdown: Cancellat
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_explorer_listener_is_bound_only_when_the_explorer_is_on() {
+        let mut config = Config::default();
+        config.receivers.grpc_endpoint = "127.0.0.1:0".into();
+        config.receivers.http_endpoint = "127.0.0.1:0".into();
+        config.ui.endpoint = "127.0.0.1:0".into();
+        assert!(Listeners::bind(&config).await.unwrap().ui.is_some());
+        config.ui.enabled = false;
+        assert!(Listeners::bind(&config).await.unwrap().ui.is_none());
+        // A taken port is refused naming the explorer's key, not taken for an OTLP listener's.
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        config.ui = crate::config::UiConfig { endpoint: taken.local_addr().unwrap().to_string(), ..Default::default() };
+        let err = Listeners::bind(&config).await.err().expect("the port is taken").to_string();
+        assert!(err.contains("ui.endpoint"), "{err}");
+    }
+
     #[test]
     fn the_start_up_census_finds_records_no_key_opens_and_plaintext_ones() {
         let ring = |current: u32, ids: &[u32]| KeyRing::new(current, ids.iter().map(|&i| (i, [i as u8; 32]))).unwrap();
