@@ -144,6 +144,11 @@ async fn stored_scores(stack: &Stack, columns: &str, condition: &str) -> Vec<pro
     stack.poll(&sql, Duration::from_secs(20), |rows| !rows.is_empty()).await
 }
 
+/// The span id of the first row of the last page of `n` rows collected in `paged`.
+fn spans_first(paged: &[String], n: usize) -> &str {
+    &paged[paged.len() - n]
+}
+
 /// True once the call page says its thumbs-down was stored.
 const THUMBS_DOWN_SAVED: &str =
     "document.getElementById('feedback-status').textContent.startsWith('Thumbs down saved')";
@@ -188,6 +193,38 @@ async fn explorer_lists_filters_searches_opens_a_call_and_its_session_and_stores
     if std::env::var_os("PROMPTLOG_UPDATE_SCREENSHOT").is_some() {
         std::fs::copy(&list_png, Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/explorer.png")).unwrap();
     }
+
+    // Paging: 21 calls in pages of 8, each call once, in the same order as the single page.
+    let all_spans = "Array.from(document.querySelectorAll('tr.call-row')).map(r => r.dataset.spanId)";
+    let single: Vec<String> = serde_json::from_value(eval(&page, all_spans).await).unwrap();
+    page.evaluate("location.hash = '#/?since=24h&limit=8'").await.unwrap();
+    let mut paged: Vec<String> = Vec::new();
+    for (n, more) in [(8, true), (8, true), (5, false)] {
+        let cond = format!(
+            "document.querySelectorAll('tr.call-row').length === {n} && !document.getElementById('list-status').textContent.startsWith('Loading')"
+        );
+        wait_until(&page, &cond, "a page").await;
+        let spans: Vec<String> = serde_json::from_value(eval(&page, all_spans).await).unwrap();
+        assert!(spans.iter().all(|s| !paged.contains(s)), "a call repeated across pages");
+        paged.extend(spans);
+        assert_eq!(eval(&page, "Boolean(document.getElementById('older'))").await, json!(more));
+        if more {
+            // The next page has replaced this one once its first row is another call.
+            let first = "document.querySelector('tr.call-row')";
+            let replaced = format!("{first} && {first}.dataset.spanId !== '{}'", spans_first(&paged, n));
+            click_then(&page, "#older", &replaced, "the next page").await;
+        }
+    }
+    assert_eq!(paged, single);
+    click_then(
+        &page,
+        "#newest",
+        "document.querySelectorAll('tr.call-row').length === 8 && !location.hash.includes('cursor=')",
+        "back to the newest page",
+    )
+    .await;
+    page.evaluate("location.hash = '#/'").await.unwrap();
+    wait_until(&page, "document.querySelectorAll('tr.call-row').length === 21", "all 21 calls listed again").await;
 
     // A filter: the model field.
     let model = page.find_element("#filter-model").await.unwrap();

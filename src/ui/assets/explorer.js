@@ -164,7 +164,8 @@
     const cursor = params.get("cursor") || "";
     const query = new URLSearchParams();
     for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
-    query.set("limit", String(PAGE_SIZE));
+    // `limit` in the URL changes the page size (the server caps it).
+    query.set("limit", params.get("limit") || String(PAGE_SIZE));
     if (cursor) query.set("cursor", cursor);
     document.title = "Calls · promptlog explorer";
     clear(view).appendChild(el("h1", { text: "Calls" }));
