@@ -102,6 +102,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     }
     let key_watcher = auth.watch(config.auth.reload_interval, shutdown.clone());
     let store = Store::try_new(&config.clickhouse)?;
+    // The explorer's read client, built before anything starts so a bad one refuses the start.
+    let ui = match listeners.ui {
+        Some(listener) if config.ui.enabled => Some((listener, crate::explore::Reader::new(&config)?)),
+        _ => None,
+    };
     let tls = ServerTls::load(&config.receivers.tls, stats.clone())?;
     if let Some(tls) = &tls {
         spawn_reloader(tls.clone(), config.receivers.tls.reload_interval, shutdown.clone());
@@ -151,7 +156,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         "promptlog is serving OTLP."
     );
     let acceptor = |p| tls.as_ref().map(|t| t.acceptor(p));
-    let ui = spawn_ui(&config, listeners.ui, &receiver, shutdown.clone())?;
+    let ui = spawn_ui(&config, ui, &receiver, shutdown.clone())?;
     let grpc = tokio::spawn(grpc::serve(listeners.grpc, receiver.clone(), acceptor(Protocol::Grpc), shutdown.clone()));
     let http = tokio::spawn(http::serve(listeners.http, receiver, stats, acceptor(Protocol::Http), shutdown.clone()));
     let aborts = [grpc.abort_handle(), http.abort_handle(), ui.abort_handle()];
@@ -202,20 +207,20 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     Ok(())
 }
 
-/// Starts the explorer on `listener` when it is given and `ui.enabled`; otherwise a task that is
+/// Starts the explorer on its listener with its reader, when it is served; otherwise a task that is
 /// already done.
 fn spawn_ui(
     config: &Config,
-    listener: Option<TcpListener>,
+    ui: Option<(TcpListener, crate::explore::Reader)>,
     receiver: &Receiver,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, ServeError> {
-    let Some(listener) = listener.filter(|_| config.ui.enabled) else {
+    let Some((listener, reader)) = ui else {
         return Ok(tokio::spawn(async { Ok(()) }));
     };
     tracing::info!(url = %format!("http://{}", listener.local_addr().map_err(ServeError::Ui)?), "Call explorer.");
     let state = crate::ui::UiState {
-        reader: crate::explore::Reader::new(config)?,
+        reader,
         auth: receiver.auth.clone(),
         receiver: receiver.clone(),
         grafana_url: config.ui.grafana_url.clone(),
