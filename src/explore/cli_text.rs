@@ -39,7 +39,11 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 fn cost(c: Option<f64>) -> String {
-    c.map(|c| format!("${c:.6}")).unwrap_or_else(|| "-".into())
+    match c {
+        None => "-".into(),
+        Some(c) if c > 0.0 && c < 0.000_001 => "<$0.000001".into(),
+        Some(c) => format!("${c:.6}"),
+    }
 }
 
 /// `2026-12-01 18:40:01.123` (UTC, milliseconds).
@@ -85,6 +89,8 @@ pub(crate) fn table(calls: &[CallSummary]) -> String {
 pub(crate) fn line(c: &CallSummary) -> String {
     let [time, span, service, model, status, latency, tokens, cost, prompt] = cells(c);
     format!("{time}  {span}  {service}  {model}  {status}  {latency}  {tokens} tok  {cost}  {prompt}")
+        .trim_end()
+        .to_owned()
 }
 
 fn message(out: &mut String, m: &Message) {
@@ -176,7 +182,9 @@ pub(crate) fn call(d: &CallDetail) -> String {
         one_line(&d.cost.price_model)
     );
     let i = &d.identity;
-    let _ = writeln!(o, "session     {}   user {}", one_line(&i.session), one_line(&i.user));
+    if !i.session.is_empty() || !i.user.is_empty() {
+        let _ = writeln!(o, "session     {}   user {}", one_line(&i.session), one_line(&i.user));
+    }
     if !i.tags.is_empty() || !i.metadata.is_empty() {
         let _ = writeln!(o, "tags        {}   metadata {}", one_line(&i.tags.join(",")), pairs(&i.metadata));
     }
@@ -198,11 +206,9 @@ pub(crate) fn call(d: &CallDetail) -> String {
     if !d.system_prompt.is_empty() {
         let _ = writeln!(o, "\n── system ──\n{}", block(&d.system_prompt));
     }
-    for (title, messages) in [("", &d.input_messages), ("completion", &d.output_messages)] {
-        if !title.is_empty() && !messages.is_empty() {
-            let _ = writeln!(o, "\n═══ {title} ═══");
-        } else if title.is_empty() {
-            o.push('\n');
+    for (title, messages) in [("", &d.input_messages), ("\n═══ completion ═══", &d.output_messages)] {
+        if !messages.is_empty() {
+            let _ = writeln!(o, "{title}");
         }
         for m in messages {
             message(&mut o, m);
@@ -292,5 +298,13 @@ mod tests {
     fn clipping_counts_characters_not_bytes() {
         assert_eq!(clip("ééééé", 3), "éé…");
         assert_eq!(clip("abc", 3), "abc");
+    }
+
+    #[test]
+    fn tiny_costs_do_not_read_as_free() {
+        assert_eq!(
+            (cost(Some(1.8e-7)), cost(Some(0.000225)), cost(Some(0.0)), cost(None)),
+            ("<$0.000001".to_owned(), "$0.000225".to_owned(), "$0.000000".to_owned(), "-".to_owned())
+        );
     }
 }

@@ -235,3 +235,29 @@ impl Reader {
         Ok(rows.into_iter().map(CallSummary::from).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ProjectReader, Secret};
+
+    #[test]
+    fn the_least_privileged_configured_account_reads() {
+        let mut config = Config::default();
+        config.clickhouse.user = "collector".into();
+        assert_eq!(Reader::new(&config).unwrap().account(), "collector", "no reader password: the collector's user");
+        config.access.reader_password = Secret("r".into());
+        let acme = ProjectReader { project: "acme".into(), user: "reader_acme".into(), password: Secret("a".into()) };
+        config.access.project_readers = vec![acme];
+        let reader = Reader::new(&config).unwrap();
+        assert_eq!((reader.account(), reader.project()), ("promptlog_grafana", None));
+        let acme = reader.for_project("acme");
+        assert_eq!((acme.account(), acme.project()), ("reader_acme", Some("acme")));
+        let other = acme.for_project("beta");
+        assert_eq!((other.account(), other.project()), ("promptlog_grafana", Some("beta")));
+        let mut c = Conditions::default();
+        assert!(matches!(other.restrict(&mut c, Some("acme")), Err(ExploreError::ProjectNotAllowed { .. })));
+        other.restrict(&mut c, Some("beta")).unwrap();
+        assert_eq!(c.where_clause(), "WHERE ProjectId = {project:String}");
+    }
+}

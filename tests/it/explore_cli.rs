@@ -4,6 +4,7 @@
 //! `support/explore.rs`.
 
 use promptlog::explore::{CallFilter, Reader, Status};
+use promptlog_testkit::cell;
 
 use crate::support::explore::{Call, Cli, post_spans, send, send_with_key};
 use crate::support::stack::Stack;
@@ -425,6 +426,34 @@ async fn export_streams_jsonl_csv_and_parquet_that_clickhouse_reads_back() {
     assert_eq!(from_file, stored);
     assert!(from_file[0]["InputText"].as_str().unwrap().contains(": lorem ipsum"), "{:?}", from_file[0]);
 
+    // The README's pandas example reads each file, and queries ClickHouse over plain HTTP.
+    let stored_tokens = cell::<u64>(
+        &stack.query_json("SELECT sum(InputTokens) AS t FROM llm_calls WHERE ServiceName = 'shop'").await[0],
+        "t",
+    );
+    for file in ["calls.parquet", "calls.jsonl", "calls.csv"] {
+        let out = tokio::process::Command::new(promptlog_testkit::python())
+            .arg(promptlog_testkit::repo_root().join("examples/pandas_analysis.py"))
+            .arg(path(file))
+            .args([
+                "--clickhouse",
+                &stack.config.clickhouse.url,
+                "--database",
+                &stack.config.clickhouse.database,
+                "--service",
+                "shop",
+            ])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["export"], summary["clickhouse"], "{file}");
+        assert_eq!(summary["export"]["calls"], CALLS, "{file}");
+        assert_eq!(summary["export"]["input_tokens"], stored_tokens, "{file}");
+        assert_eq!(summary["export"]["per_model"]["gpt-4o"]["calls"], CALLS, "{file}");
+    }
+
     // A limit, and a filter, apply to exports too.
     let out = cli.run(&["export", "--service", "other", "--format", "jsonl", "-o", &path("other.jsonl")]).await;
     assert_eq!(export_summary(&String::from_utf8_lossy(&out.stderr)).0, 1);
@@ -484,4 +513,93 @@ async fn a_failed_or_interrupted_export_leaves_no_file() {
     // The same export straight to ClickHouse works (the failures above were the proxies').
     Cli::new(&stack, "").ok(&args).await;
     assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_read_as_the_reader_accounts_and_a_read_key_uses_its_projects_account() {
+    use promptlog::config::{Config, ProjectReader, Secret};
+    use promptlog::storage::clickhouse::{Store, grants, schema};
+    use promptlog_testkit::{ChServer, Sql};
+    const DB: &str = "promptlog_explore_acl";
+    const ACME_KEY: &str = "pl_test_acme_reader_0123456789abcdef";
+    let _shared = promptlog_testkit::gate::shared().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut config = Config::default();
+    config.clickhouse.database = DB.into();
+    config.clickhouse.user = "promptlog_collector".into();
+    config.clickhouse.password = "writer-secret".into();
+    config.access.reader_password = Secret("grafana-secret".into());
+    let acme =
+        ProjectReader { project: "acme".into(), user: "grafana_acme".into(), password: Secret("acme-secret".into()) };
+    config.access.project_readers = vec![acme];
+
+    // The admin prepares the data: calls of two projects (by hand: a collector cannot run here, the
+    // server serves one account at a time) and a score on an acme call.
+    let mut admin = ChServer::start_in(&data, None);
+    let mut as_admin = config.clickhouse.clone();
+    (as_admin.url, as_admin.user, as_admin.password) = (admin.url().to_owned(), "default".into(), "".into());
+    schema::migrate(&Store::new(&as_admin)).await.unwrap();
+    let sql = Sql::new(admin.url(), DB);
+    sql.exec(
+        "INSERT INTO llm_calls (Timestamp, ProjectId, TraceId, SpanId, ServiceName, RequestModel, SessionId, InputText) VALUES \
+         (now64(9) - 3, 'acme', 'a1', 'aa01', 'acme-app', 'gpt-4o', 'acme-s', 'acme question 1'), \
+         (now64(9) - 2, 'acme', 'a2', 'aa02', 'acme-app', 'gpt-4o', 'acme-s', 'acme question 2'), \
+         (now64(9) - 1, 'beta', 'b1', 'bb01', 'beta-app', 'o3', 'beta-s', 'beta question')",
+    )
+    .await;
+    sql.exec(
+        "INSERT INTO scores (ProjectId, ScoreId, Version, Timestamp, TargetKind, TraceId, SpanId, Name, Value, Comment) \
+         VALUES ('acme', 'sc1', 1, now64(9), 'span', 'a1', 'aa01', 'thumbs', 1, 'great')",
+    )
+    .await;
+    admin.kill();
+    let users_xml = tmp.path().join("users.xml");
+    let mut for_grants = config.clone();
+    for_grants.clickhouse.url = "http://unused".into();
+    std::fs::write(&users_xml, grants::users_xml(&for_grants).unwrap()).unwrap();
+    let cli_for = |url: &str| {
+        Cli::with_yaml(&format!(
+            "clickhouse:\n  url: {url}\n  database: {DB}\n  user: promptlog_collector\n  password: writer-secret\n\
+             access:\n  reader_password: grafana-secret\n  project_readers:\n    - {{project: acme, user: grafana_acme, password: acme-secret}}\n"
+        ))
+    };
+    let with_key = |cli: &Cli, args: &[&str]| {
+        let mut c = cli.command(args);
+        c.env("PROMPTLOG_API_KEYS", format!("acme:{ACME_KEY}"));
+        c
+    };
+
+    // Grafana's read-only account, used when no key is given: every project.
+    let server = ChServer::start_as(&data, &users_xml, "promptlog_grafana");
+    let cli = cli_for(server.url());
+    assert_eq!(cli.spans(&[]).await, ["bb01", "aa02", "aa01"]);
+    cli.ok(&["export", "--format", "jsonl", "-o", &cli.dir.path().join("all.jsonl").display().to_string()]).await;
+    assert_eq!(std::fs::read_to_string(cli.dir.path().join("all.jsonl")).unwrap().lines().count(), 3);
+    drop(server);
+
+    // With acme's read key the commands log in as acme's own user, whose row policies hold.
+    let server = ChServer::start_as(&data, &users_xml, "grafana_acme");
+    let cli = cli_for(server.url());
+    let out = with_key(&cli, &["calls", "--format", "json", "--api-key", ACME_KEY]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spans: Vec<&str> = page["calls"].as_array().unwrap().iter().map(|c| c["span_id"].as_str().unwrap()).collect();
+    assert_eq!(spans, ["aa02", "aa01"]);
+    let out = with_key(&cli, &["show", "aa01", "--format", "json", "--api-key", ACME_KEY]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let call: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (call["scores"][0]["name"].as_str(), call["scores"][0]["comment"].as_str()),
+        (Some("thumbs"), Some("great"))
+    );
+    let out = with_key(&cli, &["session", "acme-s", "--api-key", ACME_KEY]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 turn(s)"), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = cli.dir.path().join("acme.jsonl").display().to_string();
+    let out =
+        with_key(&cli, &["export", "--format", "jsonl", "-o", &file, "--api-key", ACME_KEY]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 2);
+    // Without the key the commands use Grafana's account, which this server does not serve.
+    assert!(cli.fails(&["calls"], 1).await.contains("AUTHENTICATION_FAILED"));
 }

@@ -24,6 +24,8 @@ pub struct ChServer {
     port: u16,
     data_dir: PathBuf,
     log: Option<PathBuf>,
+    /// `--users-xml FILE --as-user NAME`: the one account the server serves.
+    account: Option<(PathBuf, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -45,6 +47,23 @@ impl ChServer {
             port: 0,
             data_dir: data_dir.to_owned(),
             log: log.map(Path::to_owned),
+            account: None,
+            _tmp: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// Starts a server on `data_dir` that serves only `user` of `users_xml`, with its grants,
+    /// profile and row policies (see tests/chdb_server/README.md: one account per server process).
+    pub fn start_as(data_dir: &Path, users_xml: &Path, user: &str) -> ChServer {
+        let mut s = ChServer {
+            child: None,
+            url: String::new(),
+            port: 0,
+            data_dir: data_dir.to_owned(),
+            log: None,
+            account: Some((users_xml.to_owned(), user.to_owned())),
             _tmp: None,
         };
         s.restart();
@@ -68,15 +87,16 @@ impl ChServer {
             Some(log) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap()),
             None => Stdio::inherit(),
         };
-        let mut child = Command::new(python())
+        let mut command = Command::new(python());
+        command
             .arg(repo_root().join("tests/chdb_server/server.py"))
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--data-dir"])
             .arg(&self.data_dir)
-            .args(["--parent-pid", &std::process::id().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start the chDB test server");
+            .args(["--parent-pid", &std::process::id().to_string()]);
+        if let Some((users_xml, user)) = &self.account {
+            command.arg("--users-xml").arg(users_xml).args(["--as-user", user]);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start the chDB test server");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -121,10 +121,14 @@ pub struct Cli {
 impl Cli {
     /// A config file for `stack`'s database; `extra` is appended (top-level YAML sections).
     pub fn new(stack: &Stack, extra: &str) -> Cli {
+        let ch = &stack.config.clickhouse;
+        Cli::with_yaml(&format!("clickhouse:\n  url: {}\n  database: {}\n{extra}", ch.url, ch.database))
+    }
+
+    /// A config file of exactly `yaml`.
+    pub fn with_yaml(yaml: &str) -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("promptlog.yaml");
-        let ch = &stack.config.clickhouse;
-        let yaml = format!("clickhouse:\n  url: {}\n  database: {}\n{extra}", ch.url, ch.database);
         std::fs::write(&config, yaml).unwrap();
         Cli { config, dir }
     }
