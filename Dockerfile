@@ -10,6 +10,8 @@ COPY crates ./crates
 COPY benches ./benches
 COPY proto ./proto
 COPY collector-config ./collector-config
+# The explorer links traces exactly as the dashboards do: src/ui/grafana.rs embeds the Overview dashboard.
+COPY grafana/dashboards ./grafana/dashboards
 RUN cargo build --release --locked --bin promptlog
 
 FROM debian:bookworm-slim

@@ -3,6 +3,7 @@
 #   - the Rust toolchain must already exist (cargo); nothing else is assumed,
 #   - .venv/: Python venv with chDB (the real ClickHouse engine, in process) for the test server,
 #   - .venvs/<name>/: one venv per real-instrumentation client (tests/clients/setup.sh),
+#   - Debian's chromium, which the explorer's browser test (tests/it/explorer_ui.rs) drives headless,
 # Usage: scripts/setup.sh [--no-clients]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,17 @@ if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
     (apt-get update -qq && apt-get install -y -qq python3-venv) >&2
   else
     log "python3 lacks venv/ensurepip and apt-get is unavailable"; exit 1
+  fi
+fi
+
+# The explorer's browser test drives Debian's chromium headless (over CDP, no network at run time).
+# PROMPTLOG_CHROMIUM names another binary; then nothing is installed.
+if [[ -z "${PROMPTLOG_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null; then
+  log "installing chromium (Debian) for the explorer's browser test"
+  if command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >&2
+  else
+    log "chromium is missing and apt-get is unavailable: install chromium or set PROMPTLOG_CHROMIUM"; exit 1
   fi
 fi
 

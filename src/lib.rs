@@ -19,6 +19,7 @@
 //! - [`tls`]: TLS and mTLS on both receivers (reloaded without dropping connections) and TLS to
 //!   ClickHouse, with rustls and the ring provider.
 //! - [`server`]: [`serve`] wires the above together on already-bound listeners.
+//! - `ui`: the built-in call explorer (its own listener, `ui.endpoint`), on top of `explore`.
 //! - [`demo`]: `promptlog demo`, which sends `promptlog_otlp`'s sample traffic.
 //! - [`explore`]: the read side (filters → parameterised SQL, typed calls, sessions, tail, export)
 //!   and the `calls / show / session / tail / export` commands.
@@ -37,5 +38,6 @@ pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+mod ui;
 
 pub use server::{Listeners, serve};

@@ -33,14 +33,23 @@ pub struct Listeners {
     pub grpc: TcpListener,
     /// OTLP/HTTP and `/health`.
     pub http: TcpListener,
+    /// The call explorer (`ui.endpoint`); `None`: not served.
+    pub ui: Option<TcpListener>,
 }
 
 impl Listeners {
-    /// Binds the configured addresses.
+    /// Binds the configured addresses (the explorer's only when `ui.enabled`).
     pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
         Ok(Listeners {
             grpc: TcpListener::bind(&config.receivers.grpc_endpoint).await?,
             http: TcpListener::bind(&config.receivers.http_endpoint).await?,
+            ui: match config.ui.enabled {
+                // Named, since `main` reports every bind failure as the OTLP listeners'.
+                true => Some(TcpListener::bind(&config.ui.endpoint).await.map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("explorer (ui.endpoint {}): {e}", config.ui.endpoint))
+                })?),
+                false => None,
+            },
         })
     }
 }
@@ -54,6 +63,12 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("OTLP/HTTP server: {0}")]
     Http(#[from] std::io::Error),
+    /// The explorer's server failed.
+    #[error("explorer: {0}")]
+    Ui(std::io::Error),
+    /// The explorer's ClickHouse reader cannot be built.
+    #[error("explorer: {0}")]
+    Explorer(#[from] crate::explore::ExploreError),
     /// The spool could not be opened (locked by another instance, unreadable, or corrupt).
     #[error("spool: {0}")]
     Spool(#[from] SpoolError),
@@ -87,6 +102,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     }
     let key_watcher = auth.watch(config.auth.reload_interval, shutdown.clone());
     let store = Store::try_new(&config.clickhouse)?;
+    // The explorer's read client, built before anything starts so a bad one refuses the start.
+    let ui = match listeners.ui {
+        Some(listener) if config.ui.enabled => Some((listener, crate::explore::Reader::new(&config)?)),
+        _ => None,
+    };
     let tls = ServerTls::load(&config.receivers.tls, stats.clone())?;
     if let Some(tls) = &tls {
         spawn_reloader(tls.clone(), config.receivers.tls.reload_interval, shutdown.clone());
@@ -136,11 +156,13 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
         "promptlog is serving OTLP."
     );
     let acceptor = |p| tls.as_ref().map(|t| t.acceptor(p));
+    let ui = spawn_ui(&config, ui, &receiver, shutdown.clone())?;
     let grpc = tokio::spawn(grpc::serve(listeners.grpc, receiver.clone(), acceptor(Protocol::Grpc), shutdown.clone()));
     let http = tokio::spawn(http::serve(listeners.http, receiver, stats, acceptor(Protocol::Http), shutdown.clone()));
-    let aborts = [grpc.abort_handle(), http.abort_handle()];
-    // The receivers own the last `Ingest` handles: once both return, the pipeline sees its input close.
-    let receivers = async { tokio::join!(grpc, http) };
+    let aborts = [grpc.abort_handle(), http.abort_handle(), ui.abort_handle()];
+    // The receivers (and the explorer, which submits thumbs) own the last `Ingest` handles: once all
+    // return, the pipeline sees its input close.
+    let receivers = async { tokio::join!(grpc, http, ui) };
     tokio::pin!(receivers);
     let stopped_early = tokio::select! {
         done = &mut receivers => Some(done),
@@ -149,7 +171,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     // One deadline for the whole shutdown, counted from the signal: whatever is not written by then
     // stays in the spool for the next start.
     let stop_at = Instant::now() + config.pipeline.shutdown_timeout;
-    let (grpc, http) = match stopped_early {
+    let (grpc, http, ui) = match stopped_early {
         Some(done) => done,
         None => match tokio::time::timeout_at(stop_at, &mut receivers).await {
             Ok(done) => done,
@@ -169,7 +191,12 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     for watcher in [key_watcher, price_watcher].into_iter().flatten() {
         watcher.abort();
     }
-    for result in [grpc.map(|r| r.map_err(ServeError::from)), http.map(|r| r.map_err(ServeError::from))] {
+    let results = [
+        grpc.map(|r| r.map_err(ServeError::from)),
+        http.map(|r| r.map_err(ServeError::from)),
+        ui.map(|r| r.map_err(ServeError::Ui)),
+    ];
+    for result in results {
         match result {
             Ok(served) => served?,
             Err(e) if e.is_cancelled() => {}
@@ -178,6 +205,27 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: CancellationT
     }
     tracing::info!("promptlog stopped.");
     Ok(())
+}
+
+/// Starts the explorer on its listener with its reader, when it is served; otherwise a task that is
+/// already done.
+fn spawn_ui(
+    config: &Config,
+    ui: Option<(TcpListener, crate::explore::Reader)>,
+    receiver: &Receiver,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, ServeError> {
+    let Some((listener, reader)) = ui else {
+        return Ok(tokio::spawn(async { Ok(()) }));
+    };
+    tracing::info!(url = %format!("http://{}", listener.local_addr().map_err(ServeError::Ui)?), "Call explorer.");
+    let state = crate::ui::UiState {
+        reader,
+        auth: receiver.auth.clone(),
+        receiver: receiver.clone(),
+        grafana_url: config.ui.grafana_url.clone(),
+    };
+    Ok(tokio::spawn(crate::ui::serve(listener, state, shutdown)))
 }
 
 /// The processors, in order: project stamping (rows, from the request's key), redaction (the
@@ -296,6 +344,22 @@ async fn migrate_until_done(store: Store, stats: Arc<Stats>, shutdown: Cancellat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_explorer_listener_is_bound_only_when_the_explorer_is_on() {
+        let mut config = Config::default();
+        config.receivers.grpc_endpoint = "127.0.0.1:0".into();
+        config.receivers.http_endpoint = "127.0.0.1:0".into();
+        config.ui.endpoint = "127.0.0.1:0".into();
+        assert!(Listeners::bind(&config).await.unwrap().ui.is_some());
+        config.ui.enabled = false;
+        assert!(Listeners::bind(&config).await.unwrap().ui.is_none());
+        // A taken port is refused naming the explorer's key, not taken for an OTLP listener's.
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        config.ui = crate::config::UiConfig { endpoint: taken.local_addr().unwrap().to_string(), ..Default::default() };
+        let err = Listeners::bind(&config).await.err().expect("the port is taken").to_string();
+        assert!(err.contains("ui.endpoint"), "{err}");
+    }
 
     #[test]
     fn the_start_up_census_finds_records_no_key_opens_and_plaintext_ones() {

@@ -93,6 +93,9 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
         var: "PROMPTLOG_PRICING_RELOAD_INTERVAL",
         apply: |c, v| set_duration(&mut c.pricing.reload_interval, v),
     },
+    EnvOverride { var: "PROMPTLOG_UI_ENABLED", apply: |c, v| set_parsed(&mut c.ui.enabled, v) },
+    EnvOverride { var: "PROMPTLOG_UI_ENDPOINT", apply: |c, v| set_string(&mut c.ui.endpoint, v.trim()) },
+    EnvOverride { var: "PROMPTLOG_UI_GRAFANA_URL", apply: |c, v| set_string(&mut c.ui.grafana_url, v.trim()) },
     EnvOverride { var: "PROMPTLOG_LOG", apply: |c, v| set_string(&mut c.log.level, v) },
     EnvOverride {
         var: "PROMPTLOG_LOG_FORMAT",

@@ -15,6 +15,7 @@ pub mod keyfile;
 pub mod pricing;
 pub mod redaction;
 mod tls;
+pub mod ui;
 
 pub use keyfile::KeyFileError;
 pub use pricing::PricingConfig;
@@ -24,6 +25,7 @@ pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_RELOAD_INTERVAL, TlsCon
 pub use access::{AccessConfig, ProjectReader, Secret, is_identifier};
 
 pub use auth::AuthConfig;
+pub use ui::UiConfig;
 
 /// Default OTLP/gRPC listen address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
@@ -104,6 +106,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Cost at ingest: price data, overrides.
     pub pricing: PricingConfig,
+    /// The built-in call explorer (its own listener).
+    pub ui: UiConfig,
 }
 
 /// OTLP receivers.
@@ -324,6 +328,7 @@ impl Default for Config {
             redaction: RedactionConfig::default(),
             auth: AuthConfig::default(),
             pricing: PricingConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -468,6 +473,7 @@ impl Config {
         crate::tls::client::check(&self.clickhouse).map_err(ConfigError::from)?;
         self.redaction.validate()?;
         self.pricing.validate()?;
+        self.ui.validate()?;
         Ok(())
     }
 }

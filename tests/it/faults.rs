@@ -84,6 +84,8 @@ impl Collector {
             ("PROMPTLOG_BATCH_MAX_DELAY", "200ms".to_owned()),
             ("PROMPTLOG_JOIN_WINDOW", "1s".to_owned()),
             ("PROMPTLOG_LOG", "info".to_owned()),
+            // Collectors run side by side: none opens the explorer's fixed default port.
+            ("PROMPTLOG_UI_ENABLED", "false".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

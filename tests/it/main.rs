@@ -17,6 +17,7 @@ mod conventions;
 mod duplicates;
 mod e2e_sdk;
 mod explore_cli;
+mod explorer_ui;
 mod faults;
 mod feedback;
 mod fuzz_corpus;

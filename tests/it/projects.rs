@@ -132,7 +132,9 @@ async fn collector(config: Config) -> (SocketAddr, CancellationToken, JoinHandle
     let shutdown = CancellationToken::new();
     let task = tokio::spawn({
         let shutdown = shutdown.clone();
-        async move { promptlog::serve(config, promptlog::Listeners { grpc, http }, shutdown).await.expect("serve") }
+        async move {
+            promptlog::serve(config, promptlog::Listeners { grpc, http, ui: None }, shutdown).await.expect("serve")
+        }
     });
     (addr, shutdown, task)
 }

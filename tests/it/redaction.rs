@@ -172,6 +172,8 @@ fn spawn_collector(clickhouse: &str, database: &str, http: &str, data_dir: &Path
             ("PROMPTLOG_RETENTION_DAYS", "0"),
             ("PROMPTLOG_REDACT", "all"),
             ("PROMPTLOG_LOG", "info"),
+            // Collectors run side by side: none opens the explorer's fixed default port.
+            ("PROMPTLOG_UI_ENABLED", "false"),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -50,6 +50,8 @@ impl Collector {
             .env_clear()
             .env("PROMPTLOG_OTLP_HTTP_ENDPOINT", http.to_string())
             .env("PROMPTLOG_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{}", free_port()))
+            // Collectors run side by side: none opens the explorer's fixed default port.
+            .env("PROMPTLOG_UI_ENABLED", "false")
             .env("PROMPTLOG_DATA_DIR", data_dir)
             .env("PROMPTLOG_BATCH_MAX_DELAY", "200ms")
             .env("PROMPTLOG_JOIN_WINDOW", "1s")
@@ -262,6 +264,8 @@ async fn a_bad_key_file_refuses_the_start_naming_the_problem() {
             .env("PROMPTLOG_CLICKHOUSE_URL", unreachable_clickhouse())
             .env("PROMPTLOG_OTLP_HTTP_ENDPOINT", format!("127.0.0.1:{}", free_port()))
             .env("PROMPTLOG_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{}", free_port()))
+            // Collectors run side by side: none opens the explorer's fixed default port.
+            .env("PROMPTLOG_UI_ENABLED", "false")
             .stdin(Stdio::null())
             .output()
             .unwrap();

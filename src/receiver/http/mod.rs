@@ -89,11 +89,16 @@ async fn prometheus(State(s): State<AppState>) -> Response {
 
 /// Authenticates a request for `scope` before its body is read.
 fn authenticate(s: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Identity, Refusal> {
-    let key = presented_key(
+    s.receiver.auth.check(presented(headers), scope)
+}
+
+/// The API key an HTTP request presents (`Authorization: Bearer` or `x-api-key`); the explorer's
+/// endpoints read it the same way.
+pub(crate) fn presented(headers: &HeaderMap) -> Option<&str> {
+    presented_key(
         headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes),
         headers.get(X_API_KEY).map(HeaderValue::as_bytes),
-    );
-    s.receiver.auth.check(key, scope)
+    )
 }
 
 /// The 401/403 of a refused request, in its encoding (protobuf when that is unknown). Its body is

@@ -1,6 +1,8 @@
 //! Support of the suites that needs the `promptlog` crate or is specific to a suite; what does not is
 //! in the `promptlog-testkit` crate.
 
+/// Headless chromium over CDP, for the explorer's browser test (`explorer_ui`).
+pub mod browser;
 /// The recorded-payload capability table and checker shared by `conventions` and `real_clients`.
 pub mod conventions;
 /// The generic expected-values checker of the provider suites (`real_providers`).

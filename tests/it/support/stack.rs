@@ -32,6 +32,8 @@ pub fn test_config(url: &str, database: &str, data_dir: &Path) -> Config {
     c.pipeline.batch_max_delay = Duration::from_millis(200);
     c.pipeline.join_window = TEST_JOIN_WINDOW;
     c.data_dir = data_dir.to_owned();
+    // The explorer's own listener only where a suite asks for it (`explorer_ui`).
+    c.ui.enabled = false;
     c
 }
 
@@ -49,6 +51,8 @@ pub struct Stack {
     pub config: Config,
     pub grpc_addr: std::net::SocketAddr,
     pub http_addr: std::net::SocketAddr,
+    /// The explorer's address, when the config has `ui.enabled`.
+    pub ui_addr: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
     _data: tempfile::TempDir,
     sql: Sql,
@@ -72,19 +76,29 @@ impl Stack {
         schema::migrate(&Store::new(&config.clickhouse)).await.expect("migrations");
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ui = match config.ui.enabled {
+            true => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
         let (grpc_addr, http_addr) = (grpc.local_addr().unwrap(), http.local_addr().unwrap());
+        let ui_addr = ui.as_ref().map(|l| l.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let listeners = promptlog::Listeners { grpc, http };
+        let listeners = promptlog::Listeners { grpc, http, ui };
         tokio::spawn({
             let (config, shutdown) = (config.clone(), shutdown.clone());
             async move { promptlog::serve(config, listeners, shutdown).await.expect("serve") }
         });
         let sql = Sql::new(&url, &config.clickhouse.database);
-        Stack { config, grpc_addr, http_addr, shutdown, _data: data, sql, _shared: shared }
+        Stack { config, grpc_addr, http_addr, ui_addr, shutdown, _data: data, sql, _shared: shared }
     }
 
     pub fn otlp_http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// The explorer's base URL (the config must have `ui.enabled`).
+    pub fn ui_url(&self) -> String {
+        format!("http://{}", self.ui_addr.expect("the stack serves the explorer (ui.enabled)"))
     }
 
     pub fn otlp_grpc_url(&self) -> String {
