@@ -141,7 +141,9 @@ impl Content {
         let mut x = seed | 1;
         let mut out = String::with_capacity(n * 7);
         for _ in 0..n {
-            (x ^= x << 13, x ^= x >> 7, x ^= x << 17);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
             out.push_str(self.words[(x % self.words.len() as u64) as usize]);
             out.push(' ');
         }

@@ -42,7 +42,8 @@ bench_start_collector() {
   local name=$1 scheme=$2; shift 2
   HTTP_PORT=$(free_port); GRPC_PORT=$(free_port)
   env PROMPTLOG_CLICKHOUSE_URL="$CH_URL" PROMPTLOG_CLICKHOUSE_DATABASE="bench_$name" PROMPTLOG_DATA_DIR="$WORK/$name" \
-    PROMPTLOG_OTLP_HTTP_ENDPOINT="127.0.0.1:$HTTP_PORT" PROMPTLOG_OTLP_GRPC_ENDPOINT="127.0.0.1:$GRPC_PORT" "$@" \
+    PROMPTLOG_OTLP_HTTP_ENDPOINT="127.0.0.1:$HTTP_PORT" PROMPTLOG_OTLP_GRPC_ENDPOINT="127.0.0.1:$GRPC_PORT" \
+    PROMPTLOG_UI_ENABLED=false "$@" \
     "$BIN" serve --config collector-config/promptlog.yaml > "$WORK/$name.log" 2>&1 &
   PID=$!
   pids+=("$PID")

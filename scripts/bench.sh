@@ -81,7 +81,7 @@ echo "Bytes on disk per LLM call ($calls calls, after OPTIMIZE FINAL), per table
 q "$db" "SELECT table, sum(rows) AS total_rows, formatReadableSize(sum(bytes_on_disk)) AS on_disk,
   round(sum(bytes_on_disk) / $calls) AS bytes_per_call, round(sum(data_uncompressed_bytes) / $calls) AS uncompressed_per_call
   FROM system.parts WHERE database = '$db' AND active GROUP BY table HAVING total_rows > 0 ORDER BY sum(bytes_on_disk) DESC FORMAT PrettyCompactMonoBlock"
-echo "llm_calls columns over 20 bytes per call:"
-q "$db" "SELECT name, round(data_compressed_bytes / $calls) AS bytes_per_call, round(data_uncompressed_bytes / $calls) AS uncompressed_per_call,
-  compression_codec FROM system.columns WHERE database = '$db' AND table = 'llm_calls' AND data_compressed_bytes > 20 * $calls
-  ORDER BY data_compressed_bytes DESC FORMAT PrettyCompactMonoBlock"
+echo "Columns over 10 bytes per call (content is in otel_traces.SpanAttributes as sent, and in llm_calls' content columns):"
+q "$db" "SELECT table, name, round(data_compressed_bytes / $calls) AS bytes_per_call, round(data_uncompressed_bytes / $calls) AS uncompressed_per_call,
+  compression_codec FROM system.columns WHERE database = '$db' AND table IN ('llm_calls', 'otel_traces')
+  AND (data_compressed_bytes > 10 * $calls OR name = 'SpanAttributes') ORDER BY table, data_compressed_bytes DESC FORMAT PrettyCompactMonoBlock"
