@@ -151,23 +151,25 @@ impl Ingest {
             self.stats.table(table).received.fetch_add(n, Relaxed);
         }
         let source = Source { id, replayed: false };
-        // No room in memory: the record is durable already, so only its id waits (see below).
+        // No room in memory (`pipeline.max_queued_bytes`): only its id waits, as when the queue is full.
         let Some(room) = self.queued.try_take(len as usize) else {
-            self.stats.spool.backlogged.fetch_add(1, Relaxed);
-            self.backlog.push(source);
+            self.to_backlog(source);
             return Ok(());
         };
         match self.tx.try_send(Queued { submission, source, room: Some(room) }) {
             Ok(()) => {}
             // Durable already: keep only the id, and read the record back when there is room.
-            Err(mpsc::error::TrySendError::Full(queued)) => {
-                self.stats.spool.backlogged.fetch_add(1, Relaxed);
-                self.backlog.push(queued.source);
-            }
+            Err(mpsc::error::TrySendError::Full(queued)) => self.to_backlog(queued.source),
             // Shutting down: the record stays in the spool and is written after the next start.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
         Ok(())
+    }
+
+    /// Keeps only the id of a durable record, read back from the spool when there is room.
+    fn to_backlog(&self, source: Source) {
+        self.stats.spool.backlogged.fetch_add(1, Relaxed);
+        self.backlog.push(source);
     }
 
     fn refused(&self, e: SpoolError, len: u64) -> IngestError {

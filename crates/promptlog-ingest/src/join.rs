@@ -334,8 +334,7 @@ fn held_bytes<S>(pending: &Pending<S>) -> usize {
         Pending::Call(_, call) => {
             let r = &call.row;
             let attrs = [&r.span_attributes, &r.resource_attributes, &r.request_params, &r.metadata];
-            ROW + attrs.iter().flat_map(|a| a.iter()).map(|(k, v)| k.len() + v.len() + 64).sum::<usize>()
-                + content_bytes(&call.content)
+            ROW + attrs.iter().map(|a| crate::table::attr_bytes(a)).sum::<usize>() + content_bytes(&call.content)
         }
         Pending::Content(content, _) => ROW + content_bytes(content),
     }

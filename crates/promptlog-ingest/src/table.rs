@@ -101,7 +101,7 @@ pub trait TableRow {
 const ROW_BYTES: usize = 512;
 
 /// Heap bytes of an attribute list: its text plus the two `String`s and the pair per entry.
-fn attr_bytes(attrs: &crate::rows::AttrMap) -> usize {
+pub(crate) fn attr_bytes(attrs: &crate::rows::AttrMap) -> usize {
     attrs.iter().map(|(k, v)| k.len() + v.len() + 64).sum()
 }
 
