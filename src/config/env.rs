@@ -62,6 +62,7 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
     },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_ROWS", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_rows, v) },
     EnvOverride { var: "PROMPTLOG_BATCH_MAX_BYTES", apply: |c, v| set_parsed(&mut c.pipeline.batch_max_bytes, v) },
+    EnvOverride { var: "PROMPTLOG_QUEUE_WAIT", apply: |c, v| set_duration(&mut c.pipeline.queue_wait, v) },
     EnvOverride { var: "PROMPTLOG_MAX_QUEUED_BYTES", apply: |c, v| set_parsed(&mut c.pipeline.max_queued_bytes, v) },
     EnvOverride { var: "PROMPTLOG_SHUTDOWN_TIMEOUT", apply: |c, v| set_duration(&mut c.pipeline.shutdown_timeout, v) },
     EnvOverride { var: "PROMPTLOG_SPOOL_MAX_BYTES", apply: |c, v| set_parsed(&mut c.spool.max_bytes, v) },

@@ -114,6 +114,8 @@ pub(crate) struct Ingest {
     backlog: Arc<Backlog>,
     /// `pipeline.max_queued_bytes`, shared with the drainer.
     queued: MemoryBudget,
+    /// `pipeline.queue_wait`.
+    queue_wait: Duration,
     stats: Arc<Stats>,
 }
 
@@ -126,6 +128,10 @@ impl Ingest {
         request: Request,
         protobuf: Option<Vec<u8>>,
     ) -> Result<Outcome, IngestError> {
+        // Room in the queue first, before the CPU work: a request normalised when there is no room
+        // would be normalised again when read back from the spool. Waited for `queue_wait` at most.
+        let size = protobuf.as_ref().map_or_else(|| request.encoded_len(), Vec::len);
+        let room = tokio::time::timeout(self.queue_wait, self.queued.take(size)).await.ok();
         let (signal, ingestor) = (ctx.signal, self.ingestor.clone());
         let accepted = blocking(move || ingestor.accept(&ctx, request, protobuf)).await;
         let table = signal.table();
@@ -134,14 +140,21 @@ impl Ingest {
             Outcome { rejected: accepted.report.rejected, message: accepted.message(signal, self.ingestor.limits()) };
         if let Some(record) = accepted.record {
             let records = accepted.submission.records();
-            self.submit(record, accepted.submission).await.inspect_err(|_| self.count_rejected(table, records))?;
+            let submitted = self.submit(record, accepted.submission, room).await;
+            submitted.inspect_err(|_| self.count_rejected(table, records))?;
         }
         Ok(outcome)
     }
 
     /// Stores `record` durably in the spool (returns once it is fsynced), then hands `submission`, the
-    /// rows made from it, to the pipeline. `Ok` means the client may be told its data was accepted.
-    async fn submit(&self, record: bytes::Bytes, submission: Submission) -> Result<(), IngestError> {
+    /// rows made from it, to the pipeline in `room`, or without room to the backlog. `Ok` means the
+    /// client may be told its data was accepted.
+    async fn submit(
+        &self,
+        record: bytes::Bytes,
+        submission: Submission,
+        room: Option<Reservation>,
+    ) -> Result<(), IngestError> {
         let len = record.len() as u64;
         if promptlog_spool::frame_len(record.len()) > self.max_record {
             return Err(IngestError::TooLarge { len, max: self.max_record });
@@ -152,7 +165,7 @@ impl Ingest {
         }
         let source = Source { id, replayed: false };
         // No room in memory (`pipeline.max_queued_bytes`): only its id waits, as when the queue is full.
-        let Some(room) = self.queued.try_take(len as usize) else {
+        let Some(room) = room else {
             self.to_backlog(source);
             return Ok(());
         };
@@ -298,7 +311,8 @@ pub(crate) fn start(config: &Config, parts: Parts) -> (Ingest, PipelineHandle) {
     intake.spawn(update_gauges(spool.clone(), backlog.clone(), stats.clone(), stop_intake.clone()));
 
     let max_record = config.spool.max_bytes;
-    let ingest = Ingest { ingestor, tx, spool: spool.clone(), max_record, backlog, queued, stats };
+    let queue_wait = cfg.queue_wait;
+    let ingest = Ingest { ingestor, tx, spool: spool.clone(), max_record, backlog, queued, queue_wait, stats };
     (ingest, PipelineHandle { tasks, intake, stop_intake, cancel, spool })
 }
 

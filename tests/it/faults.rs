@@ -374,9 +374,9 @@ async fn slow_inserts_and_insert_timeouts() {
 async fn queued_bytes_bound_sends_the_excess_through_the_spool() {
     let _alone = promptlog_testkit::gate::exclusive().await;
     // A 1-byte memory queue holds one request at a time (a request bigger than the whole budget takes
-    // all of it): while inserts are slow, the others wait in the spool only, and every acknowledged
-    // span is still stored exactly once (`scenario` checks).
-    let env = [("PROMPTLOG_MAX_QUEUED_BYTES", "1")];
+    // all of it): while inserts are slow, the others (not waiting for room: `queue_wait` 0) wait in
+    // the spool only, and every acknowledged span is still stored exactly once (`scenario` checks).
+    let env = [("PROMPTLOG_MAX_QUEUED_BYTES", "1"), ("PROMPTLOG_QUEUE_WAIT", "0s")];
     let health = scenario("queued_bytes", 0, 40, &env, |_, ch| async move {
         ch.lock().await.set_insert_delay(500).await;
         tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -1,8 +1,9 @@
 //! Encryption at rest of the spool, end to end with the real binary: with a key file, nothing the
 //! collector writes under its data directory holds the plaintext of what it accepted; after a key
 //! rotation (old key kept, new key current) a record sealed under the old key is replayed and its
-//! rows are stored exactly once. Also: a bad key file refuses the start, and
-//! `promptlog dead-letter decrypt` reads sealed dead letters back.
+//! rows are stored exactly once. Also: a bad key file refuses the start,
+//! `promptlog dead-letter decrypt` reads sealed dead letters back, and a gRPC request is spooled as
+//! received.
 //!
 //! Each test that runs a collector holds `promptlog_testkit::gate::shared`, so the fault suite (which
 //! needs the machine to itself) does not run meanwhile.
@@ -37,6 +38,7 @@ fn write_key_file(path: &Path, text: &str) {
 struct Collector {
     child: Option<Child>,
     http: SocketAddr,
+    grpc: SocketAddr,
     log: PathBuf,
 }
 
@@ -44,12 +46,13 @@ impl Collector {
     /// Starts `promptlog serve` with `env` and waits until `/health` answers.
     async fn start(env: &[(&str, String)], data_dir: &Path, log: PathBuf) -> Collector {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let logfile = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_promptlog"))
             .arg("serve")
             .env_clear()
             .env("PROMPTLOG_OTLP_HTTP_ENDPOINT", http.to_string())
-            .env("PROMPTLOG_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{}", free_port()))
+            .env("PROMPTLOG_OTLP_GRPC_ENDPOINT", grpc.to_string())
             // Collectors run side by side: none opens the explorer's fixed default port.
             .env("PROMPTLOG_UI_ENABLED", "false")
             .env("PROMPTLOG_DATA_DIR", data_dir)
@@ -61,7 +64,7 @@ impl Collector {
             .stderr(logfile)
             .spawn()
             .expect("start promptlog");
-        let c = Collector { child: Some(child), http, log };
+        let c = Collector { child: Some(child), http, grpc, log };
         let deadline = Instant::now() + Duration::from_secs(60);
         while c.health().await.is_none() {
             assert!(Instant::now() < deadline, "collector not serving after 60 s:\n{}", c.log_text());
@@ -167,18 +170,45 @@ async fn spool_marker_requests(env: &[(&str, String)], data_dir: &Path, log: Pat
     let (traces, logs, span_id) = requests();
     collector.post("/v1/traces", traces).await;
     collector.post("/v1/logs", logs).await;
-    // Acknowledged means fsynced in the spool; the gauge in `/health` lags by up to a quarter second.
+    wait_spooled(&collector, 2).await;
+    collector.kill();
+    span_id
+}
+
+/// Until `/health` counts `records` in the spool: acknowledged means fsynced there, and the gauge
+/// lags by up to a quarter second.
+async fn wait_spooled(collector: &Collector, records: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let health = collector.health().await.unwrap();
-        if health["spool"]["records"] == 2 {
-            break;
+        if health["spool"]["records"] == records {
+            return;
         }
-        assert!(Instant::now() < deadline, "both requests wait in the spool: {health}");
+        assert!(Instant::now() < deadline, "{records} requests wait in the spool: {health}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_request_is_spooled_as_received_not_decoded_and_encoded_again() {
+    let _shared = gate::shared().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let env = [("PROMPTLOG_CLICKHOUSE_URL", unreachable_clickhouse())];
+    let mut collector = Collector::start(&env, &data_dir, dir.path().join("collector.log")).await;
+    let (mut traces, _, _) = requests();
+    // A field OTLP does not define (number 1000, bytes): decoding skips it, so it reaches the spool
+    // only if the request is kept as it was sent.
+    let unknown = b"UNKNOWN-FIELD-MARKER-5eed";
+    traces.extend_from_slice(&[0xc2, 0x3e, unknown.len() as u8]); // key (1000 << 3) | 2 as a varint
+    traces.extend_from_slice(unknown);
+    let url = format!("http://{}", collector.grpc);
+    let method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    promptlog_testkit::grpc_raw(&url, method, traces, true).await.expect("the export is accepted");
+    wait_spooled(&collector, 1).await;
     collector.kill();
-    span_id
+    let (found, scanned) = files_containing(&data_dir, unknown);
+    assert!(!found.is_empty(), "the spool ({scanned} files) holds the request as received, unknown field included");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

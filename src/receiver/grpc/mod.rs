@@ -1,15 +1,10 @@
 //! OTLP/gRPC: `TraceService`, `LogsService` and `MetricsService`, one generic export path for all
-//! three, and promptlog's own `FeedbackService` ([`feedback`]). gzip and zstd request compression are
+//! three that keeps each request's bytes for the spool ([`raw`]), and promptlog's own `FeedbackService` ([`feedback`]). gzip and zstd request compression are
 //! accepted.
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use promptlog_ingest::ExportRequest;
 use promptlog_proto::feedback::v1::feedback_service_server::FeedbackServiceServer;
 use tokio::net::TcpListener;
@@ -26,6 +21,10 @@ use crate::auth::{Auth, Identity, Scope, presented_key};
 mod otlp_status;
 
 mod feedback;
+
+// The export services, spooling each request as received.
+mod raw;
+use raw::{ExportServer, Raw};
 
 impl From<ReceiveError> for Status {
     fn from(e: ReceiveError) -> Self {
@@ -64,45 +63,16 @@ impl tonic::service::Interceptor for Authenticate {
 
 impl Receiver {
     /// The one gRPC export path, for every signal.
-    async fn export_grpc<R: ExportRequest>(&self, request: Request<R>) -> Result<Response<R::Response>, Status> {
+    async fn export_grpc<R: ExportRequest>(&self, request: Request<Raw<R>>) -> Result<Response<R::Response>, Status> {
         // Set by `Authenticate`, which every service is wrapped in; absent would be a wiring bug.
         let Some(identity) = request.extensions().get::<Identity>().cloned() else {
             return Err(Status::unauthenticated("no API key checked"));
         };
-        // tonic has decoded it already; reserve what it costs while it is normalised and spooled.
-        let _reservation = self.budget.try_reserve(request.get_ref().encoded_len())?;
-        // Spooled as `encode_to_vec()` of the decoded request: tonic does not expose the raw bytes.
-        Ok(Response::new(self.export(&identity, request.into_inner(), None).await?))
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.export_grpc(request).await
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        self.export_grpc(request).await
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.export_grpc(request).await
+        let Raw { message, body } = request.into_inner();
+        // The codec has decoded it already; reserve what it costs while it is normalised and spooled.
+        let _reservation = self.budget.try_reserve(body.len())?;
+        // Spooled as received, unless a processor (redaction, project stamping) changed it.
+        Ok(Response::new(self.export(&identity, message, Some(body)).await?))
     }
 }
 
@@ -116,26 +86,25 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let limit = receiver.max_request_bytes;
-    macro_rules! service {
-        ($server:ident) => {
-            service!($server, Scope::Ingest)
-        };
-        ($server:ident, $scope:expr) => {
+    let authenticated = |scope| Authenticate(receiver.auth.clone(), scope);
+    macro_rules! export {
+        ($request:ty) => {
             otlp_status::OtlpStatus(InterceptedService::new(
-                $server::new(receiver.clone())
-                    .max_decoding_message_size(limit)
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd)
-                    .send_compressed(CompressionEncoding::Gzip),
-                Authenticate(receiver.auth.clone(), $scope),
+                ExportServer::<$request>::new(receiver.clone(), limit),
+                authenticated(Scope::Ingest),
             ))
         };
     }
+    let feedback = FeedbackServiceServer::new(receiver.clone())
+        .max_decoding_message_size(limit)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip);
     tonic::transport::Server::builder()
-        .add_service(service!(TraceServiceServer))
-        .add_service(service!(LogsServiceServer))
-        .add_service(service!(MetricsServiceServer))
-        .add_service(service!(FeedbackServiceServer, Scope::Feedback))
+        .add_service(export!(ExportTraceServiceRequest))
+        .add_service(export!(ExportLogsServiceRequest))
+        .add_service(export!(ExportMetricsServiceRequest))
+        .add_service(otlp_status::OtlpStatus(InterceptedService::new(feedback, authenticated(Scope::Feedback))))
         .serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), shutdown.cancelled_owned())
         .await
 }
