@@ -1,18 +1,21 @@
 //! From accepted requests to ClickHouse inserts, and back to the spool as acks.
 //!
 //! ```text
+//! receiver: 0. room in the queue (waits ≤ queue_wait), normalise, then
 //!            1. spool.append (fsynced) ──▶ 2. answer the client
 //! receiver ──┤
 //!            3. try_send ──Queued (bounded)──▶ batch loop (join + batchers) ──bounded──▶ writer per table
-//!               └─ queue full: id ──▶ backlog ──drainer: spool.read + normalise──┘            │
+//!               └─ queue full or no room: id ──▶ backlog ──drainer: spool.read + normalise──┘ │
 //!                                                                    AckTracker ◀── rows written
 //!                                                                        └──▶ spool.ack (record done)
 //! ```
 //! Delivery: a request is acknowledged to its client only once it is in the spool, and it leaves the
 //! spool only once every row made from it is in ClickHouse (or a dead-letter file). In between, the
-//! in-memory queue holds at most `queue_capacity` requests; beyond that only their spool ids wait (the
-//! backlog), so a slow or absent ClickHouse fills the disk spool, not memory, and clients are refused
-//! (UNAVAILABLE / 503 + Retry-After) only when the spool reaches its cap.
+//! in-memory queue holds at most `queue_capacity` requests of at most `max_queued_bytes` together. A
+//! live request waits up to `queue_wait` for that room before it is normalised (so it is not
+//! normalised twice); beyond that only spool ids wait (the backlog), so a slow or absent ClickHouse
+//! fills the disk spool, not memory, and clients are refused (UNAVAILABLE / 503 + Retry-After) only
+//! when the spool reaches its cap.
 //!
 //! Records found in the spool at start-up go through the backlog marked `replayed`; the writers skip
 //! their rows that ClickHouse already holds (see [`crate::rows::Keyed`]).

@@ -1,6 +1,6 @@
 //! OTLP/gRPC: `TraceService`, `LogsService` and `MetricsService`, one generic export path for all
-//! three that keeps each request's bytes for the spool ([`raw`]), and promptlog's own `FeedbackService` ([`feedback`]). gzip and zstd request compression are
-//! accepted.
+//! three that keeps each request's bytes for the spool ([`raw`]), and promptlog's own
+//! `FeedbackService` ([`feedback`]). gzip and zstd request compression are accepted.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

@@ -4,16 +4,17 @@
 //! tonic's generated `TraceServiceServer` (and its logs and metrics twins) fix their codec to
 //! `ProstCodec`, which hands the handler only the decoded message. [`ExportServer`] is the same
 //! service, generic over the signal, with [`RawCodec`]: its decoder copies the message's bytes out
-//! of tonic's buffer once (as the HTTP receiver holds its body) and decodes them with prost, and the handler gets both ([`Raw`]).
+//! of tonic's buffer once (as the HTTP receiver holds its body) and decodes them with prost, and the
+//! handler gets both ([`Raw`]).
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
 use bytes::Buf;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, logs_service_server};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, metrics_service_server};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, trace_service_server};
 use promptlog_ingest::ExportRequest;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings};
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
@@ -29,16 +30,17 @@ pub(super) trait GrpcExport: ExportRequest {
     const SERVICE: &'static str;
 }
 
+// The names the generated servers answer to.
 impl GrpcExport for ExportTraceServiceRequest {
-    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const SERVICE: &'static str = trace_service_server::SERVICE_NAME;
 }
 
 impl GrpcExport for ExportLogsServiceRequest {
-    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const SERVICE: &'static str = logs_service_server::SERVICE_NAME;
 }
 
 impl GrpcExport for ExportMetricsServiceRequest {
-    const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const SERVICE: &'static str = metrics_service_server::SERVICE_NAME;
 }
 
 /// A decoded request with the bytes it was decoded from (after decompression).
