@@ -14,13 +14,25 @@ pub struct Batcher<T> {
     size: fn(&T) -> usize,
     max_delay: Duration,
     oldest: Option<Instant>,
+    /// Rows in the last batch taken: the next batch starts with room for as many, so a batch of
+    /// big row structs is not grown by repeated reallocation (each a copy into fresh, zeroed pages).
+    last_len: usize,
 }
 
 impl<T> Batcher<T> {
     /// A batcher that flushes at `max_rows` rows or when its oldest row is `max_delay` old.
     pub fn new(max_rows: usize, max_delay: Duration) -> Self {
         let max_rows = max_rows.max(1);
-        Self { rows: Vec::new(), max_rows, max_bytes: usize::MAX, bytes: 0, size: |_| 0, max_delay, oldest: None }
+        Self {
+            rows: Vec::new(),
+            max_rows,
+            max_bytes: usize::MAX,
+            bytes: 0,
+            size: |_| 0,
+            max_delay,
+            oldest: None,
+            last_len: 0,
+        }
     }
 
     /// Also flushes once the rows held reach `max_bytes`, each row counting `size(row)` (an estimate
@@ -41,6 +53,7 @@ impl<T> Batcher<T> {
             }
             if self.rows.is_empty() {
                 self.oldest = Some(now);
+                self.rows.reserve(self.last_len);
             }
             self.bytes += size;
             self.rows.push(row);
@@ -60,6 +73,7 @@ impl<T> Batcher<T> {
     pub fn take(&mut self) -> Vec<T> {
         self.oldest = None;
         self.bytes = 0;
+        self.last_len = self.rows.len().min(self.max_rows);
         std::mem::take(&mut self.rows)
     }
 
@@ -100,6 +114,21 @@ mod tests {
         assert_eq!((b.len(), b.take()), (1, vec![1]));
         // Taking resets the count: a fresh batch may hold 10 bytes again.
         assert!(b.offer([5, 4], now).is_empty());
+    }
+
+    #[test]
+    fn a_new_batch_starts_with_room_for_as_many_rows_as_the_last() {
+        let mut b = Batcher::new(1000, DELAY);
+        let now = Instant::now();
+        b.offer(0..300, now);
+        assert_eq!(b.take().len(), 300);
+        b.offer([1], now);
+        assert!(b.rows.capacity() >= 300, "capacity {}", b.rows.capacity());
+        // An empty take (a timer flush with nothing buffered) forgets the hint.
+        b.take();
+        b.take();
+        b.offer([1], now);
+        assert!(b.rows.capacity() < 300, "capacity {}", b.rows.capacity());
     }
 
     #[test]

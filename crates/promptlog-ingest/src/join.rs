@@ -25,14 +25,15 @@
 
 mod dedupe;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::normalize::{Content, ContentFragment, Convention, NormalizedCall};
 use crate::rows::{LlmCallRow, SpanRow};
 
 /// (project, trace id, span id): content never joins a call of another project.
-use dedupe::Key;
+use dedupe::{HashMap, Key};
 
 enum Pending<S> {
     Call(S, Box<NormalizedCall>),
@@ -85,7 +86,7 @@ impl<S> Joiner<S> {
             max_pending: max_pending.max(1),
             max_bytes: usize::MAX,
             bytes: 0,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             order: VecDeque::new(),
             ready: Vec::new(),
             merge_duplicates: false,
@@ -115,7 +116,7 @@ impl<S> Joiner<S> {
 
     /// Accepts a call from a span, tagged with `tag`.
     pub fn add_tagged_call(&mut self, mut call: NormalizedCall, tag: S, now: Instant) {
-        let key = (call.row.project_id.clone(), call.row.trace_id.clone(), call.row.span_id.clone());
+        let key = Arc::new((call.row.project_id.clone(), call.row.trace_id.clone(), call.row.span_id.clone()));
         match self.take(&key) {
             Some((_, Pending::Content(content, convention))) => {
                 call.add_log_content(content, convention);
@@ -167,7 +168,7 @@ impl<S> Joiner<S> {
 
     /// Accepts content from a log record.
     pub fn add_content(&mut self, fragment: ContentFragment, now: Instant) {
-        let key = (fragment.project_id, fragment.trace_id, fragment.span_id);
+        let key = Arc::new((fragment.project_id, fragment.trace_id, fragment.span_id));
         match self.pending.get_mut(&key) {
             // Content of its own, or all it waited for: later log records do not change the call (as
             // when it was released at once; they are stored in `otel_logs`).
@@ -299,7 +300,7 @@ impl<S> Joiner<S> {
     }
 
     /// Removes a held entry, and its size from the total.
-    fn take(&mut self, key: &Key) -> Option<(Instant, Pending<S>)> {
+    fn take(&mut self, key: &(String, String, String)) -> Option<(Instant, Pending<S>)> {
         let (deadline, size, entry) = self.pending.remove(key)?;
         self.bytes -= size;
         Some((deadline, entry))
@@ -340,11 +341,14 @@ fn held_bytes<S>(pending: &Pending<S>) -> usize {
     }
 }
 
-/// Heap bytes of parsed content, estimated from its JSON trees.
+/// Heap bytes of parsed content, estimated from its JSON trees (and the message text kept beside
+/// them, see [`Messages`](crate::normalize::Messages)).
 fn content_bytes(c: &Content) -> usize {
     optional_json_bytes(&c.system)
         + optional_json_bytes(&c.tools)
         + c.input.iter().chain(&c.output).map(json_bytes).sum::<usize>()
+        + c.input.text_len()
+        + c.output.text_len()
 }
 
 /// Heap bytes of one JSON tree, estimated: its text plus a fixed cost per node and per key.
@@ -363,7 +367,8 @@ fn optional_json_bytes(v: &Option<serde_json::Value>) -> usize {
 }
 
 /// Adds one log record's content to what a span already gathered from earlier records; returns the
-/// [`content_bytes`] of what it took (system instructions and tools only when there were none yet).
+/// [`content_bytes`] of what it took (system instructions and tools only when there were none yet;
+/// message texts are not kept: extending a list forgets its text).
 fn append(into: &mut Content, from: Content) -> usize {
     let mut added = from.input.iter().chain(&from.output).map(json_bytes).sum::<usize>();
     into.redactions += from.redactions;

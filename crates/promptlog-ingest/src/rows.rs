@@ -16,6 +16,10 @@ pub use scores::ScoreRow;
 /// the order the client sent and costs no hashing on the hot path.
 pub type AttrMap = Vec<(String, String)>;
 
+/// An [`AttrMap`] shared by every row of one resource (its attributes), so a 500-span request
+/// holds them once rather than once per row; serialised exactly like the map itself.
+pub type SharedAttrMap = std::sync::Arc<AttrMap>;
+
 /// One span in `otel_traces` (OpenTelemetry Collector ClickHouse exporter layout).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(feature = "clickhouse", derive(clickhouse::Row))]
@@ -33,7 +37,7 @@ pub struct SpanRow {
     pub span_name: String,
     pub span_kind: String,
     pub service_name: String,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
     pub scope_name: String,
     pub scope_version: String,
     pub span_attributes: AttrMap,
@@ -76,7 +80,7 @@ pub struct LogRow {
     /// The body: a string as is, anything structured as JSON.
     pub body: String,
     pub resource_schema_url: String,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
     pub scope_schema_url: String,
     pub scope_name: String,
     pub scope_version: String,
@@ -175,7 +179,7 @@ pub struct LlmCallRow {
     /// The values the template was filled with.
     pub prompt_variables: AttrMap,
     pub span_attributes: AttrMap,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
 }
 
 /// The identity of a stored row: what decides whether a row from a replayed spool record is already in

@@ -229,7 +229,7 @@ pub fn llm_call(json: Row) -> Result<LlmCallRow, String> {
         prompt_template: c.take("PromptTemplate")?,
         prompt_variables: c.take("PromptVariables")?,
         span_attributes: c.take("SpanAttributes")?,
-        resource_attributes: c.take("ResourceAttributes")?,
+        resource_attributes: c.take::<AttrMap>("ResourceAttributes")?.into(),
     };
     if !c.0.is_empty() {
         return Err(format!("columns LlmCallRow does not have: {:?}", c.0.keys().collect::<Vec<_>>()));

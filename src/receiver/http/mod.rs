@@ -244,8 +244,11 @@ const DRAIN_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// Collects the body, refusing once it passes `limit` bytes.
 async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, ReceiveError> {
+    // Room for the whole body at once when its length is declared (and allowed): growing the
+    // buffer chunk by chunk copied it again at every doubling, into fresh pages.
+    let declared = axum::body::HttpBody::size_hint(&body).exact().and_then(|n| usize::try_from(n).ok());
+    let mut out = Vec::with_capacity(declared.filter(|&n| n <= limit).unwrap_or(0));
     let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ReceiveError::Decode { what: "request body", detail: e.to_string() })?;
         if out.len() + chunk.len() > limit {

@@ -26,7 +26,7 @@
 //! recorded with `IsRollup = true` and `DuplicateOf` = the counted span id ([`merge`] says why, and
 //! which values the counted row takes from them).
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::normalize::NormalizedCall;
 use crate::rows::LlmCallRow;
@@ -35,8 +35,15 @@ use crate::rows::LlmCallRow;
 /// hostile parent links must end).
 const MAX_DEPTH: usize = 64;
 
-/// (project, trace id, span id) of a held call.
-pub(super) type Key = (String, String, String);
+/// (project, trace id, span id) of a held call, shared: the pending map, the time queue and the
+/// index each hold the key, and a shared key is one allocation instead of three strings apiece.
+pub(super) type Key = Arc<(String, String, String)>;
+
+/// The join's maps hash with foldhash (seeded per process) rather than SipHash: the keys are ids,
+/// hashed several times per call, and SipHash was a visible share of the profile.
+pub(super) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`HashMap`].
+pub(super) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Where the held calls are, by response id and by trace.
 #[derive(Default)]

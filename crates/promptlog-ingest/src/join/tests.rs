@@ -18,11 +18,11 @@ fn call(span: &str, awaits: bool, content: Content) -> NormalizedCall {
 }
 
 fn input(text: &str) -> Content {
-    Content { input: vec![text_message("user", text)], ..Content::default() }
+    Content { input: vec![text_message("user", text)].into(), ..Content::default() }
 }
 
 fn output(text: &str) -> Content {
-    Content { output: vec![text_message("assistant", text)], ..Content::default() }
+    Content { output: vec![text_message("assistant", text)].into(), ..Content::default() }
 }
 
 fn fragment(span: &str, content: Content) -> ContentFragment {

@@ -263,7 +263,7 @@ fn the_counted_row_takes_the_richest_value_of_each_field() {
     outer.row.reasoning_output_tokens = 7; // only the outer layer has it
     outer.row.session_id = "s1".into();
     outer.row.tags = vec!["x".into()];
-    outer.content.input = vec![text_message("user", "question")];
+    outer.content.input = vec![text_message("user", "question")].into();
     outer.content.redactions = 1;
     let mut inner = rec("t", "b", "a", 10, 80);
     inner.row.request_params = vec![("temperature".into(), "9".into()), ("top_k".into(), "5".into())];
@@ -276,8 +276,8 @@ fn the_counted_row_takes_the_richest_value_of_each_field() {
     inner.row.time_to_first_token = Some(0.25);
     inner.row.status_code = "Ok".into();
     inner.row.tags = vec!["x".into(), "y".into()];
-    inner.content.input = vec![text_message("user", "ignored: the counted copy has its own")];
-    inner.content.output = vec![text_message("assistant", "streamed answer")];
+    inner.content.input = vec![text_message("user", "ignored: the counted copy has its own")].into();
+    inner.content.output = vec![text_message("assistant", "streamed answer")].into();
     inner.content.redactions = 2;
     for order in orders(2) {
         let t0 = Instant::now();
@@ -372,7 +372,7 @@ fn log_content_does_not_change_a_held_call_that_has_its_own_or_is_complete() {
     let t0 = Instant::now();
     let mut j = joiner();
     let mut own = rec("t", "a", "app", 0, 100);
-    own.content.output = vec![text_message("assistant", "answer")];
+    own.content.output = vec![text_message("assistant", "answer")].into();
     j.add_tagged_call(own, 0, t0);
     let mut waiting = rec("t", "b", "app", 200, 100);
     waiting.awaits_content = true;
@@ -381,9 +381,9 @@ fn log_content_does_not_change_a_held_call_that_has_its_own_or_is_complete() {
         let mut content = Content::default();
         let message = vec![text_message(role, text)];
         if role == "user" {
-            content.input = message
+            content.input = message.into()
         } else {
-            content.output = message
+            content.output = message.into()
         }
         ContentFragment {
             project_id: "p".into(),

@@ -36,11 +36,11 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, span: &Span, a: Attrs<'
     if content.input.is_empty()
         && let Some(input) = a.json("langfuse.observation.input")
     {
-        content.input = any_as_messages(input.get("messages").cloned().unwrap_or(input), "user");
+        content.input = any_as_messages(input.get("messages").cloned().unwrap_or(input), "user").into();
     }
     if content.output.is_empty()
         && let Some(output) = a.json("langfuse.observation.output")
     {
-        content.output = any_as_messages(output, "assistant");
+        content.output = any_as_messages(output, "assistant").into();
     }
 }

@@ -57,7 +57,7 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
         if content.input.is_empty()
             && let Some(messages) = request.get("messages").or_else(|| request.get("input"))
         {
-            content.input = any_as_messages(messages.clone(), "user");
+            content.input = any_as_messages(messages.clone(), "user").into();
         }
         if content.tools.is_none() {
             content.tools = request.get("tools").cloned();
@@ -71,7 +71,7 @@ pub fn fill(row: &mut LlmCallRow, content: &mut Content, a: Attrs<'_>) {
         if let Some(obj) = message.as_object_mut() {
             obj.retain(|_, v| !v.is_null());
         }
-        content.output = messages_from_json(Json::Array(vec![message]));
+        content.output = messages_from_json(Json::Array(vec![message])).into();
     }
     fill_pydantic_ai(content, a);
 }
@@ -99,6 +99,6 @@ fn fill_pydantic_ai(content: &mut Content, a: Attrs<'_>) {
     if content.input.is_empty()
         && let Some(all) = a.json("pydantic_ai.all_messages")
     {
-        content.input = messages_from_json(all);
+        content.input = messages_from_json(all).into();
     }
 }

@@ -12,9 +12,9 @@ pub struct Content {
     /// `gen_ai.system_instructions`: an array of parts.
     pub system: Option<Json>,
     /// Input messages in order.
-    pub input: Vec<Json>,
+    pub input: Messages,
     /// Output messages, one per choice.
-    pub output: Vec<Json>,
+    pub output: Messages,
     /// `gen_ai.tool.definitions`.
     pub tools: Option<Json>,
     /// Output messages (choices) the request asked for (`n` / `choice.count`); 0 means 1. The join
@@ -57,8 +57,8 @@ impl Content {
     pub fn render_into(&self, row: &mut LlmCallRow) {
         let system = self.system.clone().or_else(|| system_parts_from_input(&self.input));
         row.system_instructions = system.as_ref().map(Json::to_string).unwrap_or_default();
-        row.input_messages = json_array_or_empty(&self.input);
-        row.output_messages = json_array_or_empty(&self.output);
+        row.input_messages = self.input.render();
+        row.output_messages = self.output.render();
         row.tool_definitions = self.tools.as_ref().map(Json::to_string).unwrap_or_default();
         row.input_text = join_text(self.input.iter().filter(|m| !is_system(m)));
         row.output_text = join_text(self.output.iter());
@@ -70,6 +70,103 @@ impl Content {
                 .map(str::to_owned)
                 .collect();
         }
+    }
+}
+
+/// A list of messages, with the text it was parsed from for as long as that text still says exactly
+/// what the list holds (it arrived in the OTel shape, and nothing has changed it since): rendering
+/// the column then copies that text instead of serialising the list again, which was the largest
+/// single cost of a chat span (`serde_json`'s string escaping alone, 6 % of the collector's
+/// instructions under callgrind). Every mutable access forgets the text, so it cannot go stale.
+#[derive(Debug, Clone, Default)]
+pub struct Messages {
+    items: Vec<Json>,
+    text: Option<String>,
+}
+
+impl Messages {
+    /// The messages of a `gen_ai.input.messages`-style value parsed from `text`: kept with the text
+    /// when every item already is an OTel message (`role` + `parts`), converted otherwise.
+    pub fn parsed(value: Json, text: &str) -> Self {
+        match value {
+            Json::Array(items) if !items.is_empty() && items.iter().all(is_otel_message) => {
+                Messages { items, text: Some(text.to_owned()) }
+            }
+            other => messages_from_json(other).into(),
+        }
+    }
+
+    /// The JSON column: the text as received when it is still current, else the list serialised.
+    pub fn render(&self) -> String {
+        match &self.text {
+            Some(text) => text.clone(),
+            None => json_array_or_empty(&self.items),
+        }
+    }
+
+    /// Bytes of the text kept beside the list (for the join's memory estimate).
+    pub fn text_len(&self) -> usize {
+        self.text.as_ref().map_or(0, String::len)
+    }
+}
+
+fn is_otel_message(message: &Json) -> bool {
+    message.as_object().is_some_and(|m| m.contains_key("role") && m.get("parts").is_some_and(Json::is_array))
+}
+
+impl From<Vec<Json>> for Messages {
+    fn from(items: Vec<Json>) -> Self {
+        Messages { items, text: None }
+    }
+}
+
+impl std::ops::Deref for Messages {
+    type Target = Vec<Json>;
+    fn deref(&self) -> &Vec<Json> {
+        &self.items
+    }
+}
+
+impl std::ops::DerefMut for Messages {
+    fn deref_mut(&mut self) -> &mut Vec<Json> {
+        // The caller may change the list: the text would no longer match it.
+        self.text = None;
+        &mut self.items
+    }
+}
+
+impl IntoIterator for Messages {
+    type Item = Json;
+    type IntoIter = std::vec::IntoIter<Json>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Messages {
+    type Item = &'a Json;
+    type IntoIter = std::slice::Iter<'a, Json>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl FromIterator<Json> for Messages {
+    fn from_iter<I: IntoIterator<Item = Json>>(iter: I) -> Self {
+        Vec::from_iter(iter).into()
+    }
+}
+
+/// Equal when the messages are: how they arrived does not matter.
+impl PartialEq for Messages {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl PartialEq<Vec<Json>> for Messages {
+    fn eq(&self, other: &Vec<Json>) -> bool {
+        &self.items == other
     }
 }
 
@@ -313,6 +410,26 @@ mod tests {
     }
 
     #[test]
+    fn otel_shaped_text_is_stored_as_received_until_the_list_changes() {
+        // Spaces and key order as a Python client sends them: kept, not re-serialised.
+        let text = r#"[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]"#;
+        let mut messages = Messages::parsed(serde_json::from_str(text).unwrap(), text);
+        assert_eq!(messages.render(), text);
+        assert_eq!(messages, vec![text_message("user", "hi")]);
+        // Any mutable access (redaction, a join appending log content) renders the list instead.
+        messages.push(text_message("user", "again"));
+        assert_eq!(messages.render(), serde_json::to_string(&*messages).unwrap());
+        assert!(messages.render().starts_with(r#"[{"parts""#));
+
+        // OpenAI-style items are converted, so the text is not theirs to keep.
+        let openai = r#"[{"role": "user", "content": "hi"}]"#;
+        let converted = Messages::parsed(serde_json::from_str(openai).unwrap(), openai);
+        assert_eq!(converted, vec![text_message("user", "hi")]);
+        assert_eq!(converted.render(), r#"[{"parts":[{"content":"hi","type":"text"}],"role":"user"}]"#);
+        assert_eq!(Messages::parsed(json!([]), "[]").render(), "");
+    }
+
+    #[test]
     fn legacy_event_bodies_convert() {
         assert_eq!(
             message_from_event_body("system", Some(json!({"content": "be brief"}))),
@@ -333,8 +450,9 @@ mod tests {
     fn render_derives_system_prompt_text_and_finish_reasons() {
         let content = Content {
             system: None,
-            input: vec![text_message("system", "sys"), text_message("user", "q1"), text_message("user", "q2")],
-            output: vec![output_from_choice_body(Some(json!({"finish_reason": "stop", "message": {"content": "a"}})))],
+            input: vec![text_message("system", "sys"), text_message("user", "q1"), text_message("user", "q2")].into(),
+            output: vec![output_from_choice_body(Some(json!({"finish_reason": "stop", "message": {"content": "a"}})))]
+                .into(),
             ..Content::default()
         };
         let mut row = LlmCallRow::default();

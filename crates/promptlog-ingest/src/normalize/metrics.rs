@@ -146,7 +146,7 @@ pub fn add_rows(
 /// The columns every metric row shares.
 fn head(metric: &Metric, at: &MetricCtx<'_>, attributes: &[KeyValue], window: (i64, i64), t: &mut usize) -> MetricHead {
     let mut row = MetricHead {
-        resource_attributes: at.res.attributes.clone(),
+        resource_attributes: at.res.attributes.to_vec(),
         resource_schema_url: at.res.schema_url.clone(),
         scope_name: at.scope.map(|s| s.name.clone()).unwrap_or_default(),
         scope_version: at.scope.map(|s| s.version.clone()).unwrap_or_default(),

@@ -42,7 +42,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 pub use attrs::format_f64;
 use attrs::{Attrs, hex_id};
 pub use call::{Convention, NormalizedCall};
-pub use messages::Content;
+pub use messages::{Content, Messages};
 use raw::ResourceCtx;
 
 use crate::Submission;

@@ -100,10 +100,10 @@ fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
 
 fn fill_content(content: &mut Content, a: Attrs<'_>) {
     if content.input.is_empty() {
-        content.input = indexed_messages(a, "llm.input_messages");
+        content.input = indexed_messages(a, "llm.input_messages").into();
     }
     if content.output.is_empty() {
-        content.output = indexed_messages(a, "llm.output_messages");
+        content.output = indexed_messages(a, "llm.output_messages").into();
     }
     // Completions API spans carry prompts and choices instead of messages.
     if content.input.is_empty()
@@ -134,15 +134,15 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
         && let Some(v) = a.json("input.value")
     {
         content.input = match v.get("messages") {
-            Some(messages) => messages_from_json(messages.clone()),
-            None => any_as_messages(v, "user"),
+            Some(messages) => messages_from_json(messages.clone()).into(),
+            None => any_as_messages(v, "user").into(),
         };
     }
     if content.output.is_empty()
         && let Some(v) = a.json("output.value")
         && v.get("choices").is_none()
     {
-        content.output = any_as_messages(v, "assistant");
+        content.output = any_as_messages(v, "assistant").into();
     }
 }
 

@@ -1,13 +1,14 @@
 //! The official OpenTelemetry GenAI semantic conventions (v1.26 → v1.41 and the in-flight renames):
 //! span attributes, v1.26–1.27 content span events, and content log records of v1.28+.
 
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
 
-use super::attrs::{Attrs, body_to_json, value_to_string};
+use super::attrs::{Attrs, body_to_json, value_to_json_parsing_strings, value_to_string};
 use super::call::{Convention, normalize_provider};
-use super::messages::{Content, message_from_event_body, messages_from_json, output_from_choice_body};
+use super::messages::{Content, Messages, message_from_event_body, messages_from_json, output_from_choice_body};
 use crate::rows::LlmCallRow;
 
 /// Name of the v1.37+ log record carrying a whole call's content.
@@ -95,7 +96,7 @@ pub fn span_content(span: &Span, a: Attrs<'_>) -> Option<(Content, Convention)> 
         match event.name.as_str() {
             "gen_ai.content.prompt" => {
                 if let Some(v) = ea.json("gen_ai.prompt") {
-                    content.input = messages_from_json(v);
+                    content.input = messages_from_json(v).into();
                 }
             }
             "gen_ai.content.completion" => {
@@ -126,11 +127,22 @@ fn content_from_attrs(a: Attrs<'_>) -> Content {
             Json::String(s) => serde_json::json!([{"type": "text", "content": s}]),
             other => other,
         }),
-        input: a.json("gen_ai.input.messages").map(messages_from_json).unwrap_or_default(),
-        output: a.json("gen_ai.output.messages").map(messages_from_json).unwrap_or_default(),
+        input: messages_attr(a, "gen_ai.input.messages"),
+        output: messages_attr(a, "gen_ai.output.messages"),
         tools: a.json("gen_ai.tool.definitions").filter(|v| !v.is_null()),
         expected_outputs: 0,
         redactions: 0,
+    }
+}
+
+/// The messages of a `gen_ai.input.messages` / `gen_ai.output.messages` attribute; a JSON string
+/// already in the OTel shape is kept with its text (see [`Messages`]).
+fn messages_attr(a: Attrs<'_>, key: &str) -> Messages {
+    let Some(value) = a.get(key) else { return Messages::default() };
+    let json = value_to_json_parsing_strings(value);
+    match value {
+        Value::StringValue(text) => Messages::parsed(json, text),
+        _ => messages_from_json(json).into(),
     }
 }
 
@@ -143,7 +155,7 @@ pub fn log_content(log: &LogRecord, event_name: &str) -> Option<(Content, Conven
             return (!content.is_empty()).then_some((content, Convention::OtelGenAiDetailsEvent));
         }
         "gen_ai.choice" => {
-            let content = Content { output: vec![output_from_choice_body(body())], ..Content::default() };
+            let content = Content { output: vec![output_from_choice_body(body())].into(), ..Content::default() };
             return Some((content, Convention::OtelGenAiMessageEvents));
         }
         "gen_ai.system.message" => "system",
@@ -152,6 +164,6 @@ pub fn log_content(log: &LogRecord, event_name: &str) -> Option<(Content, Conven
         "gen_ai.tool.message" => "tool",
         _ => return None,
     };
-    let content = Content { input: vec![message_from_event_body(role, body())], ..Content::default() };
+    let content = Content { input: vec![message_from_event_body(role, body())].into(), ..Content::default() };
     Some((content, Convention::OtelGenAiMessageEvents))
 }

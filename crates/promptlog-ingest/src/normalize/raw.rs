@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 
 use super::attrs::{Attrs, hex_id, to_attr_map, value_to_string};
-use crate::rows::{AttrMap, LogRow, SpanRow};
+use crate::rows::{AttrMap, LogRow, SharedAttrMap, SpanRow};
 
 /// Service name used when the resource has none (the SDK default).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -41,8 +41,8 @@ pub struct ResourceCtx {
     pub service_name: String,
     /// `deployment.environment.name` / `deployment.environment`.
     pub environment: String,
-    /// All resource attributes as a map column.
-    pub attributes: AttrMap,
+    /// All resource attributes as a map column, shared by the rows of the resource.
+    pub attributes: SharedAttrMap,
     /// Resource schema URL.
     pub schema_url: String,
 }
@@ -60,7 +60,7 @@ impl ResourceCtx {
                 .str("deployment.environment.name")
                 .or_else(|| a.str("deployment.environment"))
                 .unwrap_or_default(),
-            attributes,
+            attributes: attributes.into(),
             schema_url: schema_url.to_owned(),
         }
     }

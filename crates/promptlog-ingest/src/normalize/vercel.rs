@@ -88,7 +88,7 @@ fn fill_usage(row: &mut LlmCallRow, a: Attrs<'_>) {
 fn fill_content(content: &mut Content, a: Attrs<'_>) {
     if content.input.is_empty() {
         if let Some(messages) = a.json("ai.prompt.messages") {
-            content.input = messages_from_json(messages);
+            content.input = messages_from_json(messages).into();
         } else if let Some(prompt) = a.json("ai.prompt") {
             // Outer spans: {system?, prompt?, messages?}.
             if let Some(system) = prompt.get("system").and_then(Json::as_str) {
@@ -100,7 +100,7 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
                 (None, None) => {}
             }
         } else if let Some(args) = a.json("ai.toolCall.args") {
-            content.input = any_as_messages(args, "user");
+            content.input = any_as_messages(args, "user").into();
         } else if let Some(values) = embedding_inputs(a) {
             content.input = values.iter().map(|v| text_message("user", v)).collect();
         }
@@ -119,9 +119,9 @@ fn fill_content(content: &mut Content, a: Attrs<'_>) {
             }
         }
         if let Some(result) = a.json("ai.toolCall.result") {
-            content.output = any_as_messages(result, "tool");
+            content.output = any_as_messages(result, "tool").into();
         } else if !parts.is_empty() {
-            content.output = vec![json!({"role": "assistant", "parts": parts})];
+            content.output = vec![json!({"role": "assistant", "parts": parts})].into();
         }
     }
     if content.tools.is_none()

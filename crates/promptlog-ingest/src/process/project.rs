@@ -121,9 +121,9 @@ mod tests {
             let resource_attrs = rows
                 .spans
                 .first()
-                .map(|r| &r.resource_attributes)
-                .or(rows.logs.first().map(|r| &r.resource_attributes))
-                .or(rows.metrics.gauge.first().map(|r| &r.resource_attributes));
+                .map(|r| &r.resource_attributes[..])
+                .or(rows.logs.first().map(|r| &r.resource_attributes[..]))
+                .or(rows.metrics.gauge.first().map(|r| &r.resource_attributes[..]));
             assert!(resource_attrs.unwrap().contains(&("promptlog.project_id".into(), "someone-else".into())));
         }
     }
